@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Local test stack for trailscope: a real OpenSearch 2.19 node (the minimal distribution from Maven
+# Central) and a moto server as the CloudWatch Logs API, both on loopback only.
+#
+#   scripts/stack.sh up       install what is missing into .cache/, start what is not running, wait
+#   scripts/stack.sh down     stop what this script started (by recorded PID), nothing else
+#   scripts/stack.sh status   what runs where
+#   scripts/stack.sh env      print the environment the tests and the demo read (eval-able)
+#
+# Everything lives under .cache/ (git-ignored): downloads, the venv, data, logs and PID files, so a
+# second `up` is fast and reuses running services.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${TRAILSCOPE_CACHE:-$ROOT/.cache}
+OPENSEARCH_VERSION=${OPENSEARCH_VERSION:-2.19.1}
+MOTO_VERSION=${MOTO_VERSION:-5.2.5}
+OS_HTTP_PORT=${TRAILSCOPE_OS_PORT:-19200}
+OS_TRANSPORT_PORT=${TRAILSCOPE_OS_TRANSPORT_PORT:-19300}
+OS_HEAP=${TRAILSCOPE_OS_HEAP:-768m}
+MOTO_PORT=${TRAILSCOPE_MOTO_PORT:-15000}
+# OpenSearch refuses to run as root; sessions and CI are root, so it runs as this system user.
+OS_USER=${TRAILSCOPE_OS_USER:-trailscope-os}
+
+OS_HOME=$CACHE/opensearch-$OPENSEARCH_VERSION
+OS_NODE=$CACHE/node                 # data, logs and config of the plain node (kept across runs)
+VENV=$CACHE/venv
+RUN=$CACHE/run
+mkdir -p "$CACHE" "$RUN"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+java_home() {
+  if [ -n "${OPENSEARCH_JAVA_HOME:-}" ]; then echo "$OPENSEARCH_JAVA_HOME"; return; fi
+  local java
+  java=$(command -v java) || die "java not found: OpenSearch 2.19 needs Java 17 (the minimal zip bundles no JDK)"
+  dirname "$(dirname "$(readlink -f "$java")")"
+}
+
+install_opensearch() {
+  [ -x "$OS_HOME/bin/opensearch" ] && return
+  command -v mvn >/dev/null || die "mvn not found: it fetches OpenSearch from Maven Central"
+  local dl=$CACHE/downloads
+  local zip=$dl/opensearch-$OPENSEARCH_VERSION.zip
+  if [ ! -s "$zip" ]; then
+    log "fetching OpenSearch $OPENSEARCH_VERSION (integ-test-zip) from Maven Central"
+    mkdir -p "$dl"
+    mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+      -Dartifact="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" \
+      -DoutputDirectory="$dl" -Dmdep.stripVersion=false >&2
+    mv "$dl/opensearch-$OPENSEARCH_VERSION.zip" "$zip" 2>/dev/null || true
+  fi
+  log "unpacking OpenSearch"
+  local tmp=$CACHE/unpack.$$
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  (cd "$tmp" && unzip -q "$zip")
+  mv "$tmp"/opensearch-* "$OS_HOME"
+  rm -rf "$tmp"
+}
+
+ensure_user() {
+  [ "$(id -u)" = 0 ] || return 0
+  id "$OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER"
+}
+
+as_os_user() {
+  if [ "$(id -u)" = 0 ]; then runuser -u "$OS_USER" -- "$@"; else "$@"; fi
+}
+
+# Writes a node's config folder. $1 = node dir, $2 = http port, $3 = transport port, $4.. = extra yml lines
+write_node_config() {
+  local node=$1 http=$2 transport=$3; shift 3
+  mkdir -p "$node/data" "$node/logs" "$node/config"
+  cp -r "$OS_HOME/config/." "$node/config/"
+  {
+    echo "cluster.name: trailscope-test"
+    echo "node.name: $(basename "$node")"
+    echo "network.host: 127.0.0.1"
+    echo "http.port: $http"
+    echo "transport.port: $transport"
+    echo "discovery.type: single-node"
+    echo "path.data: $node/data"
+    echo "path.logs: $node/logs"
+    # Test machines have little free disk sometimes; a watermark must not turn indices read-only.
+    echo "cluster.routing.allocation.disk.threshold_enabled: false"
+    echo "action.auto_create_index: true"
+    for line in "$@"; do echo "$line"; done
+  } > "$node/config/opensearch.yml"
+}
+
+# Starts an OpenSearch node. $1 = node dir, $2 = http port, $3 = pid file
+start_node() {
+  local node=$1 http=$2 pidfile=$3
+  local jh; jh=$(java_home)
+  if [ "$(id -u)" = 0 ]; then chown -R "$OS_USER" "$node" "$OS_HOME"; fi
+  log "starting OpenSearch on 127.0.0.1:$http (heap $OS_HEAP, logs in $node/logs)"
+  as_os_user env OPENSEARCH_JAVA_HOME="$jh" OPENSEARCH_PATH_CONF="$node/config" \
+    OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" \
+    "$OS_HOME/bin/opensearch" -d -p "$pidfile" > "$node/logs/stdout.log" 2>&1 \
+    || { cat "$node/logs/stdout.log" >&2; die "OpenSearch did not start"; }
+}
+
+wait_green() {
+  local url=$1 name=$2 i
+  for i in $(seq 1 180); do
+    if curl -fsS "$url/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then
+      log "$name is up at $url"; return 0
+    fi
+    sleep 1
+  done
+  die "$name did not become healthy at $url within 180 s (see its logs under $CACHE)"
+}
+
+up_opensearch() {
+  local pidfile=$RUN/opensearch.pid url=http://127.0.0.1:$OS_HTTP_PORT
+  if alive "$pidfile"; then log "OpenSearch already running (pid $(cat "$pidfile"))"; wait_green "$url" OpenSearch; return; fi
+  if curl -fsS "$url" >/dev/null 2>&1; then die "port $OS_HTTP_PORT answers but not our OpenSearch: set TRAILSCOPE_OS_PORT"; fi
+  install_opensearch
+  ensure_user
+  write_node_config "$OS_NODE" "$OS_HTTP_PORT" "$OS_TRANSPORT_PORT"
+  rm -f "$pidfile"; touch "$pidfile"
+  if [ "$(id -u)" = 0 ]; then chown "$OS_USER" "$pidfile"; chown "$OS_USER" "$RUN"; fi
+  start_node "$OS_NODE" "$OS_HTTP_PORT" "$pidfile"
+  wait_green "$url" OpenSearch
+}
+
+install_moto() {
+  [ -x "$VENV/bin/moto_server" ] && return
+  log "installing moto[server]==$MOTO_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" boto3 >&2
+}
+
+up_moto() {
+  local pidfile=$RUN/moto.pid url=http://127.0.0.1:$MOTO_PORT
+  if alive "$pidfile"; then log "moto already running (pid $(cat "$pidfile"))"; return; fi
+  install_moto
+  log "starting moto on 127.0.0.1:$MOTO_PORT"
+  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$RUN/moto.log" 2>&1 &
+  echo $! > "$pidfile"
+  local i
+  for i in $(seq 1 60); do
+    if curl -fsS "$url/moto-api/" >/dev/null 2>&1; then log "moto is up at $url"; return 0; fi
+    alive "$pidfile" || { cat "$RUN/moto.log" >&2; die "moto exited"; }
+    sleep 0.5
+  done
+  die "moto did not answer at $url within 30 s (see $RUN/moto.log)"
+}
+
+stop() {
+  local name=$1 pidfile=$RUN/$1.pid
+  if alive "$pidfile"; then
+    local pid; pid=$(cat "$pidfile")
+    log "stopping $name (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+print_env() {
+  echo "export TRAILSCOPE_TEST_OPENSEARCH_URL=http://127.0.0.1:$OS_HTTP_PORT"
+  echo "export TRAILSCOPE_TEST_CLOUDWATCH_URL=http://127.0.0.1:$MOTO_PORT"
+  echo "export TRAILSCOPE_TEST_VENV=$VENV"
+}
+
+status() {
+  local name
+  for name in opensearch moto; do
+    if alive "$RUN/$name.pid"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
+  done
+  print_env
+}
+
+case "${1:-}" in
+  up) up_moto; up_opensearch ;;
+  down) stop moto; stop opensearch ;;
+  status) status ;;
+  env) print_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac

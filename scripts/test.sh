@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every check and test of trailscope against the real local stack (started if needed):
+# formatting, clippy with warnings as errors, unit and integration tests.
+# The stack stays up afterwards so the next run is fast; `scripts/stack.sh down` stops it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/stack.sh up
+eval "$(scripts/stack.sh env)"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --all-targets

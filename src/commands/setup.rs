@@ -1,0 +1,170 @@
+//! `trailscope setup`: installs the index template (and the ISM retention policy where the
+//! cluster has ISM), idempotently. `forward` checks the template at start.
+
+use super::OpenSearchArgs;
+use crate::sink::opensearch::{truncate, Client};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use opensearch::http::headers::HeaderMap;
+use opensearch::http::Method;
+use serde_json::{json, Value};
+
+/// The shipped template; `index_patterns` is rewritten for the configured prefix.
+pub const INDEX_TEMPLATE: &str = include_str!("../../mappings/index-template.json");
+/// The shipped ISM policy; the retention age and pattern are rewritten from the flags.
+pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub opensearch: OpenSearchArgs,
+    #[arg(long, default_value = "cloudtrail-", env = "TRAILSCOPE_INDEX_PREFIX")]
+    pub index_prefix: String,
+    /// Days to keep an index (ISM policy; see `trailscope retention` where ISM is absent).
+    #[arg(long, default_value_t = 90)]
+    pub retention_days: u32,
+}
+
+/// The template's name for an index prefix.
+pub fn template_name(prefix: &str) -> String {
+    format!("trailscope-{}", prefix.trim_end_matches(['-', '_', '.']))
+}
+
+/// The template body for an index prefix.
+pub fn template_for(prefix: &str) -> Value {
+    let mut t: Value = serde_json::from_str(INDEX_TEMPLATE).expect("shipped template is JSON");
+    t["index_patterns"] = json!([format!("{prefix}*")]);
+    t
+}
+
+fn template_version(t: &Value) -> Option<u64> {
+    t["_meta"]["trailscope_template_version"].as_u64()
+}
+
+/// What the cluster holds of our template.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TemplateState {
+    Missing,
+    Outdated { installed: Option<u64> },
+    Current,
+}
+
+async fn request(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let body = body.map(|b| b.to_string());
+    let response = client
+        .client
+        .send::<String, ()>(method, path, HeaderMap::new(), None, body, None)
+        .await
+        .map_err(|e| client.unreachable(e))?;
+    let status = response.status_code().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(truncate(&text, 500)));
+    Ok((status, value))
+}
+
+pub async fn template_state(client: &Client, prefix: &str) -> Result<TemplateState> {
+    let name = template_name(prefix);
+    let (status, body) = request(
+        client,
+        Method::Get,
+        &format!("/_index_template/{name}"),
+        None,
+    )
+    .await?;
+    match status {
+        404 => Ok(TemplateState::Missing),
+        200 => {
+            let installed = body["index_templates"][0]["index_template"].clone();
+            let shipped = template_version(&template_for(prefix));
+            let have = template_version(&installed);
+            Ok(if have == shipped {
+                TemplateState::Current
+            } else {
+                TemplateState::Outdated { installed: have }
+            })
+        }
+        401 | 403 => {
+            bail!("OpenSearch refused to show index template {name} (HTTP {status}): {body}")
+        }
+        _ => bail!("reading index template {name} failed with HTTP {status}: {body}"),
+    }
+}
+
+pub async fn run(args: SetupArgs) -> Result<()> {
+    let client = Client::connect(&args.opensearch.connect_options())?;
+    let version = client.ping().await?;
+    let name = template_name(&args.index_prefix);
+    match template_state(&client, &args.index_prefix).await? {
+        TemplateState::Current => println!("index template {name}: up to date"),
+        state => {
+            let (status, body) = request(
+                &client,
+                Method::Put,
+                &format!("/_index_template/{name}"),
+                Some(&template_for(&args.index_prefix)),
+            )
+            .await?;
+            if status != 200 {
+                bail!("installing index template {name} failed with HTTP {status}: {body}");
+            }
+            let verb = if state == TemplateState::Missing {
+                "installed"
+            } else {
+                "updated"
+            };
+            println!("index template {name}: {verb} (OpenSearch {version})");
+        }
+    }
+    install_ism(&client, &args).await
+}
+
+async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {
+    let (status, _) = request(client, Method::Get, "/_plugins/_ism/policies", None).await?;
+    if status != 200 {
+        println!(
+            "ISM policy: not installed, this cluster has no Index State Management plugin \
+             (HTTP {status}); delete old indices with `trailscope retention` instead"
+        );
+        return Ok(());
+    }
+    let name = template_name(&args.index_prefix);
+    let mut policy: Value = serde_json::from_str(ISM_POLICY).expect("shipped policy is JSON");
+    policy["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"] =
+        json!(format!("{}d", args.retention_days));
+    policy["policy"]["ism_template"][0]["index_patterns"] =
+        json!([format!("{}*", args.index_prefix)]);
+    let path = format!("/_plugins/_ism/policies/{name}");
+    let (status, existing) = request(client, Method::Get, &path, None).await?;
+    let put_path = if status == 200 {
+        if existing["policy"]["states"] == policy["policy"]["states"]
+            && existing["policy"]["ism_template"][0]["index_patterns"]
+                == policy["policy"]["ism_template"][0]["index_patterns"]
+        {
+            println!("ISM policy {name}: up to date");
+            return Ok(());
+        }
+        let seq = existing["_seq_no"]
+            .as_u64()
+            .context("ISM policy without _seq_no")?;
+        let term = existing["_primary_term"]
+            .as_u64()
+            .context("ISM policy without _primary_term")?;
+        format!("{path}?if_seq_no={seq}&if_primary_term={term}")
+    } else {
+        path
+    };
+    let (status, body) = request(client, Method::Put, &put_path, Some(&policy)).await?;
+    if !(200..300).contains(&status) {
+        bail!("installing ISM policy {name} failed with HTTP {status}: {body}");
+    }
+    println!(
+        "ISM policy {name}: installed (delete after {} days)",
+        args.retention_days
+    );
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! One event from message to `_bulk` item: decode, enrich, choose index and id, encode.
+
+use super::cloudtrail::{CloudTrailRecord, DecodeError};
+use super::document::Document;
+use crate::enrich::Enricher;
+use crate::sink::bulk::BulkBatch;
+use crate::source::RawEvent;
+use chrono::{DateTime, Datelike, Utc};
+use sha2::{Digest, Sha256};
+
+/// OpenSearch refuses `_id`s over 512 bytes.
+const MAX_ID_BYTES: usize = 512;
+
+pub struct Encoder {
+    enricher: Enricher,
+    index_prefix: String,
+}
+
+/// Why an event could not become a bulk item.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    #[error("cannot encode the document: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// An event that cannot become a bulk item, and why.
+#[derive(Debug)]
+pub struct Refused {
+    pub event: RawEvent,
+    pub error: EncodeError,
+}
+
+impl EncodeError {
+    /// A short stable name for dead letters and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EncodeError::Decode(DecodeError::NotJson(_)) => "not_json",
+            EncodeError::Decode(DecodeError::Missing(_)) => "missing_field",
+            EncodeError::Decode(DecodeError::WrongType { .. }) => "wrong_type",
+            EncodeError::Decode(DecodeError::BadTime(_)) => "bad_event_time",
+            EncodeError::Json(_) => "encode",
+        }
+    }
+}
+
+impl Encoder {
+    pub fn new(enricher: Enricher, index_prefix: impl Into<String>) -> Self {
+        Encoder {
+            enricher,
+            index_prefix: index_prefix.into(),
+        }
+    }
+
+    /// Appends `event` to `batch`, or hands it back with the reason it cannot be indexed.
+    pub fn encode(&self, batch: &mut BulkBatch, event: RawEvent) -> Result<(), Box<Refused>> {
+        let encoded = (|| {
+            let record = CloudTrailRecord::parse(&event.message)?;
+            let enrichment = self.enricher.enrich(&record);
+            let doc = Document::new(&record, &event.origin, &enrichment);
+            let index = index_name(&self.index_prefix, record.event_time);
+            let id = document_id(&record, &event.message);
+            let range = batch.encode(&index, &id, &doc)?;
+            Ok::<_, EncodeError>((index, id, range))
+        })();
+        match encoded {
+            Ok((index, id, range)) => {
+                batch.commit(index, id, range, event);
+                Ok(())
+            }
+            Err(error) => Err(Box::new(Refused { event, error })),
+        }
+    }
+}
+
+/// The daily index of an event: `<prefix>YYYY.MM.DD` of its eventTime in UTC, so a replay of the
+/// same event always lands in the same index.
+pub fn index_name(prefix: &str, time: DateTime<Utc>) -> String {
+    format!(
+        "{prefix}{:04}.{:02}.{:02}",
+        time.year(),
+        time.month(),
+        time.day()
+    )
+}
+
+/// CloudTrail's eventID (a GUID, unique per event) makes delivery idempotent: a replay is a 409.
+/// A record without a usable one gets a hash of its exact text, stable across runs.
+pub fn document_id(record: &CloudTrailRecord<'_>, message: &str) -> String {
+    match record.event_id.as_deref() {
+        Some(id) if !id.is_empty() && id.len() <= MAX_ID_BYTES => id.to_owned(),
+        _ => format!("sha256-{}", hex::encode(Sha256::digest(message.as_bytes()))),
+    }
+}

@@ -1,0 +1,8 @@
+//! Decoding: from a message to a typed CloudTrail record, and from a record to the document that
+//! is indexed.
+
+pub mod cloudtrail;
+pub mod document;
+pub mod encode;
+pub mod fields;
+pub mod iam_action;

@@ -1,0 +1,13 @@
+//! trailscope: forwards CloudTrail events from CloudWatch Logs into OpenSearch, enriched so that a
+//! person can see what an AWS identity is doing.
+//!
+//! Data flows one way: source → decode → enrich → sink → checkpoint.
+
+pub mod commands;
+pub mod enrich;
+pub mod event;
+pub mod pipeline;
+pub mod secret;
+pub mod sink;
+pub mod source;
+pub mod stats;

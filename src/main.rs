@@ -1,0 +1,48 @@
+//! The `trailscope` command line. Parsing and error reporting only; the work is in the library.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use trailscope::commands::{forward, setup};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trailscope",
+    version,
+    about = "What is this AWS identity actually doing? CloudTrail → OpenSearch, enriched."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Forward CloudTrail events from CloudWatch Logs log groups into OpenSearch.
+    Forward(forward::ForwardArgs),
+    /// Install or update the index template (and ISM policy where available).
+    Setup(setup::SetupArgs),
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TRAILSCOPE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Forward(args) => {
+            let summary = forward::run(args).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+        }
+        Command::Setup(args) => setup::run(args).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! The `_bulk` request body: one `create` action and one document per event, written straight
+//! into one buffer, with the byte range of each item kept so that a retry can resend only the
+//! items that failed.
+
+use crate::source::RawEvent;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// One event in a batch: where it goes, and the event itself for dead letters and acks.
+#[derive(Debug)]
+pub struct BulkItem {
+    pub index: String,
+    pub id: String,
+    range: Range<usize>,
+    pub event: RawEvent,
+}
+
+/// A batch of `create` operations, encoded as NDJSON.
+#[derive(Debug, Default)]
+pub struct BulkBatch {
+    body: Vec<u8>,
+    items: Vec<BulkItem>,
+}
+
+#[derive(Serialize)]
+struct Action<'a> {
+    create: ActionMeta<'a>,
+}
+
+#[derive(Serialize)]
+struct ActionMeta<'a> {
+    #[serde(rename = "_index")]
+    index: &'a str,
+    #[serde(rename = "_id")]
+    id: &'a str,
+}
+
+impl BulkBatch {
+    pub fn with_capacity(bytes: usize) -> Self {
+        BulkBatch {
+            body: Vec::with_capacity(bytes),
+            items: Vec::new(),
+        }
+    }
+
+    /// Appends a `create` of `doc` into `index` under `id`, and returns the bytes it took; the
+    /// caller then hands over the event with [`BulkBatch::commit`]. (Two steps, because the
+    /// document usually borrows from the event.) On an encoding error nothing is appended.
+    pub fn encode<D: Serialize>(
+        &mut self,
+        index: &str,
+        id: &str,
+        doc: &D,
+    ) -> Result<Range<usize>, serde_json::Error> {
+        let start = self.body.len();
+        let written = (|| {
+            serde_json::to_writer(
+                &mut self.body,
+                &Action {
+                    create: ActionMeta { index, id },
+                },
+            )?;
+            self.body.push(b'\n');
+            serde_json::to_writer(&mut self.body, doc)?;
+            self.body.push(b'\n');
+            Ok(())
+        })();
+        match written {
+            Ok(()) => Ok(start..self.body.len()),
+            Err(e) => {
+                self.body.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the event whose document [`BulkBatch::encode`] wrote at `range`.
+    pub fn commit(&mut self, index: String, id: String, range: Range<usize>, event: RawEvent) {
+        debug_assert_eq!(range.start, self.items.last().map_or(0, |i| i.range.end));
+        self.items.push(BulkItem {
+            index,
+            id,
+            range,
+            event,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn byte_len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn items(&self) -> &[BulkItem] {
+        &self.items
+    }
+
+    pub fn into_items(self) -> Vec<BulkItem> {
+        self.items
+    }
+
+    /// The whole body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// A body holding only the items at `positions` (in that order).
+    pub fn body_of(&self, positions: &[usize]) -> Vec<u8> {
+        let len = positions.iter().map(|&i| self.items[i].range.len()).sum();
+        let mut body = Vec::with_capacity(len);
+        for &i in positions {
+            body.extend_from_slice(&self.body[self.items[i].range.clone()]);
+        }
+        body
+    }
+
+    /// The document line of the item at `position` (without its action line), for tests.
+    pub fn document_of(&self, position: usize) -> &[u8] {
+        let item = &self.body[self.items[position].range.clone()];
+        let action_end = item.iter().position(|&b| b == b'\n').unwrap_or(0);
+        &item[action_end + 1..item.len() - 1]
+    }
+}
+
+/// A `_bulk` response, as trimmed by [`FILTER_PATH`].
+#[derive(Debug, Deserialize)]
+pub struct BulkResponse {
+    pub errors: bool,
+    #[serde(default)]
+    pub items: Vec<ItemResponse>,
+}
+
+/// The fields of a bulk response the sink reads; the rest is not sent (`filter_path`).
+pub const FILTER_PATH: &str = "errors,items.*.status,items.*.error.type,items.*.error.reason";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemResponse {
+    Create(ItemResult),
+    Index(ItemResult),
+    Update(ItemResult),
+    Delete(ItemResult),
+}
+
+impl ItemResponse {
+    pub fn result(&self) -> &ItemResult {
+        match self {
+            ItemResponse::Create(r)
+            | ItemResponse::Index(r)
+            | ItemResponse::Update(r)
+            | ItemResponse::Delete(r) => r,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ItemResult {
+    pub status: u16,
+    pub error: Option<ItemError>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+pub struct ItemError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What became of one item of a bulk request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemOutcome {
+    Indexed,
+    /// `create` found a document with this id: an earlier delivery of the same event.
+    Duplicate,
+    /// OpenSearch is busy or failing (429, 5xx): send it again later.
+    Retry(ItemError),
+    /// OpenSearch will never take it as it is (mapping error, 403 on that index, ...).
+    Rejected(ItemError),
+}
+
+impl ItemOutcome {
+    pub fn of(result: &ItemResult) -> ItemOutcome {
+        let error = || {
+            result.error.clone().unwrap_or(ItemError {
+                kind: format!("http_{}", result.status),
+                reason: None,
+            })
+        };
+        match result.status {
+            200 | 201 => ItemOutcome::Indexed,
+            409 => ItemOutcome::Duplicate,
+            429 => ItemOutcome::Retry(error()),
+            s if s >= 500 && s != 501 => ItemOutcome::Retry(error()),
+            _ => ItemOutcome::Rejected(error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+    use std::sync::Arc;
+
+    fn event(n: u64) -> RawEvent {
+        RawEvent {
+            message: format!("m{n}"),
+            origin: Origin::File {
+                path: Arc::from("t"),
+                record: n,
+            },
+        }
+    }
+
+    #[test]
+    fn body_is_ndjson_and_subsets_keep_whole_items() {
+        let mut b = BulkBatch::default();
+        for n in 0..3 {
+            let id = format!("id\"{n}");
+            let range = b
+                .encode("cloudtrail-2024.01.01", &id, &serde_json::json!({"n": n}))
+                .unwrap();
+            b.commit("cloudtrail-2024.01.01".into(), id, range, event(n));
+        }
+        let text = String::from_utf8(b.body().to_vec()).unwrap();
+        assert_eq!(text.lines().count(), 6);
+        assert!(text.starts_with(
+            "{\"create\":{\"_index\":\"cloudtrail-2024.01.01\",\"_id\":\"id\\\"0\"}}\n{\"n\":0}\n"
+        ));
+        let sub = String::from_utf8(b.body_of(&[2, 0])).unwrap();
+        assert_eq!(
+            sub,
+            "{\"create\":{\"_index\":\"cloudtrail-2024.01.01\",\"_id\":\"id\\\"2\"}}\n{\"n\":2}\n\
+             {\"create\":{\"_index\":\"cloudtrail-2024.01.01\",\"_id\":\"id\\\"0\"}}\n{\"n\":0}\n"
+        );
+        assert_eq!(b.document_of(1), b"{\"n\":1}");
+    }
+
+    #[test]
+    fn item_statuses_map_to_outcomes() {
+        let r: BulkResponse = serde_json::from_str(
+            r#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}},
+            {"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},
+            {"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},
+            {"create":{"status":503}},{"create":{"status":501}}]}"#,
+        )
+        .unwrap();
+        let outcomes: Vec<_> = r
+            .items
+            .iter()
+            .map(|i| ItemOutcome::of(i.result()))
+            .collect();
+        assert_eq!(outcomes[0], ItemOutcome::Indexed);
+        assert_eq!(outcomes[1], ItemOutcome::Duplicate);
+        assert!(
+            matches!(&outcomes[2], ItemOutcome::Retry(e) if e.kind == "es_rejected_execution_exception")
+        );
+        assert!(
+            matches!(&outcomes[3], ItemOutcome::Rejected(e) if e.reason.as_deref() == Some("bad"))
+        );
+        assert!(matches!(&outcomes[4], ItemOutcome::Retry(e) if e.kind == "http_503"));
+        assert!(matches!(&outcomes[5], ItemOutcome::Rejected(_)));
+    }
+}

@@ -1,0 +1,154 @@
+//! The dead-letter file: NDJSON, one line per event that can never be indexed as it is, with the
+//! original message and the reason, so nothing is lost and a person can see why.
+
+use crate::source::{Origin, RawEvent};
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the dead-letter file {path}: {source}")]
+pub struct DeadLetterError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// At which step an event was refused.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The message is not a CloudTrail record trailscope can read.
+    Decode,
+    /// OpenSearch refused the document.
+    Index,
+}
+
+/// One dead letter as written.
+#[derive(Debug, Serialize)]
+pub struct DeadLetter<'a> {
+    pub time: String,
+    pub stage: Stage,
+    pub error_type: &'a str,
+    pub reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    pub origin: &'a Origin,
+    /// The original message, exactly as received.
+    pub event: &'a str,
+}
+
+/// An append-only NDJSON file; each write is flushed and synced before it returns, because the
+/// caller acknowledges the event (moves the checkpoint past it) right after.
+pub struct DeadLetterFile {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl DeadLetterFile {
+    /// The file is created on the first dead letter, not before.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DeadLetterFile {
+            path: path.into(),
+            file: Mutex::new(None),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(
+        &self,
+        stage: Stage,
+        error_type: &str,
+        reason: &str,
+        index: Option<&str>,
+        id: Option<&str>,
+        event: &RawEvent,
+    ) -> Result<(), DeadLetterError> {
+        let letter = DeadLetter {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            stage,
+            error_type,
+            reason,
+            index,
+            id,
+            origin: &event.origin,
+            event: &event.message,
+        };
+        let mut line = serde_json::to_vec(&letter).expect("a dead letter always serializes");
+        line.push(b'\n');
+        let err = |source| DeadLetterError {
+            path: self.path.clone(),
+            source,
+        };
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(err)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(err)?;
+            *guard = Some(file);
+        }
+        let file = guard.as_mut().expect("opened above");
+        file.write_all(&line).map_err(err)?;
+        file.sync_data().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn writes_one_line_per_letter_with_the_original_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dead.ndjson");
+        let dlq = DeadLetterFile::new(&path);
+        let event = RawEvent {
+            message: "not json {".into(),
+            origin: Origin::File {
+                path: Arc::from("in.ndjson"),
+                record: 7,
+            },
+        };
+        dlq.write(
+            Stage::Decode,
+            "decode",
+            "not a JSON object",
+            None,
+            None,
+            &event,
+        )
+        .unwrap();
+        dlq.write(
+            Stage::Index,
+            "mapper_parsing_exception",
+            "bad",
+            Some("i"),
+            Some("x"),
+            &event,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["event"], "not json {");
+        assert_eq!(lines[0]["stage"], "decode");
+        assert_eq!(lines[0]["origin"]["file"]["record"], 7);
+        assert_eq!(lines[1]["error_type"], "mapper_parsing_exception");
+        assert_eq!(lines[1]["index"], "i");
+    }
+}

@@ -1,0 +1,256 @@
+//! Delivery to OpenSearch: `_bulk` requests with per-item outcomes, retries with backoff, and a
+//! dead-letter file for what OpenSearch will never take.
+
+pub mod bulk;
+pub mod dead_letter;
+pub mod opensearch;
+
+use crate::stats::Stats;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bulk::{BulkBatch, BulkItem, ItemOutcome};
+use bytes::Bytes;
+use dead_letter::{DeadLetterError, DeadLetterFile, Stage};
+use opensearch::{error_chain, BulkReply, Client};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the sink batches, compresses and retries.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// A batch is sent once its body reaches this many bytes (uncompressed). Keep it well below
+    /// 10 MiB: Amazon OpenSearch Service refuses larger requests on some instance types.
+    pub max_batch_bytes: usize,
+    pub max_batch_events: usize,
+    /// A partly filled batch is sent after this long.
+    pub linger: Duration,
+    /// Bulk requests in flight at once.
+    pub concurrency: usize,
+    pub gzip: bool,
+    pub retry: RetryPolicy,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            max_batch_bytes: 5 * 1024 * 1024,
+            max_batch_events: 5_000,
+            linger: Duration::from_secs(1),
+            concurrency: 2,
+            gzip: true,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Exponential backoff with jitter between attempts of one batch, until `give_up_after`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            give_up_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delays(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(self.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("OpenSearch at {url} refused the credentials for _bulk (HTTP {status}): {body}")]
+    Auth {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("OpenSearch at {url} refused a _bulk request with HTTP {status}: {body}")]
+    Refused {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("gave up delivering {pending} events to {url} after {elapsed:?}: {last_error}")]
+    GaveUp {
+        url: String,
+        pending: usize,
+        elapsed: Duration,
+        last_error: String,
+    },
+    #[error(transparent)]
+    DeadLetter(#[from] DeadLetterError),
+}
+
+/// What became of the events of one batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchReport {
+    pub indexed: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+    pub requests: u64,
+}
+
+pub struct Sink {
+    client: Client,
+    dead_letters: Arc<DeadLetterFile>,
+    config: SinkConfig,
+    stats: Arc<Stats>,
+}
+
+impl Sink {
+    pub fn new(
+        client: Client,
+        dead_letters: Arc<DeadLetterFile>,
+        config: SinkConfig,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Sink {
+            client,
+            dead_letters,
+            config,
+            stats,
+        }
+    }
+
+    pub fn config(&self) -> &SinkConfig {
+        &self.config
+    }
+
+    pub fn dead_letters(&self) -> &Arc<DeadLetterFile> {
+        &self.dead_letters
+    }
+
+    /// Delivers every event of `batch`: each ends indexed, duplicate (already there) or in the
+    /// dead-letter file, or the call fails and none of the still-pending events may be
+    /// acknowledged. Returns the items, for acknowledgement.
+    pub async fn deliver(
+        &self,
+        batch: BulkBatch,
+    ) -> Result<(BatchReport, Vec<BulkItem>), SinkError> {
+        let mut report = BatchReport::default();
+        let mut pending: Vec<usize> = (0..batch.len()).collect();
+        let mut delays = self.config.retry.delays();
+        let started = Instant::now();
+        while !pending.is_empty() {
+            let body = if pending.len() == batch.len() {
+                self.encode(batch.body())
+            } else {
+                self.encode(&batch.body_of(&pending))
+            };
+            report.requests += 1;
+            self.stats.bulk_request();
+            let last_error = match self.client.bulk(body, self.config.gzip).await {
+                Ok(BulkReply::Items(response)) if response.items.len() == pending.len() => {
+                    let mut retry = Vec::new();
+                    let mut last = String::new();
+                    for (&position, item) in pending.iter().zip(&response.items) {
+                        match ItemOutcome::of(item.result()) {
+                            ItemOutcome::Indexed => report.indexed += 1,
+                            ItemOutcome::Duplicate => report.duplicates += 1,
+                            ItemOutcome::Retry(e) => {
+                                last = format!("{}: {}", e.kind, e.reason.unwrap_or_default());
+                                retry.push(position);
+                            }
+                            ItemOutcome::Rejected(e) => {
+                                let item = &batch.items()[position];
+                                self.dead_letters.write(
+                                    Stage::Index,
+                                    &e.kind,
+                                    e.reason.as_deref().unwrap_or(""),
+                                    Some(&item.index),
+                                    Some(&item.id),
+                                    &item.event,
+                                )?;
+                                report.dead_lettered += 1;
+                            }
+                        }
+                    }
+                    if retry.is_empty() {
+                        break;
+                    }
+                    self.stats.retried_items(retry.len());
+                    pending = retry;
+                    format!("{} items refused for now ({last})", pending.len())
+                }
+                Ok(BulkReply::Items(response)) => format!(
+                    "the bulk response has {} items for {} sent",
+                    response.items.len(),
+                    pending.len()
+                ),
+                Ok(BulkReply::Unreadable(message)) => {
+                    format!("unreadable bulk response: {message}")
+                }
+                Ok(BulkReply::Status { status, body }) => match status {
+                    401 | 403 => {
+                        return Err(SinkError::Auth {
+                            url: self.client.url.to_string(),
+                            status,
+                            body,
+                        })
+                    }
+                    429 => format!("HTTP 429: {body}"),
+                    s if s >= 500 && s != 501 => format!("HTTP {s}: {body}"),
+                    _ => {
+                        return Err(SinkError::Refused {
+                            url: self.client.url.to_string(),
+                            status,
+                            body,
+                        })
+                    }
+                },
+                Err(e) => error_chain(&e),
+            };
+            self.stats.bulk_retry();
+            let elapsed = started.elapsed();
+            let delay = delays.next().unwrap_or(self.config.retry.max_delay);
+            if elapsed + delay > self.config.retry.give_up_after {
+                return Err(SinkError::GaveUp {
+                    url: self.client.url.to_string(),
+                    pending: pending.len(),
+                    elapsed,
+                    last_error,
+                });
+            }
+            tracing::warn!(
+                pending = pending.len(),
+                retry_in_ms = delay.as_millis() as u64,
+                "bulk delivery to OpenSearch failed, retrying: {last_error}"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        self.stats.delivered(&report);
+        Ok((report, batch.into_items()))
+    }
+
+    fn encode(&self, body: &[u8]) -> Bytes {
+        if !self.config.gzip {
+            return Bytes::copy_from_slice(body);
+        }
+        // The fast level: bulk bodies compress ~10x even so, and CPU stays free for OpenSearch.
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 6),
+            flate2::Compression::fast(),
+        );
+        encoder
+            .write_all(body)
+            .and_then(|_| encoder.finish())
+            .map(Bytes::from)
+            .expect("writing into a Vec cannot fail")
+    }
+}

@@ -1,0 +1,39 @@
+//! Where events come from. Every source yields [`RawEvent`]s: the message bytes as they were
+//! received and the position they came from, which the sink reports back when it is done with them.
+
+pub mod cloudwatch;
+
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One message as a source received it, before any decoding.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    pub message: String,
+    pub origin: Origin,
+}
+
+/// Where a message came from; indexed as `cloudwatch.*` and written with dead letters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    CloudWatch(CloudWatchPosition),
+    /// A line or record of a file (or stdin), for backfills.
+    File {
+        path: Arc<str>,
+        record: u64,
+    },
+}
+
+/// The position of one CloudWatch Logs event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloudWatchPosition {
+    pub log_group: Arc<str>,
+    pub log_stream: Arc<str>,
+    /// CloudWatch's event id: a 56-digit string on AWS (moto uses small integers).
+    pub event_id: String,
+    /// Milliseconds since the epoch: the event's own timestamp in CloudWatch Logs.
+    pub timestamp: i64,
+    /// Milliseconds since the epoch when CloudWatch Logs received it, where known.
+    pub ingestion_time: Option<i64>,
+}

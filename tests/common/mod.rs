@@ -1,0 +1,282 @@
+//! Shared by the integration tests: the real local stack (OpenSearch + moto as the CloudWatch Logs
+//! API, started by `scripts/stack.sh up`), unique names per test, and running the binary.
+#![allow(dead_code)]
+
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use opensearch::http::headers::HeaderMap;
+use opensearch::http::Method;
+use opensearch::OpenSearch;
+use serde_json::{json, Value};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub fn opensearch_url() -> String {
+    std::env::var("TRAILSCOPE_TEST_OPENSEARCH_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:19200".into())
+}
+
+pub fn cloudwatch_url() -> String {
+    std::env::var("TRAILSCOPE_TEST_CLOUDWATCH_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:15000".into())
+}
+
+/// A name unique to this test run and call: tests share one OpenSearch and one moto.
+pub fn unique(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{name}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct Stack {
+    pub os: OpenSearch,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Stack {
+    /// Connects to the local stack, failing with what to run when it is not up.
+    pub async fn connect() -> Stack {
+        let transport =
+            opensearch::http::transport::Transport::single_node(&opensearch_url()).unwrap();
+        let os = OpenSearch::new(transport);
+        let ping = os
+            .send::<(), ()>(Method::Get, "/", HeaderMap::new(), None, None, None)
+            .await;
+        assert!(
+            ping.is_ok(),
+            "OpenSearch is not reachable at {}: start the local stack with `scripts/stack.sh up` \
+             (or run the whole suite with `scripts/test.sh`)",
+            opensearch_url()
+        );
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(cloudwatch_url())
+            .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+        Stack { os, logs }
+    }
+
+    /// Creates `group` and puts `events` (timestamp ms, message) into `streams` streams, round
+    /// robin, in PutLogEvents batches within AWS's limits (10,000 events, 1 MiB).
+    pub async fn put_events(&self, group: &str, streams: usize, events: &[(i64, String)]) {
+        self.logs
+            .create_log_group()
+            .log_group_name(group)
+            .send()
+            .await
+            .unwrap();
+        let mut per_stream: Vec<Vec<&(i64, String)>> = vec![Vec::new(); streams];
+        for (i, e) in events.iter().enumerate() {
+            per_stream[i % streams].push(e);
+        }
+        for (s, mut list) in per_stream.into_iter().enumerate() {
+            let stream = format!("stream-{s}");
+            self.logs
+                .create_log_stream()
+                .log_group_name(group)
+                .log_stream_name(&stream)
+                .send()
+                .await
+                .unwrap();
+            list.sort_by_key(|e| e.0);
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            for (ts, message) in list {
+                if batch.len() == 10_000 || bytes + message.len() + 26 > 1_000_000 {
+                    self.put(group, &stream, std::mem::take(&mut batch)).await;
+                    bytes = 0;
+                }
+                bytes += message.len() + 26;
+                batch.push(
+                    InputLogEvent::builder()
+                        .timestamp(*ts)
+                        .message(message)
+                        .build()
+                        .unwrap(),
+                );
+            }
+            if !batch.is_empty() {
+                self.put(group, &stream, batch).await;
+            }
+        }
+    }
+
+    async fn put(&self, group: &str, stream: &str, batch: Vec<InputLogEvent>) {
+        let n = batch.len();
+        let r = self
+            .logs
+            .put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(batch))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.rejected_log_events_info().is_none(),
+            "moto rejected some of {n} events: {r:?}"
+        );
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let r = self
+            .os
+            .send::<String, ()>(
+                method,
+                path,
+                HeaderMap::new(),
+                None,
+                body.map(|b| b.to_string()),
+                None,
+            )
+            .await
+            .unwrap();
+        let status = r.status_code().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Refreshes and counts the documents of `<prefix>*`.
+    pub async fn count(&self, prefix: &str) -> u64 {
+        self.request(Method::Post, &format!("/{prefix}*/_refresh"), None)
+            .await;
+        let (status, body) = self
+            .request(Method::Get, &format!("/{prefix}*/_count"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["count"].as_u64().unwrap()
+    }
+
+    /// Every document of `<prefix>*` (at most 10,000), with `_id` and `_index` added.
+    pub async fn all_docs(&self, prefix: &str) -> Vec<Value> {
+        self.request(Method::Post, &format!("/{prefix}*/_refresh"), None)
+            .await;
+        let (status, body) = self
+            .request(
+                Method::Post,
+                &format!("/{prefix}*/_search"),
+                Some(json!({"size": 10000, "query": {"match_all": {}}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let mut d = h["_source"].clone();
+                d["_id"] = h["_id"].clone();
+                d["_index"] = h["_index"].clone();
+                d
+            })
+            .collect()
+    }
+
+    /// Removes what a test created in OpenSearch.
+    pub async fn cleanup(&self, prefix: &str) {
+        self.request(Method::Delete, &format!("/{prefix}*"), None)
+            .await;
+        let name = format!("trailscope-{}", prefix.trim_end_matches(['-', '_', '.']));
+        self.request(Method::Delete, &format!("/_index_template/{name}"), None)
+            .await;
+    }
+}
+
+/// Runs the trailscope binary with `args`, AWS test credentials and no inherited AWS profile.
+pub fn trailscope(args: &[&str]) -> Output {
+    trailscope_cmd(args).output().expect("run trailscope")
+}
+
+pub fn trailscope_cmd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailscope"));
+    cmd.args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Asserts the command succeeded, showing its output otherwise; returns stdout.
+pub fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "trailscope failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `trailscope setup` for a test's index prefix.
+pub fn setup(prefix: &str) {
+    ok(trailscope(&[
+        "setup",
+        "--opensearch-url",
+        &opensearch_url(),
+        "--index-prefix",
+        prefix,
+    ]));
+}
+
+/// `trailscope forward --once` of one log group into a test's prefix; returns the JSON summary.
+pub fn forward_once(
+    group: &str,
+    prefix: &str,
+    dead_letters: &std::path::Path,
+    extra: &[&str],
+) -> Value {
+    let url = opensearch_url();
+    let cw = cloudwatch_url();
+    let mut args = vec![
+        "forward",
+        "--once",
+        "--log-group",
+        group,
+        "--opensearch-url",
+        &url,
+        "--endpoint-url",
+        &cw,
+        "--index-prefix",
+        prefix,
+        "--dead-letter-file",
+        dead_letters.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let stdout = ok(trailscope(&args));
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON summary on stdout")
+}
+
+/// The shared corpus beside the checkout (`../shared/corpus`), present in CI and in development
+/// sessions but not in a user's clone.
+pub fn shared_corpus(relative: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(relative);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "shared corpus absent ({}): this test checked nothing",
+            path.display()
+        );
+        None
+    }
+}
+pub mod synthetic;

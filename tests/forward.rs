@@ -1,0 +1,97 @@
+//! `forward` against the real local stack: moto as CloudWatch Logs, a real OpenSearch.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::synthetic;
+use common::*;
+use std::collections::HashMap;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwards_10000_events_from_three_streams_exactly_once() {
+    let stack = Stack::connect().await;
+    let group = format!("/test/{}", unique("forward"));
+    let prefix = format!("{}-", unique("t-forward"));
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let seed = 0x10000;
+    let start = Utc::now() - chrono::Duration::days(2);
+    let events = synthetic::events(seed, 10_000, start, 1_500);
+    stack.put_events(&group, 3, &events).await;
+    setup(&prefix);
+
+    let first = forward_once(&group, &prefix, &dead, &[]);
+    assert_eq!(first["read"], 10_000, "{first}");
+    assert_eq!(first["indexed"], 10_000, "{first}");
+    assert_eq!(first["dead_lettered"], 0, "{first}");
+    assert_eq!(stack.count(&prefix).await, 10_000);
+
+    // Every document matches the event it came from.
+    let docs = stack.all_docs(&prefix).await;
+    assert_eq!(docs.len(), 10_000);
+    let by_id: HashMap<String, &serde_json::Value> = docs
+        .iter()
+        .map(|d| (d["_id"].as_str().unwrap().to_owned(), d))
+        .collect();
+    for (i, (ts, message)) in events.iter().enumerate() {
+        let record: serde_json::Value = serde_json::from_str(message).unwrap();
+        let id = synthetic::event_id(seed, i);
+        let doc = by_id
+            .get(&id)
+            .unwrap_or_else(|| panic!("event {id} not indexed"));
+        assert_eq!(doc["event"]["action"], record["eventName"], "{id}");
+        assert_eq!(doc["event"]["provider"], record["eventSource"], "{id}");
+        assert_eq!(doc["cloud"]["region"], record["awsRegion"], "{id}");
+        assert_eq!(
+            doc["aws"]["cloudtrail"]["user_identity"]["access_key_id"],
+            record["userIdentity"]["accessKeyId"],
+            "{id}"
+        );
+        assert_eq!(doc["@timestamp"], record["eventTime"], "{id}");
+        let day = DateTime::from_timestamp_millis(*ts)
+            .unwrap()
+            .format("%Y.%m.%d");
+        assert_eq!(doc["_index"], format!("{prefix}{day}"), "{id}");
+        assert_eq!(doc["cloudwatch"]["log_group"], group.as_str());
+        assert_eq!(
+            doc["event"]["outcome"],
+            if i.is_multiple_of(13) {
+                "failure"
+            } else {
+                "success"
+            }
+        );
+    }
+
+    // A second pass over the same log group indexes nothing new.
+    let second = forward_once(&group, &prefix, &dead, &[]);
+    assert_eq!(second["read"], 10_000, "{second}");
+    assert_eq!(second["indexed"], 0, "{second}");
+    assert_eq!(second["duplicates"], 10_000, "{second}");
+    assert_eq!(stack.count(&prefix).await, 10_000);
+    assert!(!dead.exists(), "no event should be dead-lettered");
+    stack.cleanup(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_without_setup_says_what_to_run() {
+    let _stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-nosetup"));
+    let url = opensearch_url();
+    let cw = cloudwatch_url();
+    let out = trailscope(&[
+        "forward",
+        "--once",
+        "--log-group",
+        "/nothing",
+        "--opensearch-url",
+        &url,
+        "--endpoint-url",
+        &cw,
+        "--index-prefix",
+        &prefix,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("trailscope setup"), "{stderr}");
+}
