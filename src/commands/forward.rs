@@ -1,19 +1,10 @@
 //! `trailscope forward`: CloudWatch Logs log groups → OpenSearch.
 
-use super::setup::{self, TemplateState};
-use super::OpenSearchArgs;
-use crate::enrich::Enricher;
-use crate::event::encode::Encoder;
-use crate::pipeline::Pipeline;
-use crate::sink::dead_letter::DeadLetterFile;
-use crate::sink::opensearch::Client;
-use crate::sink::{Sink, SinkConfig};
+use super::PipelineArgs;
 use crate::source::cloudwatch::{self, Window};
-use crate::stats::{Snapshot, Stats};
-use anyhow::{bail, Context, Result};
+use crate::stats::Snapshot;
+use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -28,7 +19,7 @@ pub struct ForwardArgs {
     )]
     pub log_groups: Vec<String>,
     #[command(flatten)]
-    pub opensearch: OpenSearchArgs,
+    pub output: PipelineArgs,
     /// Read everything available now, deliver it, and exit.
     #[arg(long)]
     pub once: bool,
@@ -42,89 +33,15 @@ pub struct ForwardArgs {
     /// A CloudWatch Logs filter pattern passed to FilterLogEvents unchanged.
     #[arg(long)]
     pub filter_pattern: Option<String>,
-    /// Indices are named <prefix>YYYY.MM.DD by the event's UTC date.
-    #[arg(long, default_value = "cloudtrail-", env = "TRAILSCOPE_INDEX_PREFIX")]
-    pub index_prefix: String,
-    /// Where events that can never be indexed are written (NDJSON, with the reason).
-    #[arg(
-        long,
-        default_value = "trailscope-dead-letters.ndjson",
-        env = "TRAILSCOPE_DEAD_LETTER_FILE"
-    )]
-    pub dead_letter_file: PathBuf,
     /// Seconds between polls when running continuously.
     #[arg(long, default_value_t = 30)]
     pub poll_interval_secs: u64,
-    #[command(flatten)]
-    pub sink: SinkArgs,
-}
-
-/// Batching and delivery settings.
-#[derive(Debug, Clone, Args)]
-pub struct SinkArgs {
-    /// Send a bulk request once its body reaches this many bytes (uncompressed; at most 9 MiB).
-    #[arg(long, default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=9 * 1024 * 1024))]
-    pub batch_bytes: u64,
-    /// Send a bulk request once it holds this many events.
-    #[arg(long, default_value_t = 5000)]
-    pub batch_events: usize,
-    /// Bulk requests in flight at once.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub concurrency: u64,
-    /// Send bulk bodies uncompressed.
-    #[arg(long)]
-    pub no_gzip: bool,
-    /// Give up on a batch (exit non-zero, checkpoint unmoved) after retrying this many seconds.
-    #[arg(long, default_value_t = 900)]
-    pub retry_give_up_secs: u64,
-}
-
-impl SinkArgs {
-    pub fn config(&self) -> SinkConfig {
-        let mut c = SinkConfig {
-            max_batch_bytes: self.batch_bytes as usize,
-            max_batch_events: self.batch_events.max(1),
-            concurrency: self.concurrency as usize,
-            gzip: !self.no_gzip,
-            ..SinkConfig::default()
-        };
-        c.retry.give_up_after = Duration::from_secs(self.retry_give_up_secs);
-        c
-    }
 }
 
 pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
-    let client = Client::connect(&args.opensearch.connect_options())?;
-    let version = client.ping().await?;
-    tracing::info!(url = %client.url, version, "connected to OpenSearch");
-    match setup::template_state(&client, &args.index_prefix).await? {
-        TemplateState::Current => {}
-        TemplateState::Missing => bail!(
-            "the index template {} is not installed in OpenSearch at {}: run `trailscope setup \
-             --opensearch-url {}` first (it maps the fields so no event is rejected)",
-            setup::template_name(&args.index_prefix),
-            client.url,
-            client.url
-        ),
-        TemplateState::Outdated { installed } => tracing::warn!(
-            ?installed,
-            "the index template is older than this trailscope: run `trailscope setup` to update it"
-        ),
-    }
+    let pipeline = args.output.pipeline().await?;
+    let stats = pipeline.stats.clone();
     let cw = cloudwatch::client(args.endpoint_url.as_deref(), args.region.as_deref()).await;
-
-    let stats = Arc::new(Stats::default());
-    let sink = Arc::new(Sink::new(
-        client,
-        Arc::new(DeadLetterFile::new(&args.dead_letter_file)),
-        args.sink.config(),
-        stats.clone(),
-    ));
-    let pipeline = Pipeline {
-        encoder: Arc::new(Encoder::new(Enricher::default(), args.index_prefix.clone())),
-        sink,
-        stats: stats.clone(),
-    };
 
     loop {
         let (tx, rx) = mpsc::channel(4);

@@ -3,9 +3,19 @@
 pub mod forward;
 pub mod setup;
 
+use crate::enrich::Enricher;
+use crate::event::encode::Encoder;
+use crate::pipeline::Pipeline;
 use crate::secret::Secret;
-use crate::sink::opensearch::ConnectOptions;
+use crate::sink::dead_letter::DeadLetterFile;
+use crate::sink::opensearch::{Client, ConnectOptions};
+use crate::sink::{Sink, SinkConfig};
+use crate::stats::Stats;
+use anyhow::{bail, Result};
 use clap::Args;
+use setup::TemplateState;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -34,5 +44,94 @@ impl OpenSearchArgs {
                 .map(Secret::new),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
         }
+    }
+}
+
+/// Where and how events are delivered: shared by every command that indexes events
+/// (`forward`, `ingest`, `lambda`).
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    #[command(flatten)]
+    pub opensearch: OpenSearchArgs,
+    /// Indices are named <prefix>YYYY.MM.DD by the event's UTC date.
+    #[arg(long, default_value = "cloudtrail-", env = "TRAILSCOPE_INDEX_PREFIX")]
+    pub index_prefix: String,
+    /// Where events that can never be indexed are written (NDJSON, with the reason).
+    #[arg(
+        long,
+        default_value = "trailscope-dead-letters.ndjson",
+        env = "TRAILSCOPE_DEAD_LETTER_FILE"
+    )]
+    pub dead_letter_file: PathBuf,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+}
+
+impl PipelineArgs {
+    /// Connects to OpenSearch, checks the index template, and builds the pipeline.
+    pub async fn pipeline(&self) -> Result<Pipeline> {
+        let client = Client::connect(&self.opensearch.connect_options())?;
+        let version = client.ping().await?;
+        tracing::info!(url = %client.url, version, "connected to OpenSearch");
+        match setup::template_state(&client, &self.index_prefix).await? {
+            TemplateState::Current => {}
+            TemplateState::Missing => bail!(
+                "the index template {} is not installed in OpenSearch at {}: run `trailscope setup \
+                 --opensearch-url {}` first (it maps the fields so no event is rejected)",
+                setup::template_name(&self.index_prefix),
+                client.url,
+                client.url
+            ),
+            TemplateState::Outdated { installed } => tracing::warn!(
+                ?installed,
+                "the index template is older than this trailscope: run `trailscope setup` to update it"
+            ),
+        }
+        let stats = Arc::new(Stats::default());
+        let sink = Arc::new(Sink::new(
+            client,
+            Arc::new(DeadLetterFile::new(&self.dead_letter_file)),
+            self.sink.config(),
+            stats.clone(),
+        ));
+        Ok(Pipeline {
+            encoder: Arc::new(Encoder::new(Enricher::default(), self.index_prefix.clone())),
+            sink,
+            stats,
+        })
+    }
+}
+
+/// Batching and delivery settings.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Send a bulk request once its body reaches this many bytes (uncompressed; at most 9 MiB).
+    #[arg(long, default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=9 * 1024 * 1024))]
+    pub batch_bytes: u64,
+    /// Send a bulk request once it holds this many events.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_events: usize,
+    /// Bulk requests in flight at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
+    /// Send bulk bodies uncompressed.
+    #[arg(long)]
+    pub no_gzip: bool,
+    /// Give up on a batch (exit non-zero, checkpoint unmoved) after retrying this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub retry_give_up_secs: u64,
+}
+
+impl SinkArgs {
+    pub fn config(&self) -> SinkConfig {
+        let mut c = SinkConfig {
+            max_batch_bytes: self.batch_bytes as usize,
+            max_batch_events: self.batch_events.max(1),
+            concurrency: self.concurrency as usize,
+            gzip: !self.no_gzip,
+            ..SinkConfig::default()
+        };
+        c.retry.give_up_after = Duration::from_secs(self.retry_give_up_secs);
+        c
     }
 }
