@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Forward CloudTrail events from CloudWatch Logs log groups into OpenSearch.
-    Forward(forward::ForwardArgs),
+    Forward(Box<forward::ForwardArgs>),
     /// Install or update the index template (and ISM policy where available).
     Setup(setup::SetupArgs),
 }
@@ -39,7 +39,7 @@ async fn main() -> Result<()> {
     init_logging();
     match cli.command {
         Command::Forward(args) => {
-            let summary = forward::run(args).await?;
+            let summary = forward::run(*args).await?;
             println!("{}", serde_json::to_string(&summary)?);
         }
         Command::Setup(args) => setup::run(args).await?,

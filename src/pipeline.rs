@@ -2,7 +2,7 @@
 //! batches, and batches are delivered with a bounded number in flight. Every event ends indexed,
 //! duplicate or dead-lettered, and only then is it acknowledged to the source.
 
-use crate::event::encode::Encoder;
+use crate::event::encode::{Encoded, Encoder};
 use crate::sink::bulk::{BulkBatch, BulkItem};
 use crate::sink::dead_letter::{DeadLetterError, Stage};
 use crate::sink::{BatchReport, Sink, SinkError};
@@ -72,12 +72,20 @@ impl Pipeline {
                     let Some(events) = page else { break };
                     self.stats.read(events.len());
                     for event in events {
-                        if let Err(refused) = self.encoder.encode(&mut batch, event) {
-                            let (event, e) = (refused.event, refused.error);
-                            self.sink.dead_letters().write(Stage::Decode, e.kind(), &e.to_string(), None, None, &event)?;
-                            self.stats.dead_lettered(1);
-                            acks.ack(&event.origin);
-                            continue;
+                        match self.encoder.encode(&mut batch, event) {
+                            Ok(Encoded::Added) => {}
+                            Ok(Encoded::Filtered(event)) => {
+                                self.stats.filtered(1);
+                                acks.ack(&event.origin);
+                                continue;
+                            }
+                            Err(refused) => {
+                                let (event, e) = (refused.event, refused.error);
+                                self.sink.dead_letters().write(Stage::Decode, e.kind(), &e.to_string(), None, None, &event)?;
+                                self.stats.dead_lettered(1);
+                                acks.ack(&event.origin);
+                                continue;
+                            }
                         }
                         if batch.byte_len() >= config.max_batch_bytes || batch.len() >= config.max_batch_events {
                             // Bounded in flight: wait for a slot before starting another request.

@@ -1,28 +1,58 @@
-//! `trailscope forward`: CloudWatch Logs log groups → OpenSearch.
+//! `trailscope forward`: CloudWatch Logs log groups → OpenSearch, continuously or once, with
+//! crash-safe checkpoints.
 
 use super::PipelineArgs;
-use crate::source::cloudwatch::{self, Window};
+use crate::source::ack::AckTracker;
+use crate::source::checkpoint::CheckpointFile;
+use crate::source::cloudwatch::{self, Reader};
+use crate::source::poller::{Checkpoints, PollConfig, Poller};
 use crate::stats::Snapshot;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Args)]
 pub struct ForwardArgs {
-    /// Log group(s) that CloudTrail writes to. Repeat the flag for several.
+    /// Log group(s) that CloudTrail writes to. Repeat the flag (or separate with commas).
     #[arg(
         long = "log-group",
-        required = true,
         env = "TRAILSCOPE_LOG_GROUPS",
         value_delimiter = ','
     )]
     pub log_groups: Vec<String>,
+    /// Also forward every log group whose name starts with this (found with DescribeLogGroups,
+    /// looked for again every --discover-interval).
+    #[arg(
+        long = "log-group-prefix",
+        env = "TRAILSCOPE_LOG_GROUP_PREFIXES",
+        value_delimiter = ','
+    )]
+    pub log_group_prefixes: Vec<String>,
     #[command(flatten)]
     pub output: PipelineArgs,
-    /// Read everything available now, deliver it, and exit.
+    /// Read everything available now, deliver it, save the checkpoint, and exit.
     #[arg(long)]
     pub once: bool,
+    /// Where progress is kept (per log group: watermark, delivered ids, measured lag).
+    #[arg(
+        long,
+        default_value = "trailscope-checkpoint.json",
+        env = "TRAILSCOPE_CHECKPOINT_FILE"
+    )]
+    pub checkpoint_file: PathBuf,
+    /// Where a log group without a checkpoint starts: a duration back from now ("24h", "7d") or
+    /// an RFC 3339 time. Default: the group's beginning.
+    #[arg(long, env = "TRAILSCOPE_SINCE")]
+    pub since: Option<String>,
+    /// The smallest lag allowance: how far back each poll re-reads for late events. It grows
+    /// with the ingestion delays measured.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub lag_floor: Duration,
     /// CloudWatch Logs endpoint override (for a local CloudWatch Logs API such as moto); by default
     /// the standard AWS configuration decides.
     #[arg(long, env = "TRAILSCOPE_ENDPOINT_URL")]
@@ -33,47 +63,190 @@ pub struct ForwardArgs {
     /// A CloudWatch Logs filter pattern passed to FilterLogEvents unchanged.
     #[arg(long)]
     pub filter_pattern: Option<String>,
-    /// Seconds between polls when running continuously.
-    #[arg(long, default_value_t = 30)]
-    pub poll_interval_secs: u64,
+    /// FilterLogEvents calls per second for this process (AWS allows 5 per account and region,
+    /// shared by every caller).
+    #[arg(long, default_value_t = 4.0)]
+    pub max_requests_per_second: f64,
+    /// Time between polls when running continuously.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// Time between looks for new log groups matching --log-group-prefix.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub discover_interval: Duration,
+    /// Give up (exit non-zero, checkpoint kept) when CloudWatch Logs keeps failing this long.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub source_give_up: Duration,
+}
+
+/// `--since`: a duration back from now or an RFC 3339 time, as ms since the epoch.
+pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    let d = humantime::parse_duration(text).with_context(|| {
+        format!("--since {text:?} is neither a duration (24h, 7d) nor an RFC 3339 time")
+    })?;
+    Ok(now.timestamp_millis() - d.as_millis() as i64)
 }
 
 pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
+    if args.log_groups.is_empty() && args.log_group_prefixes.is_empty() {
+        bail!("name at least one --log-group or --log-group-prefix");
+    }
+    let start = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, chrono::Utc::now()))
+        .transpose()?;
+    let checkpoints = Arc::new(Checkpoints::open(CheckpointFile::new(
+        &args.checkpoint_file,
+    ))?);
     let pipeline = args.output.pipeline().await?;
     let stats = pipeline.stats.clone();
-    let cw = cloudwatch::client(args.endpoint_url.as_deref(), args.region.as_deref()).await;
+    let client = cloudwatch::client(args.endpoint_url.as_deref(), args.region.as_deref()).await;
+    let cancel = CancellationToken::new();
+    let acks = Arc::new(AckTracker::default());
+    let poller = Arc::new(Poller {
+        reader: Reader {
+            client,
+            limiter: Arc::new(crate::source::rate_limit::RateLimiter::new(
+                args.max_requests_per_second,
+            )),
+            filter_pattern: args.filter_pattern.clone(),
+            give_up_after: args.source_give_up,
+        },
+        checkpoints: checkpoints.clone(),
+        acks: acks.clone(),
+        config: PollConfig {
+            lag_floor: args.lag_floor.as_millis() as i64,
+            start,
+            ..PollConfig::default()
+        },
+        cancel: cancel.clone(),
+    });
+    spawn_signal_handler(cancel.clone());
 
+    let (tx, rx) = mpsc::channel(8);
+    let pipeline_task = {
+        let acks = acks.clone();
+        tokio::spawn(async move {
+            let result = pipeline.run(rx, &mut &*acks).await;
+            acks.close();
+            result
+        })
+    };
+    let polling = poll_loop(&args, poller, tx, cancel.clone()).await;
+    if polling.is_err() {
+        cancel.cancel();
+    }
+    let delivered = pipeline_task.await.context("the pipeline panicked")?;
+    let s = stats.snapshot();
+    tracing::info!(
+        read = s.read,
+        indexed = s.indexed,
+        duplicates = s.duplicates,
+        dead_lettered = s.dead_lettered,
+        filtered = s.filtered,
+        checkpoint = %checkpoints.path().display(),
+        "forward finished"
+    );
+    delivered?;
+    polling?;
+    Ok(s)
+}
+
+/// Polls every group until cancelled (or once). Returns when done; dropping `tx` then lets the
+/// pipeline drain and finish.
+async fn poll_loop(
+    args: &ForwardArgs,
+    poller: Arc<Poller>,
+    tx: mpsc::Sender<Vec<crate::source::RawEvent>>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let mut groups: BTreeSet<String> = args.log_groups.iter().cloned().collect();
+    let mut last_discovery: Option<tokio::time::Instant> = None;
     loop {
-        let (tx, rx) = mpsc::channel(4);
-        let groups = args.log_groups.clone();
-        let filter = args.filter_pattern.clone();
-        let cw = cw.clone();
-        let reader = tokio::spawn(async move {
-            for group in &groups {
-                let read =
-                    cloudwatch::read_window(&cw, group, Window::default(), filter.as_deref(), &tx)
-                        .await?;
-                tracing::info!(log_group = %group, pages = read.pages, events = read.events, "read log group");
+        if !args.log_group_prefixes.is_empty()
+            && last_discovery.is_none_or(|t| t.elapsed() >= args.discover_interval)
+        {
+            for prefix in &args.log_group_prefixes {
+                for name in poller.reader.discover(prefix).await? {
+                    if groups.insert(name.clone()) {
+                        tracing::info!(log_group = %name, prefix, "found a new log group");
+                    }
+                }
             }
-            Ok::<_, cloudwatch::SourceError>(())
-        });
-        let delivered = pipeline.run(rx, &mut |_: &crate::source::Origin| {}).await;
-        let read = reader
-            .await
-            .context("the CloudWatch Logs reader panicked")?;
-        delivered?;
-        read?;
-        let s = stats.snapshot();
-        tracing::info!(
-            read = s.read,
-            indexed = s.indexed,
-            duplicates = s.duplicates,
-            dead_lettered = s.dead_lettered,
-            "pass complete"
-        );
-        if args.once {
-            return Ok(s);
+            last_discovery = Some(tokio::time::Instant::now());
         }
-        tokio::time::sleep(Duration::from_secs(args.poll_interval_secs)).await;
+        let mut passes = tokio::task::JoinSet::new();
+        for group in &groups {
+            let (poller, tx, group) = (poller.clone(), tx.clone(), group.clone());
+            passes.spawn(async move {
+                let report = poller.pass(&group, &tx).await;
+                (group, report)
+            });
+        }
+        while let Some(joined) = passes.join_next().await {
+            let (group, report) = joined.context("a poller panicked")?;
+            let report = report.with_context(|| format!("polling log group {group}"))?;
+            tracing::info!(
+                log_group = %group,
+                events = report.events,
+                already_delivered = report.skipped,
+                throttled = report.throttled,
+                later_than_lag = report.later_than_lag,
+                lag_ms = report.lag,
+                watermark = report.watermark,
+                interrupted = report.interrupted,
+                "poll finished"
+            );
+        }
+        if args.once || cancel.is_cancelled() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(args.poll_interval) => {}
+        }
+    }
+}
+
+/// SIGINT or SIGTERM: stop reading; what was read is delivered and checkpointed, then exit 0.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping: finishing what was read, then saving the checkpoint");
+        cancel.cancel();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_and_times() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            parse_since("24h", now).unwrap(),
+            now.timestamp_millis() - 86_400_000
+        );
+        assert_eq!(
+            parse_since("2026-01-01T00:00:00Z", now).unwrap(),
+            now.timestamp_millis() - 86_400_000
+        );
+        assert!(parse_since("yesterday", now).is_err());
     }
 }

@@ -5,6 +5,7 @@ pub mod setup;
 
 use crate::enrich::Enricher;
 use crate::event::encode::Encoder;
+use crate::event::filter::Filter;
 use crate::pipeline::Pipeline;
 use crate::secret::Secret;
 use crate::sink::dead_letter::DeadLetterFile;
@@ -65,6 +66,37 @@ pub struct PipelineArgs {
     pub dead_letter_file: PathBuf,
     #[command(flatten)]
     pub sink: SinkArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Which events to keep, on parsed fields; the same in every mode. Repeat a flag for
+/// alternatives; different flags must all match.
+#[derive(Debug, Clone, Args, Default)]
+pub struct FilterArgs {
+    /// Keep only calls made with this access key id.
+    #[arg(long = "access-key", value_name = "ID")]
+    pub access_keys: Vec<String>,
+    /// Keep only calls by this principal ARN (a user, an assumed-role session, or the role).
+    #[arg(long = "principal-arn", value_name = "ARN")]
+    pub principal_arns: Vec<String>,
+    /// Keep only calls to this event source (e.g. ec2.amazonaws.com).
+    #[arg(long = "event-source", value_name = "SOURCE")]
+    pub event_sources: Vec<String>,
+    /// Keep only this event name (e.g. ConsoleLogin).
+    #[arg(long = "event-name", value_name = "NAME")]
+    pub event_names: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            access_keys: self.access_keys.clone(),
+            principal_arns: self.principal_arns.clone(),
+            event_sources: self.event_sources.clone(),
+            event_names: self.event_names.clone(),
+        }
+    }
 }
 
 impl PipelineArgs {
@@ -95,7 +127,11 @@ impl PipelineArgs {
             stats.clone(),
         ));
         Ok(Pipeline {
-            encoder: Arc::new(Encoder::new(Enricher::default(), self.index_prefix.clone())),
+            encoder: Arc::new(Encoder::new(
+                Enricher::default(),
+                self.index_prefix.clone(),
+                self.filter.filter(),
+            )),
             sink,
             stats,
         })

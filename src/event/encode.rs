@@ -2,6 +2,7 @@
 
 use super::cloudtrail::{CloudTrailRecord, DecodeError};
 use super::document::Document;
+use super::filter::Filter;
 use crate::enrich::Enricher;
 use crate::sink::bulk::BulkBatch;
 use crate::source::RawEvent;
@@ -14,6 +15,16 @@ const MAX_ID_BYTES: usize = 512;
 pub struct Encoder {
     enricher: Enricher,
     index_prefix: String,
+    filter: Filter,
+}
+
+/// What became of an event offered to the encoder.
+#[derive(Debug)]
+pub enum Encoded {
+    /// Appended to the batch.
+    Added,
+    /// Left out by the filter; acknowledged as done.
+    Filtered(RawEvent),
 }
 
 /// Why an event could not become a bulk item.
@@ -46,29 +57,34 @@ impl EncodeError {
 }
 
 impl Encoder {
-    pub fn new(enricher: Enricher, index_prefix: impl Into<String>) -> Self {
+    pub fn new(enricher: Enricher, index_prefix: impl Into<String>, filter: Filter) -> Self {
         Encoder {
             enricher,
             index_prefix: index_prefix.into(),
+            filter,
         }
     }
 
     /// Appends `event` to `batch`, or hands it back with the reason it cannot be indexed.
-    pub fn encode(&self, batch: &mut BulkBatch, event: RawEvent) -> Result<(), Box<Refused>> {
+    pub fn encode(&self, batch: &mut BulkBatch, event: RawEvent) -> Result<Encoded, Box<Refused>> {
         let encoded = (|| {
             let record = CloudTrailRecord::parse(&event.message)?;
+            if !self.filter.matches(&record) {
+                return Ok(None);
+            }
             let enrichment = self.enricher.enrich(&record);
             let doc = Document::new(&record, &event.origin, &enrichment);
             let index = index_name(&self.index_prefix, record.event_time);
             let id = document_id(&record, &event.message);
             let range = batch.encode(&index, &id, &doc)?;
-            Ok::<_, EncodeError>((index, id, range))
+            Ok::<_, EncodeError>(Some((index, id, range)))
         })();
         match encoded {
-            Ok((index, id, range)) => {
+            Ok(Some((index, id, range))) => {
                 batch.commit(index, id, range, event);
-                Ok(())
+                Ok(Encoded::Added)
             }
+            Ok(None) => Ok(Encoded::Filtered(event)),
             Err(error) => Err(Box::new(Refused { event, error })),
         }
     }

@@ -5,4 +5,5 @@ pub mod cloudtrail;
 pub mod document;
 pub mod encode;
 pub mod fields;
+pub mod filter;
 pub mod iam_action;

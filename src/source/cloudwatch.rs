@@ -1,21 +1,40 @@
-//! Reads log events from CloudWatch Logs with FilterLogEvents.
+//! Reads log events from CloudWatch Logs with FilterLogEvents: full pagination, a shared request
+//! rate, backoff on throttling, and a restart signal when a token expires.
 
+use super::ack::AckTracker;
+use super::rate_limit::RateLimiter;
 use super::{CloudWatchPosition, Origin, RawEvent};
-use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
+use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::Client;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    #[error("log group {log_group} does not exist")]
+    NoSuchGroup { log_group: String },
     #[error("FilterLogEvents on log group {log_group} failed: {message}")]
     Filter { log_group: String, message: String },
+    #[error("CloudWatch Logs kept failing for {elapsed:?} on log group {log_group}: {message}")]
+    GaveUp {
+        log_group: String,
+        elapsed: Duration,
+        message: String,
+    },
+    /// The pagination token expired or was refused: read the window again from its start.
+    #[error("the FilterLogEvents token for {log_group} expired")]
+    TokenExpired { log_group: String },
+    #[error("listing log groups failed: {0}")]
+    Describe(String),
     #[error("the pipeline stopped accepting events")]
     Closed,
 }
 
-/// A time window of a log group to read, both ends inclusive (milliseconds since the epoch).
-/// `None` leaves that end open.
+/// A time window of a log group to read, both ends inclusive (milliseconds since the epoch), as
+/// FilterLogEvents treats them. `None` leaves that end open.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Window {
     pub start: Option<i64>,
@@ -27,69 +46,240 @@ pub struct Window {
 pub struct ReadStats {
     pub pages: u64,
     pub events: u64,
+    /// Events dropped because they were already delivered (the re-read part of the window).
+    pub skipped: u64,
+    pub throttled: u64,
+    /// The largest `ingestionTime - timestamp` among the events read (ms).
+    pub max_ingestion_delay: i64,
+    /// Events whose `ingestionTime - timestamp` exceeded the lag allowance given.
+    pub later_than_lag: u64,
+    /// False when the read stopped early (shutdown): the window must be read again.
+    pub complete: bool,
 }
 
-/// Reads every event of `log_group` in `window`, following every nextToken (AWS may return empty
-/// pages that still carry one), and sends each page's events down `tx` in order.
-pub async fn read_window(
-    client: &Client,
-    log_group: &str,
-    window: Window,
-    filter_pattern: Option<&str>,
-    tx: &mpsc::Sender<Vec<RawEvent>>,
-) -> Result<ReadStats, SourceError> {
-    let group: Arc<str> = Arc::from(log_group);
-    let mut stats = ReadStats::default();
-    let mut next_token: Option<String> = None;
-    loop {
-        let response = client
-            .filter_log_events()
-            .log_group_name(log_group)
-            .set_start_time(window.start)
-            .set_end_time(window.end)
-            .set_filter_pattern(filter_pattern.map(str::to_owned))
-            .set_next_token(next_token.take())
-            .send()
-            .await
-            .map_err(|e| SourceError::Filter {
-                log_group: log_group.to_owned(),
-                message: DisplayErrorContext(&e).to_string(),
-            })?;
-        stats.pages += 1;
-        let mut events = Vec::with_capacity(response.events().len());
-        // Streams repeat across events: share one Arc per distinct name within a page.
-        let mut last_stream: Option<Arc<str>> = None;
-        for e in response.events() {
-            let (Some(message), Some(timestamp)) = (e.message(), e.timestamp()) else {
-                continue;
+/// How a read behaves; shared by all the groups of a job.
+pub struct Reader {
+    pub client: Client,
+    pub limiter: Arc<RateLimiter>,
+    pub filter_pattern: Option<String>,
+    /// How long to keep retrying a failing CloudWatch Logs before giving up.
+    pub give_up_after: Duration,
+}
+
+impl Reader {
+    /// Reads every event of `log_group` in `window`, following every nextToken (AWS may return
+    /// empty pages that still carry one), and sends each page's events that `keep` accepts down
+    /// `tx`, counting them in `acks` first. Stops early, with `complete: false`, when `cancel`
+    /// fires.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_window(
+        &self,
+        log_group: &str,
+        window: Window,
+        lag: i64,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+        acks: &AckTracker,
+        tx: &mpsc::Sender<Vec<RawEvent>>,
+        cancel: &CancellationToken,
+    ) -> Result<ReadStats, SourceError> {
+        let group: Arc<str> = Arc::from(log_group);
+        let mut stats = ReadStats::default();
+        let mut next_token: Option<String> = None;
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(stats);
+            }
+            let Some(response) = self
+                .page(
+                    log_group,
+                    window,
+                    next_token.take().as_deref(),
+                    &mut stats,
+                    cancel,
+                )
+                .await?
+            else {
+                return Ok(stats);
             };
-            let stream = e.log_stream_name().unwrap_or_default();
-            let log_stream = match &last_stream {
-                Some(s) if &**s == stream => s.clone(),
-                _ => {
-                    let s: Arc<str> = Arc::from(stream);
-                    last_stream = Some(s.clone());
-                    s
+            stats.pages += 1;
+            let mut events = Vec::with_capacity(response.events().len());
+            // Streams repeat across events: share one Arc per run of the same name.
+            let mut last_stream: Option<Arc<str>> = None;
+            for e in response.events() {
+                let (Some(message), Some(timestamp)) = (e.message(), e.timestamp()) else {
+                    continue;
+                };
+                let event_id = e.event_id().unwrap_or_default();
+                stats.events += 1;
+                if let Some(ingested) = e.ingestion_time() {
+                    let delay = ingested - timestamp;
+                    stats.max_ingestion_delay = stats.max_ingestion_delay.max(delay);
+                    if delay > lag {
+                        stats.later_than_lag += 1;
+                    }
                 }
+                if !keep(event_id) {
+                    stats.skipped += 1;
+                    continue;
+                }
+                let stream = e.log_stream_name().unwrap_or_default();
+                let log_stream = match &last_stream {
+                    Some(s) if &**s == stream => s.clone(),
+                    _ => {
+                        let s: Arc<str> = Arc::from(stream);
+                        last_stream = Some(s.clone());
+                        s
+                    }
+                };
+                events.push(RawEvent {
+                    message: message.to_owned(),
+                    origin: Origin::CloudWatch(CloudWatchPosition {
+                        log_group: group.clone(),
+                        log_stream,
+                        event_id: event_id.to_owned(),
+                        timestamp,
+                        ingestion_time: e.ingestion_time(),
+                    }),
+                });
+            }
+            if !events.is_empty() {
+                acks.sent(log_group, events.len());
+                let n = events.len();
+                if tx.send(events).await.is_err() {
+                    acks.sent_failed(log_group, n);
+                    return Err(SourceError::Closed);
+                }
+            }
+            match response.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => {
+                    stats.complete = true;
+                    return Ok(stats);
+                }
+            }
+        }
+    }
+
+    /// One FilterLogEvents call, retried with jittered backoff on throttling and transient
+    /// failures (never skipping the page). `None` when cancelled while waiting.
+    async fn page(
+        &self,
+        log_group: &str,
+        window: Window,
+        token: Option<&str>,
+        stats: &mut ReadStats,
+        cancel: &CancellationToken,
+    ) -> Result<
+        Option<aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput>,
+        SourceError,
+    > {
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let started = Instant::now();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(None),
+                _ = self.limiter.acquire() => {}
+            }
+            let result = self
+                .client
+                .filter_log_events()
+                .log_group_name(log_group)
+                .set_start_time(window.start)
+                .set_end_time(window.end)
+                .set_filter_pattern(self.filter_pattern.clone())
+                .set_next_token(token.map(str::to_owned))
+                .send()
+                .await;
+            let error = match result {
+                Ok(page) => return Ok(Some(page)),
+                Err(e) => e,
             };
-            events.push(RawEvent {
-                message: message.to_owned(),
-                origin: Origin::CloudWatch(CloudWatchPosition {
-                    log_group: group.clone(),
-                    log_stream,
-                    event_id: e.event_id().unwrap_or_default().to_owned(),
-                    timestamp,
-                    ingestion_time: e.ingestion_time(),
-                }),
-            });
+            let code = error.code().unwrap_or_default().to_owned();
+            let message = DisplayErrorContext(&error).to_string();
+            let transient = match &error {
+                SdkError::ServiceError(_) => {
+                    if code == "ResourceNotFoundException" {
+                        return Err(SourceError::NoSuchGroup {
+                            log_group: log_group.to_owned(),
+                        });
+                    }
+                    if token.is_some() && code == "InvalidParameterException" {
+                        return Err(SourceError::TokenExpired {
+                            log_group: log_group.to_owned(),
+                        });
+                    }
+                    matches!(
+                        code.as_str(),
+                        "ThrottlingException"
+                            | "ServiceUnavailableException"
+                            | "LimitExceededException"
+                    ) || error
+                        .raw_response()
+                        .is_some_and(|r| r.status().is_server_error())
+                }
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_) => true,
+                _ => false,
+            };
+            if !transient {
+                return Err(SourceError::Filter {
+                    log_group: log_group.to_owned(),
+                    message,
+                });
+            }
+            if code == "ThrottlingException" {
+                stats.throttled += 1;
+            }
+            let delay = delays.next().unwrap_or(Duration::from_secs(30));
+            if started.elapsed() + delay > self.give_up_after {
+                return Err(SourceError::GaveUp {
+                    log_group: log_group.to_owned(),
+                    elapsed: started.elapsed(),
+                    message,
+                });
+            }
+            tracing::warn!(
+                log_group,
+                code,
+                retry_in_ms = delay.as_millis() as u64,
+                "FilterLogEvents failed, retrying the same page: {message}"
+            );
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(delay) => {}
+            }
         }
-        stats.events += events.len() as u64;
-        if !events.is_empty() {
-            tx.send(events).await.map_err(|_| SourceError::Closed)?;
-        }
-        match response.next_token() {
-            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-            _ => return Ok(stats),
+    }
+
+    /// The names of the log groups that start with `prefix`.
+    pub async fn discover(&self, prefix: &str) -> Result<Vec<String>, SourceError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.limiter.acquire().await;
+            let page = self
+                .client
+                .describe_log_groups()
+                .log_group_name_prefix(prefix)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| SourceError::Describe(DisplayErrorContext(&e).to_string()))?;
+            names.extend(
+                page.log_groups()
+                    .iter()
+                    .filter_map(|g| g.log_group_name().map(str::to_owned)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(names),
+            }
         }
     }
 }

@@ -1,7 +1,11 @@
 //! Where events come from. Every source yields [`RawEvent`]s: the message bytes as they were
 //! received and the position they came from, which the sink reports back when it is done with them.
 
+pub mod ack;
+pub mod checkpoint;
 pub mod cloudwatch;
+pub mod poller;
+pub mod rate_limit;
 
 use serde::Serialize;
 use std::sync::Arc;

@@ -244,8 +244,12 @@ pub fn forward_once(
 ) -> Value {
     let url = opensearch_url();
     let cw = cloudwatch_url();
+    // The checkpoint lives beside the dead-letter file: each test has its own.
+    let checkpoint = dead_letters.with_file_name("checkpoint.json");
     let mut args = vec![
         "forward",
+        "--checkpoint-file",
+        checkpoint.to_str().unwrap(),
         "--once",
         "--log-group",
         group,
@@ -278,5 +282,88 @@ pub fn shared_corpus(relative: &str) -> Option<std::path::PathBuf> {
         );
         None
     }
+}
+/// The venv of the local stack (moto, boto3), from `scripts/stack.sh env`.
+pub fn venv_python() -> std::path::PathBuf {
+    let venv = std::env::var("TRAILSCOPE_TEST_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: `scripts/stack.sh up` installs the venv with moto and boto3",
+        python.display()
+    );
+    python
+}
+
+/// Has moto deliver `events` (timestamp, stream, message) through a subscription filter on
+/// `group` to a Kinesis stream (as CloudWatch Logs does); returns the payload files in order, each
+/// the gzip bytes of one Kinesis record. See tests/data/moto_subscription.py.
+pub fn moto_subscription_payloads(
+    group: &str,
+    events: &[(i64, String, String)],
+    dir: &std::path::Path,
+) -> Vec<std::path::PathBuf> {
+    use std::io::Write;
+    let input = dir.join("events.ndjson");
+    let mut f = std::fs::File::create(&input).unwrap();
+    for e in events {
+        writeln!(f, "{}", json!([e.0, e.1, e.2])).unwrap();
+    }
+    let out_dir = dir.join("payloads");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/moto_subscription.py");
+    let out = Command::new(venv_python())
+        .arg(script)
+        .arg(cloudwatch_url())
+        .arg(group)
+        .arg(&input)
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "moto_subscription.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// A command-line tool from PyPI (`spec`, pinned), installed on first use into
+/// `.cache/tools` (git-ignored) so a fresh machine gets it; fails clearly when it cannot be.
+pub fn pypi_tool(bin: &str, spec: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache");
+    let venv = root.join("tools");
+    let tool = venv.join("bin").join(bin);
+    let marker = venv.join(format!(".installed-{spec}"));
+    if marker.exists() {
+        return tool;
+    }
+    std::fs::create_dir_all(&root).unwrap();
+    // Test binaries run in parallel: one install at a time (flock from util-linux).
+    let script = format!(
+        "set -e; [ -x '{v}/bin/pip' ] || python3 -m venv '{v}';          '{v}/bin/pip' install -q --disable-pip-version-check '{spec}' && touch '{m}'",
+        v = venv.display(),
+        m = marker.display()
+    );
+    let out = Command::new("flock")
+        .arg(root.join("tools.lock"))
+        .args(["bash", "-c", &script])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run flock/bash to install {spec}: {e}"));
+    assert!(
+        out.status.success() && tool.exists(),
+        "cannot install {spec} from PyPI into {}: {}",
+        venv.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tool
 }
 pub mod synthetic;

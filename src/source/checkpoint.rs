@@ -1,0 +1,181 @@
+//! Crash-safe per-log-group progress: a committed watermark, the lag allowance, and the ids of the
+//! events already delivered inside the re-read window. Written to a local file atomically (write a
+//! temporary file, fsync, rename, fsync the folder), so a crash leaves the old or the new state,
+//! never a torn one.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read the checkpoint file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the checkpoint file {path} is not a trailscope checkpoint ({reason}); move it away to start over")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("cannot write the checkpoint file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What is known of one log group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupState {
+    /// Every event with a timestamp below this (ms) that CloudWatch Logs held when it was read has
+    /// been delivered. `None`: nothing read yet.
+    pub watermark: Option<i64>,
+    /// Ids of events delivered whose timestamp is at or after `watermark - lag`: the next read
+    /// covers them again and must not send them twice. Id → timestamp.
+    #[serde(default)]
+    pub seen: HashMap<String, i64>,
+    /// The largest `ingestionTime - timestamp` seen (ms): how late events arrive here.
+    #[serde(default)]
+    pub max_ingestion_delay: i64,
+}
+
+impl GroupState {
+    /// Marks events delivered (they stay in `seen` until the watermark passes them by the lag).
+    pub fn delivered(&mut self, events: impl IntoIterator<Item = (String, i64)>) {
+        self.seen.extend(events);
+    }
+
+    /// Moves the watermark to `to` and forgets ids that the next read window cannot return.
+    pub fn advance(&mut self, to: i64, lag: i64) {
+        let to = self.watermark.map_or(to, |w| w.max(to));
+        self.watermark = Some(to);
+        let floor = to.saturating_sub(lag);
+        self.seen.retain(|_, ts| *ts >= floor);
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FileFormat {
+    version: u32,
+    groups: BTreeMap<String, GroupState>,
+}
+
+const VERSION: u32 = 1;
+
+/// The checkpoint of one `forward` job, in one file.
+pub struct CheckpointFile {
+    path: PathBuf,
+}
+
+impl CheckpointFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CheckpointFile { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved state; empty when the file does not exist yet.
+    pub fn load(&self) -> Result<BTreeMap<String, GroupState>, CheckpointError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(source) => {
+                return Err(CheckpointError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let file: FileFormat =
+            serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        if file.version != VERSION {
+            return Err(CheckpointError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("version {} where {VERSION} is expected", file.version),
+            });
+        }
+        Ok(file.groups)
+    }
+
+    /// Replaces the saved state atomically and durably.
+    pub fn save(&self, groups: &BTreeMap<String, GroupState>) -> Result<(), CheckpointError> {
+        let err = |source| CheckpointError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let body = serde_json::to_vec(&FileFormatRef {
+            version: VERSION,
+            groups,
+        })
+        .expect("checkpoint state always serializes");
+        let tmp = self.path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(err)?;
+        file.write_all(&body).map_err(err)?;
+        file.sync_all().map_err(err)?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        // The rename is durable only once the folder itself is synced.
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)
+    }
+}
+
+#[derive(Serialize)]
+struct FileFormatRef<'a> {
+    version: u32,
+    groups: &'a BTreeMap<String, GroupState>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_then_load_round_trips_and_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = CheckpointFile::new(dir.path().join("cp/state.json"));
+        assert!(file.load().unwrap().is_empty());
+        let mut g = GroupState::default();
+        g.delivered([("a".to_string(), 100), ("b".to_string(), 5_000)]);
+        g.advance(10_000, 6_000);
+        assert_eq!(g.watermark, Some(10_000));
+        assert_eq!(
+            g.seen.len(),
+            1,
+            "a (ts 100) is below 10,000 - 6,000 and is forgotten"
+        );
+        let mut all = BTreeMap::new();
+        all.insert("/aws/cloudtrail".to_string(), g.clone());
+        file.save(&all).unwrap();
+        assert_eq!(file.load().unwrap()["/aws/cloudtrail"], g);
+        assert!(!dir.path().join("cp/state.tmp").exists());
+    }
+
+    #[test]
+    fn the_watermark_never_moves_back() {
+        let mut g = GroupState::default();
+        g.advance(500, 0);
+        g.advance(300, 0);
+        assert_eq!(g.watermark, Some(500));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let e = CheckpointFile::new(&path).load().unwrap_err().to_string();
+        assert!(e.contains("not a trailscope checkpoint"), "{e}");
+    }
+}
