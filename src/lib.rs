@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: source → decode → enrich → sink → checkpoint.
 
+pub mod audit;
 pub mod commands;
 pub mod enrich;
 pub mod event;

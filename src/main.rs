@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use trailscope::commands::{forward, setup};
+use trailscope::commands::{audit, forward, setup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,6 +21,8 @@ enum Command {
     Forward(Box<forward::ForwardArgs>),
     /// Install or update the index template (and ISM policy where available).
     Setup(setup::SetupArgs),
+    /// What one identity did (actions, user agents, sources, failures) compared with its policies.
+    Audit(audit::AuditArgs),
 }
 
 fn init_logging() {
@@ -43,6 +45,7 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&summary)?);
         }
         Command::Setup(args) => setup::run(args).await?,
+        Command::Audit(args) => print!("{}", audit::run(args).await?),
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand; `main.rs` only parses arguments and calls these.
 
+pub mod audit;
+pub mod dashboards;
 pub mod forward;
 pub mod setup;
 

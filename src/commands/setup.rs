@@ -23,6 +23,8 @@ pub struct SetupArgs {
     /// Days to keep an index (ISM policy; see `trailscope retention` where ISM is absent).
     #[arg(long, default_value_t = 90)]
     pub retention_days: u32,
+    #[command(flatten)]
+    pub dashboards: super::dashboards::DashboardsArgs,
 }
 
 /// The template's name for an index prefix.
@@ -120,7 +122,16 @@ pub async fn run(args: SetupArgs) -> Result<()> {
             println!("index template {name}: {verb} (OpenSearch {version})");
         }
     }
-    install_ism(&client, &args).await
+    install_ism(&client, &args).await?;
+    if let Some(options) = args.dashboards.connect_options(&args.opensearch) {
+        let imported = super::dashboards::import(&options, &args.index_prefix).await?;
+        println!(
+            "OpenSearch Dashboards {}: {imported} saved objects imported (index pattern {}*, \
+             dashboards \"CloudTrail overview\" and \"Identity activity\")",
+            options.url, args.index_prefix
+        );
+    }
+    Ok(())
 }
 
 async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {

@@ -1,0 +1,84 @@
+//! `trailscope audit`: what one identity did in a period, from the events already in OpenSearch,
+//! and how that compares with the IAM policies it was given.
+
+use super::OpenSearchArgs;
+use crate::audit::policy::{PolicyDocument, PolicySet};
+use crate::audit::report::{self, Format};
+use crate::audit::{self, AuditRequest, Identity, Period, TimeSpec};
+use crate::sink::opensearch::Client;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("identity").required(true).multiple(false))]
+pub struct AuditArgs {
+    /// The access key ID to audit (aws.cloudtrail.user_identity.access_key_id).
+    #[arg(long, group = "identity")]
+    pub access_key: Option<String>,
+    /// An IAM user or role ARN, or an assumed-role session ARN; a role ARN also selects every
+    /// session of that role.
+    #[arg(long, group = "identity")]
+    pub principal_arn: Option<String>,
+    /// The session name of an assumed role or federated user (user.name).
+    #[arg(long, group = "identity")]
+    pub role_session: Option<String>,
+    /// Start of the period: RFC 3339, a date (UTC midnight) or an age such as 30d, 12h.
+    #[arg(long, default_value = "30d")]
+    pub since: TimeSpec,
+    /// End of the period (excluded); now by default.
+    #[arg(long)]
+    pub until: Option<TimeSpec>,
+    /// IAM policy document(s) the identity was given, to compare with what it used. Repeat the
+    /// flag for several (they are evaluated together, like policies attached to one identity).
+    #[arg(long = "policy", value_name = "FILE.json")]
+    pub policies: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub opensearch: OpenSearchArgs,
+    /// Indices searched: <prefix>*.
+    #[arg(long, default_value = "cloudtrail-", env = "TRAILSCOPE_INDEX_PREFIX")]
+    pub index_prefix: String,
+}
+
+impl AuditArgs {
+    fn identity(&self) -> Identity {
+        match (&self.access_key, &self.principal_arn, &self.role_session) {
+            (Some(k), _, _) => Identity::AccessKey(k.clone()),
+            (_, Some(a), _) => Identity::PrincipalArn(a.clone()),
+            (_, _, Some(s)) => Identity::RoleSession(s.clone()),
+            // clap's required group guarantees one of them.
+            _ => unreachable!("clap requires one identity flag"),
+        }
+    }
+}
+
+/// Runs the audit and returns the rendered report.
+pub async fn run(args: AuditArgs) -> Result<String> {
+    // Policies first: a typo in a file should not wait for a search.
+    let documents = args
+        .policies
+        .iter()
+        .map(|p| PolicyDocument::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = chrono::Utc::now();
+    let request = AuditRequest {
+        identity: args.identity(),
+        period: Period {
+            since: args.since.resolve(now),
+            until: args.until.map_or(now, |u| u.resolve(now)),
+        },
+        index_prefix: args.index_prefix.clone(),
+        policies: PolicySet::new(documents),
+    };
+    let client = Client::connect(&args.opensearch.connect_options())?;
+    let report = audit::audit(&client, &request)
+        .await
+        .with_context(|| format!("auditing {}", request.identity))?;
+    let colour = args.format == Format::Table
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    Ok(report::render(&report, args.format, colour))
+}
