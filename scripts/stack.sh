@@ -6,6 +6,9 @@
 #   scripts/stack.sh down     stop what this script started (by recorded PID), nothing else
 #   scripts/stack.sh status   what runs where
 #   scripts/stack.sh env      print the environment the tests and the demo read (eval-able)
+#   scripts/stack.sh node-up NAME HTTP_PORT TRANSPORT_PORT [HEAP] [yml line ...]
+#                             start an extra single node (for fault tests: tiny queues, stop/start)
+#   scripts/stack.sh node-down NAME   stop that node (its data stays for the next node-up)
 #
 # Everything lives under .cache/ (git-ignored): downloads, the venv, data, logs and PID files, so a
 # second `up` is fast and reuses running services.
@@ -177,8 +180,24 @@ status() {
   print_env
 }
 
+# An extra node with its own ports, data and settings, e.g. a tiny write queue for 429 tests.
+node_up() {
+  local name=$1 http=$2 transport=$3 heap=${4:-512m}; shift 4 || shift $#
+  local node=$CACHE/nodes/$name pidfile=$RUN/node-$name.pid url=http://127.0.0.1:$http
+  if alive "$pidfile"; then wait_green "$url" "node $name"; return; fi
+  install_opensearch
+  ensure_user
+  write_node_config "$node" "$http" "$transport" "$@"
+  rm -f "$pidfile"; touch "$pidfile"
+  if [ "$(id -u)" = 0 ]; then chown "$OS_USER" "$pidfile" "$RUN"; fi
+  OS_HEAP=$heap start_node "$node" "$http" "$pidfile"
+  wait_green "$url" "node $name"
+}
+
 case "${1:-}" in
   up) up_moto; up_opensearch ;;
+  node-up) shift; [ $# -ge 3 ] || { echo "usage: $0 node-up NAME HTTP_PORT TRANSPORT_PORT [HEAP] [yml line ...]" >&2; exit 2; }; node_up "$@" ;;
+  node-down) [ -n "${2:-}" ] || { echo "usage: $0 node-down NAME" >&2; exit 2; }; stop "node-$2" ;;
   down) stop moto; stop opensearch ;;
   status) status ;;
   env) print_env ;;

@@ -13,6 +13,7 @@ pub struct Stats {
     pub bulk_requests: AtomicU64,
     pub bulk_retries: AtomicU64,
     pub retried_items: AtomicU64,
+    pub source_throttled: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -26,6 +27,8 @@ pub struct Snapshot {
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub retried_items: u64,
+    /// CloudWatch Logs requests answered with ThrottlingException (and retried).
+    pub source_throttled: u64,
 }
 
 impl Stats {
@@ -37,6 +40,9 @@ impl Stats {
     }
     pub fn filtered(&self, n: u64) {
         self.filtered.fetch_add(n, Relaxed);
+    }
+    pub fn source_throttled(&self, n: u64) {
+        self.source_throttled.fetch_add(n, Relaxed);
     }
     pub fn bulk_request(&self) {
         self.bulk_requests.fetch_add(1, Relaxed);
@@ -62,6 +68,7 @@ impl Stats {
             bulk_requests: self.bulk_requests.load(Relaxed),
             bulk_retries: self.bulk_retries.load(Relaxed),
             retried_items: self.retried_items.load(Relaxed),
+            source_throttled: self.source_throttled.load(Relaxed),
         }
     }
 }

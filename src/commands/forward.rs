@@ -135,7 +135,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
             result
         })
     };
-    let polling = poll_loop(&args, poller, tx, cancel.clone()).await;
+    let polling = poll_loop(&args, poller, tx, cancel.clone(), &stats).await;
     if polling.is_err() {
         cancel.cancel();
     }
@@ -162,6 +162,7 @@ async fn poll_loop(
     poller: Arc<Poller>,
     tx: mpsc::Sender<Vec<crate::source::RawEvent>>,
     cancel: CancellationToken,
+    stats: &crate::stats::Stats,
 ) -> Result<()> {
     let mut groups: BTreeSet<String> = args.log_groups.iter().cloned().collect();
     let mut last_discovery: Option<tokio::time::Instant> = None;
@@ -189,6 +190,7 @@ async fn poll_loop(
         while let Some(joined) = passes.join_next().await {
             let (group, report) = joined.context("a poller panicked")?;
             let report = report.with_context(|| format!("polling log group {group}"))?;
+            stats.source_throttled(report.throttled);
             tracing::info!(
                 log_group = %group,
                 events = report.events,

@@ -31,7 +31,10 @@ impl Default for Enricher {
 impl Enricher {
     pub fn enrich(&self, record: &CloudTrailRecord<'_>) -> Enrichment {
         Enrichment {
-            iam_action: iam_action(&record.event_source, &record.event_name),
+            iam_action: record
+                .event_source
+                .as_deref()
+                .and_then(|source| iam_action(source, &record.event_name)),
             user_agent: record
                 .user_agent
                 .as_deref()

@@ -35,10 +35,12 @@ fn push_unknown<'a>(unknown: &mut Unknown<'a>, parent: &str, key: Str<'a>, raw: 
 #[derive(Debug, Default)]
 pub struct CloudTrailRecord<'a> {
     pub event_version: Option<Str<'a>>,
-    /// The original `eventTime` text (indexed as is) and its parsed value.
-    pub event_time_text: Str<'a>,
-    pub event_time: DateTime<Utc>,
-    pub event_source: Str<'a>,
+    /// The original `eventTime` text and its parsed value. Real CloudTrail records always have
+    /// one; hand-made ones may not, and then the position's timestamp stands in (see
+    /// `encode.rs`).
+    pub event_time_text: Option<Str<'a>>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub event_source: Option<Str<'a>>,
     pub event_name: Str<'a>,
     pub aws_region: Option<Str<'a>>,
     pub source_ip_address: Option<Str<'a>>,
@@ -131,58 +133,116 @@ impl<'a> CloudTrailRecord<'a> {
         let fields = object(json, "record")?;
         let mut r = CloudTrailRecord::default();
         let mut event_time = None;
+        let mut event_time_raw = None;
         let mut event_source = None;
         let mut event_name = None;
         for (key, raw) in fields.0 {
-            match key.as_ref() {
-                "eventVersion" => r.event_version = string(raw, "eventVersion")?,
-                "eventTime" => event_time = string(raw, "eventTime")?,
-                "eventSource" => event_source = string(raw, "eventSource")?,
-                "eventName" => event_name = string(raw, "eventName")?,
-                "awsRegion" => r.aws_region = string(raw, "awsRegion")?,
-                "sourceIPAddress" => r.source_ip_address = string(raw, "sourceIPAddress")?,
-                "userAgent" => r.user_agent = string(raw, "userAgent")?,
-                "userIdentity" => r.user_identity = user_identity(raw, &mut r.unknown)?,
-                "errorCode" => r.error_code = string(raw, "errorCode")?,
-                "errorMessage" => r.error_message = string(raw, "errorMessage")?,
-                "requestParameters" => r.request_parameters = non_null(raw),
-                "responseElements" => r.response_elements = non_null(raw),
-                "additionalEventData" => r.additional_event_data = non_null(raw),
-                "serviceEventDetails" => r.service_event_details = non_null(raw),
-                "requestID" => r.request_id = string(raw, "requestID")?,
-                "eventID" => r.event_id = string(raw, "eventID")?,
-                "readOnly" => r.read_only = boolean(raw, "readOnly")?,
-                "resources" => r.resources = resources(raw, &mut r.unknown)?,
-                "eventType" => r.event_type = string(raw, "eventType")?,
-                "apiVersion" => r.api_version = string(raw, "apiVersion")?,
-                "managementEvent" => r.management_event = boolean(raw, "managementEvent")?,
-                "recipientAccountId" => r.recipient_account_id = string(raw, "recipientAccountId")?,
-                "sharedEventID" => r.shared_event_id = string(raw, "sharedEventID")?,
-                "vpcEndpointId" => r.vpc_endpoint_id = string(raw, "vpcEndpointId")?,
+            let parsed = match key.as_ref() {
+                "eventVersion" => string(raw, "eventVersion").map(|v| r.event_version = v),
+                "eventTime" => {
+                    event_time_raw = Some(raw);
+                    string(raw, "eventTime").map(|v| event_time = v)
+                }
+                "eventSource" => string(raw, "eventSource").map(|v| event_source = v),
+                "eventName" => string(raw, "eventName").map(|v| event_name = v),
+                "awsRegion" => string(raw, "awsRegion").map(|v| r.aws_region = v),
+                "sourceIPAddress" => {
+                    string(raw, "sourceIPAddress").map(|v| r.source_ip_address = v)
+                }
+                "userAgent" => string(raw, "userAgent").map(|v| r.user_agent = v),
+                "userIdentity" => user_identity(raw, &mut r.unknown).map(|v| r.user_identity = v),
+                "errorCode" => string(raw, "errorCode").map(|v| r.error_code = v),
+                "errorMessage" => string(raw, "errorMessage").map(|v| r.error_message = v),
+                "requestParameters" => {
+                    r.request_parameters = non_null(raw);
+                    Ok(())
+                }
+                "responseElements" => {
+                    r.response_elements = non_null(raw);
+                    Ok(())
+                }
+                "additionalEventData" => {
+                    r.additional_event_data = non_null(raw);
+                    Ok(())
+                }
+                "serviceEventDetails" => {
+                    r.service_event_details = non_null(raw);
+                    Ok(())
+                }
+                "requestID" => string(raw, "requestID").map(|v| r.request_id = v),
+                "eventID" => string(raw, "eventID").map(|v| r.event_id = v),
+                "readOnly" => boolean(raw, "readOnly").map(|v| r.read_only = v),
+                "resources" => resources(raw, &mut r.unknown).map(|v| r.resources = v),
+                "eventType" => string(raw, "eventType").map(|v| r.event_type = v),
+                "apiVersion" => string(raw, "apiVersion").map(|v| r.api_version = v),
+                "managementEvent" => {
+                    boolean(raw, "managementEvent").map(|v| r.management_event = v)
+                }
+                "recipientAccountId" => {
+                    string(raw, "recipientAccountId").map(|v| r.recipient_account_id = v)
+                }
+                "sharedEventID" => string(raw, "sharedEventID").map(|v| r.shared_event_id = v),
+                "vpcEndpointId" => string(raw, "vpcEndpointId").map(|v| r.vpc_endpoint_id = v),
                 "vpcEndpointAccountId" => {
-                    r.vpc_endpoint_account_id = string(raw, "vpcEndpointAccountId")?
+                    string(raw, "vpcEndpointAccountId").map(|v| r.vpc_endpoint_account_id = v)
                 }
-                "eventCategory" => r.event_category = string(raw, "eventCategory")?,
-                "addendum" => r.addendum = non_null(raw),
-                "edgeDeviceDetails" => r.edge_device_details = non_null(raw),
-                "tlsDetails" => r.tls_details = tls_details(raw, &mut r.unknown)?,
-                "sessionCredentialFromConsole" => {
-                    r.session_credential_from_console =
-                        boolean(raw, "sessionCredentialFromConsole")?
+                "eventCategory" => string(raw, "eventCategory").map(|v| r.event_category = v),
+                "addendum" => {
+                    r.addendum = non_null(raw);
+                    Ok(())
                 }
-                "insightDetails" => r.insight_details = non_null(raw),
-                _ => r.unknown.push((key, raw)),
+                "edgeDeviceDetails" => {
+                    r.edge_device_details = non_null(raw);
+                    Ok(())
+                }
+                "tlsDetails" => tls_details(raw, &mut r.unknown).map(|v| r.tls_details = v),
+                "sessionCredentialFromConsole" => boolean(raw, "sessionCredentialFromConsole")
+                    .map(|v| r.session_credential_from_console = v),
+                "insightDetails" => {
+                    r.insight_details = non_null(raw);
+                    Ok(())
+                }
+                _ => {
+                    r.unknown.push((key, raw));
+                    continue;
+                }
+            };
+            // A field of an unexpected type is kept as it came rather than costing the event;
+            // only the fields that make it a record of a call in time must be right.
+            if let Err(e) = parsed {
+                match key.as_ref() {
+                    "eventName" | "eventTime" => return Err(e),
+                    _ => r.unknown.push((key, raw)),
+                }
             }
         }
-        let time_text = event_time.ok_or(DecodeError::Missing("eventTime"))?;
-        r.event_time = DateTime::parse_from_rfc3339(&time_text)
-            .map_err(|_| DecodeError::BadTime(time_text.to_string()))?
-            .with_timezone(&Utc);
-        r.event_time_text = time_text;
-        r.event_source = event_source.ok_or(DecodeError::Missing("eventSource"))?;
+        if let Some(text) = event_time {
+            r.event_time = parse_time(&text);
+            if r.event_time.is_none() {
+                // Kept as it came; where the event is indexed is decided by the encoder.
+                if let Some(raw) = event_time_raw {
+                    r.unknown.push((Cow::Borrowed("eventTime"), raw));
+                }
+            }
+            r.event_time_text = Some(text);
+        }
+        r.event_source = event_source;
+        // Without an eventName it is not a record of an API call at all.
         r.event_name = event_name.ok_or(DecodeError::Missing("eventName"))?;
         Ok(r)
     }
+}
+
+/// CloudTrail writes RFC 3339 (`2024-01-02T03:04:05Z`); exports and other tools write
+/// `2024-01-02 03:04:05.000000000` (UTC, no zone): accept both.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc())
 }
 
 fn object<'a>(json: &'a str, what: &'static str) -> Result<Fields<'a>, DecodeError> {
@@ -340,6 +400,10 @@ fn resources<'a>(
         })?;
     let mut out = Vec::with_capacity(items.len());
     for raw in items.into_iter().filter(|raw| !is_null(raw)) {
+        if !raw.get().starts_with('{') {
+            unknown.push((Cow::Borrowed("resources[]"), raw));
+            continue;
+        }
         {
             let mut res = Resource::default();
             for (k, v) in object(raw.get(), "resources[]")?.0 {
@@ -375,4 +439,104 @@ fn tls_details<'a>(
         }
     }
     Ok(Some(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_documented_field_and_keeps_unknown_ones() {
+        let text = r#"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROA:s",
+          "arn":"arn:aws:sts::1:assumed-role/R/s","accountId":"1","accessKeyId":"ASIA",
+          "sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/R","userName":"R"},
+          "attributes":{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"true"},
+          "sourceIdentity":"me","newCtx":1},"newIdentityField":{"a":1}},
+          "eventTime":"2024-01-02T03:04:05Z","eventSource":"s3.amazonaws.com","eventName":"GetObject",
+          "awsRegion":"eu-west-1","sourceIPAddress":"1.2.3.4","userAgent":"ua","errorCode":"AccessDenied",
+          "requestParameters":{"bucketName":"b"},"responseElements":null,"readOnly":true,
+          "resources":[{"ARN":"arn:aws:s3:::b","accountId":"1","type":"AWS::S3::Bucket","extra":2}],
+          "eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"1","eventID":"e",
+          "tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"c","clientProvidedHostHeader":"h"},
+          "sessionCredentialFromConsole":"true","brandNew":[1,2]}"#;
+        let r = CloudTrailRecord::parse(text).unwrap();
+        assert_eq!(r.event_source.as_deref(), Some("s3.amazonaws.com"));
+        assert_eq!(r.event_time_text.as_deref(), Some("2024-01-02T03:04:05Z"));
+        let id = r.user_identity.as_ref().unwrap();
+        let ctx = id.session_context.as_ref().unwrap();
+        assert_eq!(ctx.mfa_authenticated, Some(true));
+        assert_eq!(ctx.source_identity.as_deref(), Some("me"));
+        assert_eq!(
+            ctx.session_issuer.as_ref().unwrap().user_name.as_deref(),
+            Some("R")
+        );
+        assert_eq!(r.read_only, Some(true));
+        assert_eq!(r.session_credential_from_console, Some(true));
+        assert!(r.response_elements.is_none());
+        assert_eq!(r.resources[0].arn.as_deref(), Some("arn:aws:s3:::b"));
+        let unknown: Vec<(&str, &str)> = r
+            .unknown
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.get()))
+            .collect();
+        assert!(unknown.contains(&("brandNew", "[1,2]")));
+        assert!(unknown.contains(&("userIdentity.newIdentityField", "{\"a\":1}")));
+        assert!(unknown.contains(&("userIdentity.sessionContext.newCtx", "1")));
+        assert!(unknown.contains(&("resources[].extra", "2")));
+    }
+
+    #[test]
+    fn clear_errors_for_what_is_not_a_record() {
+        assert!(matches!(
+            CloudTrailRecord::parse("nope"),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert!(matches!(
+            CloudTrailRecord::parse("[1]"),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert_eq!(
+            CloudTrailRecord::parse(r#"{"eventTime":"2024-01-01T00:00:00Z"}"#).unwrap_err(),
+            DecodeError::Missing("eventName")
+        );
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventName":7}"#),
+            Err(DecodeError::WrongType {
+                field: "eventName",
+                ..
+            })
+        ));
+        // An optional field of the wrong type is kept aside, not fatal.
+        let r = CloudTrailRecord::parse(r#"{"eventName":"X","awsRegion":5,"resources":["a"]}"#)
+            .unwrap();
+        assert_eq!(r.aws_region, None);
+        let unknown: Vec<(&str, &str)> = r
+            .unknown
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.get()))
+            .collect();
+        assert_eq!(unknown, [("awsRegion", "5"), ("resources[]", "\"a\"")]);
+        let r = CloudTrailRecord::parse(r#"{"eventName":"X","eventTime":"yesterday"}"#).unwrap();
+        assert_eq!(
+            (r.event_time, r.event_time_text.as_deref()),
+            (None, Some("yesterday"))
+        );
+        assert_eq!(r.unknown[0].0, "eventTime");
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let r =
+            CloudTrailRecord::parse(r#"{"eventName":"A\u0042","errorMessage":"a \"b\""}"#).unwrap();
+        assert_eq!(r.event_name, "AB");
+        assert_eq!(r.error_message.as_deref(), Some("a \"b\""));
+    }
+
+    #[test]
+    fn times_in_both_formats() {
+        let a = parse_time("2025-01-21T17:49:47Z").unwrap();
+        assert_eq!(parse_time("2025-01-21 17:49:47.000000000"), Some(a));
+        assert_eq!(parse_time("2025-01-21T17:49:47.000+00:00"), Some(a));
+        assert_eq!(parse_time("21/01/2025"), None);
+    }
 }

@@ -16,7 +16,7 @@ type Str<'a> = &'a str;
 #[derive(Serialize)]
 pub struct Document<'a> {
     #[serde(rename = "@timestamp")]
-    timestamp: Str<'a>,
+    timestamp: Cow<'a, str>,
     event: Event<'a>,
     cloud: Cloud<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,7 +37,8 @@ struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<Str<'a>>,
     action: Str<'a>,
-    provider: Str<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<Str<'a>>,
     outcome: &'static str,
     kind: &'static str,
     category: [&'static str; 1],
@@ -277,8 +278,9 @@ struct CloudWatch<'a> {
     log_group: Str<'a>,
     log_stream: Str<'a>,
     event_id: Str<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ingestion_time: Option<i64>,
+    // No `ingestion_time`: a subscription payload does not carry it, and a document must not
+    // depend on which path delivered it (poller, subscription, file): the same event gives the
+    // same `_source` everywhere. The ingestion time stays in the origin of dead letters.
 }
 
 /// A raw JSON value written as a JSON string holding its text.
@@ -301,9 +303,15 @@ fn serialize_unknown<S: Serializer>(
     map.end()
 }
 
-/// Only JSON objects can go into a `flat_object` field; anything else is kept as text only.
+/// Lucene refuses a term over 32,766 bytes, and a `flat_object` indexes every string value as
+/// a term: one long string (a CloudFormation template body, a policy document) would get the
+/// whole event rejected. Payloads above this size are kept as text only.
+const MAX_FLATTENED_BYTES: usize = 32 * 1024;
+
+/// Only JSON objects can go into a `flat_object` field; anything else, or anything too large to
+/// index safely, is kept as text only.
 fn object_only(raw: Option<&RawValue>) -> Option<&RawValue> {
-    raw.filter(|r| r.get().starts_with('{'))
+    raw.filter(|r| r.get().starts_with('{') && r.get().len() <= MAX_FLATTENED_BYTES)
 }
 
 fn text(raw: Option<&RawValue>) -> Option<JsonText<'_>> {
@@ -311,8 +319,10 @@ fn text(raw: Option<&RawValue>) -> Option<JsonText<'_>> {
 }
 
 impl<'a> Document<'a> {
+    /// `timestamp` is the record's own time as indexed (see [`crate::event::encode`]).
     pub fn new(
         record: &'a CloudTrailRecord<'a>,
+        timestamp: Cow<'a, str>,
         origin: &'a Origin,
         enrichment: &'a Enrichment,
     ) -> Document<'a> {
@@ -333,18 +343,21 @@ impl<'a> Document<'a> {
             }
         }
         Document {
-            timestamp: &record.event_time_text,
+            timestamp,
             event: Event {
                 id: record.event_id.as_deref(),
                 action: &record.event_name,
-                provider: &record.event_source,
+                provider: record.event_source.as_deref(),
                 outcome: if record.error_code.is_some() {
                     "failure"
                 } else {
                     "success"
                 },
                 kind: "event",
-                category: [category(&record.event_source, &record.event_name)],
+                category: [category(
+                    record.event_source.as_deref().unwrap_or_default(),
+                    &record.event_name,
+                )],
                 event_type: [event_type(&record.event_name, read_only)],
             },
             cloud: Cloud {
@@ -410,7 +423,6 @@ impl<'a> Document<'a> {
                     log_group: &p.log_group,
                     log_stream: &p.log_stream,
                     event_id: &p.event_id,
-                    ingestion_time: p.ingestion_time,
                 }),
                 Origin::File { .. } => None,
             },

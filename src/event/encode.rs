@@ -5,9 +5,11 @@ use super::document::Document;
 use super::filter::Filter;
 use crate::enrich::Enricher;
 use crate::sink::bulk::BulkBatch;
+use crate::source::Origin;
 use crate::source::RawEvent;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// OpenSearch refuses `_id`s over 512 bytes.
 const MAX_ID_BYTES: usize = 512;
@@ -72,9 +74,10 @@ impl Encoder {
             if !self.filter.matches(&record) {
                 return Ok(None);
             }
+            let (time, timestamp) = event_time(&record, &event.origin)?;
             let enrichment = self.enricher.enrich(&record);
-            let doc = Document::new(&record, &event.origin, &enrichment);
-            let index = index_name(&self.index_prefix, record.event_time);
+            let doc = Document::new(&record, timestamp, &event.origin, &enrichment);
+            let index = index_name(&self.index_prefix, time);
             let id = document_id(&record, &event.message);
             let range = batch.encode(&index, &id, &doc)?;
             Ok::<_, EncodeError>(Some((index, id, range)))
@@ -87,6 +90,32 @@ impl Encoder {
             Ok(None) => Ok(Encoded::Filtered(event)),
             Err(error) => Err(Box::new(Refused { event, error })),
         }
+    }
+}
+
+/// The time an event is indexed under: its `eventTime`, written as CloudTrail wrote it when that
+/// is RFC 3339 (no re-formatting on the hot path), normalised otherwise. A record without one
+/// (hand-made, never real CloudTrail) takes the CloudWatch Logs timestamp it was delivered with;
+/// from a file it cannot be placed in time and is refused.
+pub fn event_time<'a>(
+    record: &'a CloudTrailRecord<'a>,
+    origin: &Origin,
+) -> Result<(DateTime<Utc>, Cow<'a, str>), DecodeError> {
+    let rfc3339 = |t: DateTime<Utc>| Cow::Owned(t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    match (record.event_time, record.event_time_text.as_deref()) {
+        (Some(t), Some(text)) if DateTime::parse_from_rfc3339(text).is_ok() => {
+            Ok((t, Cow::Borrowed(text)))
+        }
+        (Some(t), _) => Ok((t, rfc3339(t))),
+        (None, text) => match origin {
+            Origin::CloudWatch(p) => DateTime::from_timestamp_millis(p.timestamp)
+                .map(|t| (t, rfc3339(t)))
+                .ok_or(DecodeError::Missing("eventTime")),
+            Origin::File { .. } => Err(match text {
+                Some(text) => DecodeError::BadTime(text.to_owned()),
+                None => DecodeError::Missing("eventTime"),
+            }),
+        },
     }
 }
 

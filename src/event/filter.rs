@@ -36,7 +36,7 @@ impl Filter {
             identity.and_then(|i| i.access_key_id.as_deref()),
         ) && (any(&self.principal_arns, arn)
             || (!self.principal_arns.is_empty() && any(&self.principal_arns, role_arn)))
-            && any(&self.event_sources, Some(&r.event_source))
+            && any(&self.event_sources, r.event_source.as_deref())
             && any(&self.event_names, Some(&r.event_name))
     }
 }
