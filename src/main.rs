@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use trailscope::commands::{audit, forward, setup};
+use trailscope::commands::{audit, forward, ingest, lambda, setup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +23,13 @@ enum Command {
     Setup(setup::SetupArgs),
     /// What one identity did (actions, user agents, sources, failures) compared with its policies.
     Audit(audit::AuditArgs),
+    /// Index files or stdin: CloudTrail log files (S3 format, .json/.json.gz), NDJSON of
+    /// CloudTrail records, CloudWatch Logs subscription payloads (raw or base64).
+    Ingest(ingest::IngestArgs),
+    /// Run as an AWS Lambda function behind a CloudWatch Logs subscription (directly or through
+    /// Kinesis); configured from TRAILSCOPE_* environment variables. Named `bootstrap`, the
+    /// binary runs this.
+    Lambda(lambda::LambdaArgs),
 }
 
 fn init_logging() {
@@ -37,7 +44,7 @@ fn init_logging() {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(lambda::bootstrap_args(std::env::args_os()));
     init_logging();
     match cli.command {
         Command::Forward(args) => {
@@ -46,6 +53,12 @@ async fn main() -> Result<()> {
         }
         Command::Setup(args) => setup::run(args).await?,
         Command::Audit(args) => print!("{}", audit::run(args).await?),
+        Command::Ingest(args) => {
+            let summary = ingest::run(args).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+            summary.check()?;
+        }
+        Command::Lambda(args) => lambda::run(args).await?,
     }
     Ok(())
 }

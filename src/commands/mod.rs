@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod dashboards;
 pub mod forward;
+pub mod ingest;
+pub mod lambda;
 pub mod setup;
 
 use crate::enrich::Enricher;

@@ -61,7 +61,16 @@ impl BulkBatch {
                 },
             )?;
             self.body.push(b'\n');
+            let doc_start = self.body.len();
             serde_json::to_writer(&mut self.body, doc)?;
+            // Free-form payloads are copied as their raw JSON text, which may be pretty-printed:
+            // a line break would split the document in the NDJSON body. Outside strings (inside
+            // them JSON escapes it) a line break is only whitespace, so a space is the same JSON.
+            for b in &mut self.body[doc_start..] {
+                if *b == b'\n' || *b == b'\r' {
+                    *b = b' ';
+                }
+            }
             self.body.push(b'\n');
             Ok(())
         })();
@@ -241,6 +250,22 @@ mod tests {
              {\"create\":{\"_index\":\"cloudtrail-2024.01.01\",\"_id\":\"id\\\"0\"}}\n{\"n\":0}\n"
         );
         assert_eq!(b.document_of(1), b"{\"n\":1}");
+    }
+
+    #[test]
+    fn line_breaks_in_raw_payloads_never_split_a_document() {
+        let raw: Box<serde_json::value::RawValue> =
+            serde_json::from_str("{\n  \"a\": \"x\\ny\"\r\n}").unwrap();
+        let mut b = BulkBatch::default();
+        let range = b.encode("i", "1", &raw).unwrap();
+        b.commit("i".into(), "1".into(), range, event(0));
+        let text = String::from_utf8(b.body().to_vec()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let doc: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(
+            doc["a"], "x\ny",
+            "escaped line breaks inside strings are kept"
+        );
     }
 
     #[test]

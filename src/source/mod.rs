@@ -4,8 +4,10 @@
 pub mod ack;
 pub mod checkpoint;
 pub mod cloudwatch;
+pub mod files;
 pub mod poller;
 pub mod rate_limit;
+pub mod subscription;
 
 use serde::Serialize;
 use std::sync::Arc;
