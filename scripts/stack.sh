@@ -9,6 +9,7 @@
 #   scripts/stack.sh node-up NAME HTTP_PORT TRANSPORT_PORT [HEAP] [yml line ...]
 #                             start an extra single node (for fault tests: tiny queues, stop/start)
 #   scripts/stack.sh node-down NAME   stop that node (its data stays for the next node-up)
+#   scripts/stack.sh node-kill NAME   kill -9 that node (a crash, for fault tests)
 #
 # Everything lives under .cache/ (git-ignored): downloads, the venv, data, logs and PID files, so a
 # second `up` is fast and reuses running services.
@@ -185,6 +186,7 @@ node_up() {
   local name=$1 http=$2 transport=$3 heap=${4:-512m}; shift 4 || shift $#
   local node=$CACHE/nodes/$name pidfile=$RUN/node-$name.pid url=http://127.0.0.1:$http
   if alive "$pidfile"; then wait_green "$url" "node $name"; return; fi
+  if curl -fsS "$url" >/dev/null 2>&1; then die "port $http answers but not our node $name"; fi
   install_opensearch
   ensure_user
   write_node_config "$node" "$http" "$transport" "$@"
@@ -198,6 +200,9 @@ case "${1:-}" in
   up) up_moto; up_opensearch ;;
   node-up) shift; [ $# -ge 3 ] || { echo "usage: $0 node-up NAME HTTP_PORT TRANSPORT_PORT [HEAP] [yml line ...]" >&2; exit 2; }; node_up "$@" ;;
   node-down) [ -n "${2:-}" ] || { echo "usage: $0 node-down NAME" >&2; exit 2; }; stop "node-$2" ;;
+  node-kill) [ -n "${2:-}" ] || { echo "usage: $0 node-kill NAME" >&2; exit 2; }
+    if alive "$RUN/node-$2.pid"; then kill -9 "$(cat "$RUN/node-$2.pid")"; log "killed node $2 (SIGKILL)"; fi
+    rm -f "$RUN/node-$2.pid" ;;
   down) stop moto; stop opensearch ;;
   status) status ;;
   env) print_env ;;

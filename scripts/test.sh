@@ -12,5 +12,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
+echo "== GeoIP test database (npm, into .cache/geoip)"
+scripts/geoip-db.sh
 echo "== cargo test"
 cargo test --all-targets
+
+# The fault suite (tests/faults.rs) leaves its table beside the build.
+if [ -f target/fault-summary.txt ]; then
+  echo "== fault suite"
+  cat target/fault-summary.txt
+fi

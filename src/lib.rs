@@ -5,8 +5,12 @@
 
 pub mod audit;
 pub mod commands;
+pub mod config;
 pub mod enrich;
 pub mod event;
+pub mod exit;
+pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod secret;
 pub mod sink;

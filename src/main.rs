@@ -1,8 +1,11 @@
 //! The `trailscope` command line. Parsing and error reporting only; the work is in the library.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
-use trailscope::commands::{audit, forward, ingest, lambda, setup};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trailscope::commands::{audit, config, forward, ingest, lambda, retention, setup};
+use trailscope::logging::{self, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -11,6 +14,13 @@ use trailscope::commands::{audit, forward, ingest, lambda, setup};
     about = "What is this AWS identity actually doing? CloudTrail → OpenSearch, enriched."
 )]
 struct Cli {
+    /// A TOML configuration file: keys are the long flag names with `_` (`opensearch_url`,
+    /// `log_group = ["a", "b"]`). Precedence: flag > environment variable > file > default.
+    #[arg(long, global = true, value_name = "FILE", env = "TRAILSCOPE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr: text (coloured only on a terminal) or json (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TRAILSCOPE_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,22 +40,42 @@ enum Command {
     /// Kinesis); configured from TRAILSCOPE_* environment variables. Named `bootstrap`, the
     /// binary runs this.
     Lambda(lambda::LambdaArgs),
+    /// Delete the daily indices older than --keep (for clusters without the ISM plugin): the date
+    /// comes from the index name; other indices are never touched.
+    Retention(retention::RetentionArgs),
+    /// Configuration: `config check [COMMAND] [FLAGS...]` validates and prints the effective
+    /// configuration of a command (flag, env, file or default for each value; secrets masked).
+    Config(config::ConfigArgs),
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TRAILSCOPE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
+/// Exit codes (README, "Exit codes"; `trailscope::exit`): 0 success, 1 an error, 2 invalid
+/// command line or configuration, 3 credentials or permission refused, 4 OpenSearch or
+/// CloudWatch Logs unreachable, 130 stopped by a second signal before draining.
 #[tokio::main]
-async fn main() -> Result<()> {
-    let cli = Cli::parse_from(lambda::bootstrap_args(std::env::args_os()));
-    init_logging();
+async fn main() -> ExitCode {
+    let args = lambda::bootstrap_args(std::env::args_os());
+    // The configuration file becomes the flags' defaults before clap parses.
+    let cli: Cli = match trailscope::config::parse(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(trailscope::exit::USAGE);
+        }
+    };
+    let format = cli.log_format;
+    logging::init(format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = trailscope::exit::code(&e);
+            // The message and its causes (as returning the error from main would print them).
+            logging::report_error(format, &e, code);
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Forward(args) => {
             let summary = forward::run(*args).await?;
@@ -59,6 +89,12 @@ async fn main() -> Result<()> {
             summary.check()?;
         }
         Command::Lambda(args) => lambda::run(args).await?,
+        Command::Retention(args) => retention::run(args).await?,
+        Command::Config(args) => match args.command {
+            config::ConfigCommand::Check(check) => {
+                print!("{}", config::check(Cli::command(), cli.config, &check)?)
+            }
+        },
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -44,8 +45,20 @@ impl Pipeline {
     /// sink fails (then events not yet acknowledged must be read again by the next run).
     pub async fn run(
         &self,
+        rx: mpsc::Receiver<Vec<RawEvent>>,
+        acks: &mut impl Acknowledge,
+    ) -> Result<(), PipelineError> {
+        self.run_until(rx, acks, &CancellationToken::new()).await
+    }
+
+    /// As [`Pipeline::run`], and when `stop` fires: take nothing more from `rx`, deliver what is
+    /// already batched or in flight, and return. Events still waiting in `rx` are not
+    /// acknowledged: the source reads them again next time (a quick, lossless shutdown).
+    pub async fn run_until(
+        &self,
         mut rx: mpsc::Receiver<Vec<RawEvent>>,
         acks: &mut impl Acknowledge,
+        stop: &CancellationToken,
     ) -> Result<(), PipelineError> {
         let config = self.sink.config().clone();
         let mut in_flight = FuturesUnordered::new();
@@ -68,6 +81,7 @@ impl Pipeline {
                     let full = std::mem::replace(&mut batch, BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024));
                     in_flight.push(deliver(full));
                 }
+                _ = stop.cancelled() => break,
                 page = rx.recv(), if in_flight.len() < config.concurrency => {
                     let Some(events) = page else { break };
                     self.stats.read(events.len());

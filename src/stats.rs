@@ -1,7 +1,10 @@
 //! Counters of what the pipeline did, shared by its tasks.
 
+use crate::metrics::Histogram;
 use crate::sink::BatchReport;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -14,6 +17,70 @@ pub struct Stats {
     pub bulk_retries: AtomicU64,
     pub retried_items: AtomicU64,
     pub source_throttled: AtomicU64,
+    /// Seconds each `_bulk` request took (answered or failed).
+    pub bulk_latency: Histogram,
+    /// Failed bulk attempts (then retried), by cause: indexed like `RetryCause::ALL`.
+    pub bulk_retry_causes: [AtomicU64; RetryCause::ALL.len()],
+    /// `_bulk` requests being sent right now, and the most allowed at once.
+    pub bulk_in_flight: AtomicI64,
+    pub concurrency_limit: AtomicU64,
+    /// Per log group: where the watermark is and the ingestion delay the last poll measured.
+    pub groups: Mutex<BTreeMap<String, GroupProgress>>,
+    /// When the checkpoint was last saved (ms since the epoch; 0: not yet).
+    pub checkpoint_saved_ms: AtomicI64,
+}
+
+/// Why a bulk attempt failed and was retried (the `cause` label of the retries metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryCause {
+    /// HTTP 429, or items refused with 429 (es_rejected_execution_exception).
+    Throttled,
+    /// HTTP 5xx.
+    ServerError,
+    /// No answer: connection refused or reset, timeout, TLS.
+    Connection,
+    /// Some items were refused for now (retryable item errors other than throttling).
+    Items,
+    /// An answer that could not be read, or with the wrong number of items.
+    BadResponse,
+}
+
+impl RetryCause {
+    pub const ALL: [RetryCause; 5] = [
+        RetryCause::Throttled,
+        RetryCause::ServerError,
+        RetryCause::Connection,
+        RetryCause::Items,
+        RetryCause::BadResponse,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RetryCause::Throttled => "throttled",
+            RetryCause::ServerError => "server_error",
+            RetryCause::Connection => "connection",
+            RetryCause::Items => "items",
+            RetryCause::BadResponse => "bad_response",
+        }
+    }
+}
+
+/// The progress of one log group, as the poller last reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupProgress {
+    /// Everything before this (ms since the epoch) is delivered; `None`: nothing yet.
+    pub watermark_ms: Option<i64>,
+    /// The largest `ingestionTime - timestamp` among the events of the last poll (ms).
+    pub ingestion_delay_ms: i64,
+}
+
+/// Counts a bulk request in flight until dropped (also when its future is cancelled).
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// A copy of the counters at one moment.
@@ -47,8 +114,30 @@ impl Stats {
     pub fn bulk_request(&self) {
         self.bulk_requests.fetch_add(1, Relaxed);
     }
-    pub fn bulk_retry(&self) {
+    pub fn bulk_retry(&self, cause: RetryCause) {
         self.bulk_retries.fetch_add(1, Relaxed);
+        let i = RetryCause::ALL
+            .iter()
+            .position(|c| *c == cause)
+            .unwrap_or(0);
+        self.bulk_retry_causes[i].fetch_add(1, Relaxed);
+    }
+    /// A bulk request starts: counted in flight until the guard is dropped.
+    pub fn bulk_started(&self) -> InFlight<'_> {
+        self.bulk_in_flight.fetch_add(1, Relaxed);
+        InFlight(&self.bulk_in_flight)
+    }
+    /// A poll of `group` finished with the checkpoint saved.
+    pub fn group_polled(&self, group: &str, watermark_ms: Option<i64>, ingestion_delay_ms: i64) {
+        self.groups.lock().unwrap().insert(
+            group.to_owned(),
+            GroupProgress {
+                watermark_ms,
+                ingestion_delay_ms,
+            },
+        );
+        self.checkpoint_saved_ms
+            .store(chrono::Utc::now().timestamp_millis(), Relaxed);
     }
     pub fn retried_items(&self, n: usize) {
         self.retried_items.fetch_add(n as u64, Relaxed);

@@ -357,7 +357,21 @@ async fn index_sample(stack: &Stack, prefix: &str) {
     stack.put_events(&group, 1, &events).await;
     setup(prefix);
     let dir = tempfile::tempdir().unwrap();
-    let summary = forward_once(&group, prefix, &dir.path().join("dead.ndjson"), &[]);
+    // With the GeoIP test databases (the npm country database, a small ASN database written by
+    // the test), so that the country and network visualizations are checked on real buckets.
+    let country = common::geoip::country_db();
+    let asn = common::geoip::asn_db(dir.path());
+    let summary = forward_once(
+        &group,
+        prefix,
+        &dir.path().join("dead.ndjson"),
+        &[
+            "--geoip-db",
+            country.to_str().unwrap(),
+            "--asn-db",
+            asn.to_str().unwrap(),
+        ],
+    );
     assert_eq!(summary["indexed"], lines.len(), "{summary}");
     assert_eq!(stack.count(prefix).await, lines.len() as u64);
 }

@@ -53,6 +53,50 @@ async fn forwards_10000_events_from_three_streams_exactly_once() {
             .format("%Y.%m.%d");
         assert_eq!(doc["_index"], format!("{prefix}{day}"), "{id}");
         assert_eq!(doc["cloudwatch"]["log_group"], group.as_str());
+        // Enrichment through the whole path: the parsed user agent and the IAM action.
+        let ua = &doc["aws"]["user_agent"];
+        assert_eq!(doc["user_agent"]["original"], record["userAgent"], "{id}");
+        match i % synthetic::AGENTS.len() {
+            0 => {
+                assert_eq!(ua["kind"], "sdk", "{id}");
+                assert_eq!(ua["sdk"], "aws-sdk-ruby", "{id}");
+                assert_eq!(ua["sdk_version"], "1.67.0", "{id}");
+                assert_eq!(ua["language"], "ruby", "{id}");
+                assert_eq!(ua["language_version"], "2.4.2", "{id}");
+                assert_eq!(ua["extra"], serde_json::json!(["memoizing"]), "{id}");
+            }
+            1 => {
+                assert_eq!(ua["sdk"], "Boto3", "{id}");
+                assert_eq!(ua["language"], "python", "{id}");
+            }
+            2 => {
+                assert_eq!(ua["kind"], "cli", "{id}");
+                assert_eq!(ua["tool"], "aws-cli", "{id}");
+                assert_eq!(ua["command"], "s3.ls", "{id}");
+            }
+            _ => {
+                assert_eq!(ua["sdk"], "aws-sdk-go-v2", "{id}");
+                assert_eq!(ua["language"], "go", "{id}");
+                assert_eq!(ua["api"], "s3#1.47.7", "{id}");
+            }
+        }
+        let expected_action = match record["eventName"].as_str().unwrap() {
+            "UpdateFunctionCode20150331v2" => "lambda:UpdateFunctionCode".to_string(),
+            "ListBuckets" => "s3:ListAllMyBuckets".to_string(),
+            name => format!(
+                "{}:{name}",
+                record["eventSource"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap()
+            ),
+        };
+        assert_eq!(
+            doc["aws"]["cloudtrail"]["iam_action"],
+            expected_action.as_str()
+        );
         assert_eq!(
             doc["event"]["outcome"],
             if i.is_multiple_of(13) {

@@ -37,23 +37,25 @@ impl DashboardsArgs {
     /// How to reach Dashboards, or `None` when no URL was given.
     pub fn connect_options(&self, opensearch: &OpenSearchArgs) -> Option<ConnectOptions> {
         let url = self.dashboards_url.clone()?;
-        let (username, password) = match &self.dashboards_username {
+        let os = opensearch.connect_options();
+        let (username, password, password_file) = match &self.dashboards_username {
             Some(user) => (
                 Some(user.clone()),
                 std::env::var("TRAILSCOPE_DASHBOARDS_PASSWORD")
                     .ok()
                     .map(Secret::new),
+                None,
             ),
-            None => {
-                let os = opensearch.connect_options();
-                (os.username, os.password)
-            }
+            None => (os.username, os.password, os.password_file),
         };
         Some(ConnectOptions {
             url,
             username,
             password,
+            password_file,
             request_timeout: Duration::from_secs(opensearch.request_timeout_secs),
+            // Dashboards' certificate: the same CA options as OpenSearch's.
+            tls: os.tls,
         })
     }
 }

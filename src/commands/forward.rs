@@ -7,7 +7,7 @@ use crate::source::checkpoint::CheckpointFile;
 use crate::source::cloudwatch::{self, Reader};
 use crate::source::poller::{Checkpoints, PollConfig, Poller};
 use crate::stats::Snapshot;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ pub struct ForwardArgs {
     pub since: Option<String>,
     /// The smallest lag allowance: how far back each poll re-reads for late events. It grows
     /// with the ingestion delays measured.
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_LAG_FLOOR")]
     pub lag_floor: Duration,
     /// CloudWatch Logs endpoint override (for a local CloudWatch Logs API such as moto); by default
     /// the standard AWS configuration decides.
@@ -61,21 +61,43 @@ pub struct ForwardArgs {
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
     /// A CloudWatch Logs filter pattern passed to FilterLogEvents unchanged.
-    #[arg(long)]
+    #[arg(long, env = "TRAILSCOPE_FILTER_PATTERN")]
     pub filter_pattern: Option<String>,
     /// FilterLogEvents calls per second for this process (AWS allows 5 per account and region,
     /// shared by every caller).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(
+        long,
+        default_value_t = 4.0,
+        env = "TRAILSCOPE_MAX_REQUESTS_PER_SECOND"
+    )]
     pub max_requests_per_second: f64,
     /// Time between polls when running continuously.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "TRAILSCOPE_POLL_INTERVAL")]
     pub poll_interval: Duration,
     /// Time between looks for new log groups matching --log-group-prefix.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_DISCOVER_INTERVAL")]
     pub discover_interval: Duration,
     /// Give up (exit non-zero, checkpoint kept) when CloudWatch Logs keeps failing this long.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_SOURCE_GIVE_UP")]
     pub source_give_up: Duration,
+    /// Serve Prometheus /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464
+    /// (off by default; it binds exactly where told, so keep it on loopback or a private network).
+    #[arg(long, value_name = "ADDR", env = "TRAILSCOPE_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Read CloudWatch Logs with this role, assumed with STS from the standard chain's
+    /// credentials (cross-account forwarding); refreshed before it expires.
+    #[arg(long, value_name = "ARN", env = "TRAILSCOPE_ROLE_ARN")]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires (with --role-arn).
+    #[arg(long, requires = "role_arn", env = "TRAILSCOPE_EXTERNAL_ID")]
+    pub external_id: Option<String>,
+    /// The session name of the assumed role, as CloudTrail records it.
+    #[arg(
+        long,
+        default_value = "trailscope",
+        env = "TRAILSCOPE_ROLE_SESSION_NAME"
+    )]
+    pub role_session_name: String,
 }
 
 /// `--since`: a duration back from now or an RFC 3339 time, as ms since the epoch.
@@ -91,7 +113,10 @@ pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64
 
 pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
     if args.log_groups.is_empty() && args.log_group_prefixes.is_empty() {
-        bail!("name at least one --log-group or --log-group-prefix");
+        return Err(crate::exit::UsageError(
+            "name at least one --log-group or --log-group-prefix".into(),
+        )
+        .into());
     }
     let start = args
         .since
@@ -101,9 +126,34 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
     let checkpoints = Arc::new(Checkpoints::open(CheckpointFile::new(
         &args.checkpoint_file,
     ))?);
+    // Fail now, not after the first delivery, when progress could not be kept.
+    checkpoints.save()?;
     let pipeline = args.output.pipeline().await?;
     let stats = pipeline.stats.clone();
-    let client = cloudwatch::client(args.endpoint_url.as_deref(), args.region.as_deref()).await;
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let readiness = crate::metrics::Readiness {
+                opensearch: pipeline.sink.client().clone(),
+                checkpoint: Some(args.checkpoint_file.clone()),
+            };
+            let (_, task) = crate::metrics::start(addr, stats.clone(), readiness)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            Some(task)
+        }
+        None => None,
+    };
+    let role = args.role_arn.as_ref().map(|arn| cloudwatch::AssumeRole {
+        role_arn: arn.clone(),
+        external_id: args.external_id.clone(),
+        session_name: args.role_session_name.clone(),
+    });
+    let client = cloudwatch::client_assuming(
+        args.endpoint_url.as_deref(),
+        args.region.as_deref(),
+        role.as_ref(),
+    )
+    .await?;
     let cancel = CancellationToken::new();
     let acks = Arc::new(AckTracker::default());
     let poller = Arc::new(Poller {
@@ -128,9 +178,9 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
 
     let (tx, rx) = mpsc::channel(8);
     let pipeline_task = {
-        let acks = acks.clone();
+        let (acks, stop) = (acks.clone(), cancel.clone());
         tokio::spawn(async move {
-            let result = pipeline.run(rx, &mut &*acks).await;
+            let result = pipeline.run_until(rx, &mut &*acks, &stop).await;
             acks.close();
             result
         })
@@ -140,6 +190,9 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
         cancel.cancel();
     }
     let delivered = pipeline_task.await.context("the pipeline panicked")?;
+    if let Some(task) = metrics {
+        task.abort();
+    }
     let s = stats.snapshot();
     tracing::info!(
         read = s.read,
@@ -191,6 +244,7 @@ async fn poll_loop(
             let (group, report) = joined.context("a poller panicked")?;
             let report = report.with_context(|| format!("polling log group {group}"))?;
             stats.source_throttled(report.throttled);
+            stats.group_polled(&group, report.watermark, report.max_ingestion_delay);
             tracing::info!(
                 log_group = %group,
                 events = report.events,
@@ -229,6 +283,19 @@ fn spawn_signal_handler(cancel: CancellationToken) {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("stopping: finishing what was read, then saving the checkpoint");
         cancel.cancel();
+        // A second signal: stop now, without draining (what was not acknowledged is read again
+        // by the next run).
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::warn!("second signal: exiting before delivery finished (exit code 130)");
+            std::process::exit(crate::exit::INTERRUPTED.into());
+        }
     });
 }
 

@@ -1,10 +1,12 @@
 //! One module per subcommand; `main.rs` only parses arguments and calls these.
 
 pub mod audit;
+pub mod config;
 pub mod dashboards;
 pub mod forward;
 pub mod ingest;
 pub mod lambda;
+pub mod retention;
 pub mod setup;
 
 use crate::enrich::Enricher;
@@ -13,7 +15,7 @@ use crate::event::filter::Filter;
 use crate::pipeline::Pipeline;
 use crate::secret::Secret;
 use crate::sink::dead_letter::DeadLetterFile;
-use crate::sink::opensearch::{Client, ConnectOptions};
+use crate::sink::opensearch::{Client, ConnectOptions, TlsOptions};
 use crate::sink::{Sink, SinkConfig};
 use crate::stats::Stats;
 use anyhow::{bail, Result};
@@ -24,30 +26,94 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// The process exit code for an error: 3 when OpenSearch refused the credentials or a
+/// permission (anywhere in the chain of causes), 1 otherwise. Documented in the README.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    use crate::sink::opensearch::ConnectError;
+    use crate::sink::SinkError;
+    let refused = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ConnectError>(),
+            Some(ConnectError::Auth { .. } | ConnectError::Forbidden { .. })
+        ) || matches!(
+            cause.downcast_ref::<SinkError>(),
+            Some(SinkError::Auth { .. })
+        )
+    });
+    if refused {
+        EXIT_AUTH
+    } else {
+        1
+    }
+}
+
+/// Exit code of a refused authentication or authorization.
+pub const EXIT_AUTH: u8 = 3;
+
 /// How to reach OpenSearch: shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct OpenSearchArgs {
     /// OpenSearch URL, e.g. http://127.0.0.1:9200 or https://search-x.eu-west-1.es.amazonaws.com
-    #[arg(long, env = "TRAILSCOPE_OPENSEARCH_URL")]
-    pub opensearch_url: Url,
+    // Required: an `Option` only so that `setup --print-roles` can go without it.
+    #[arg(long, env = "TRAILSCOPE_OPENSEARCH_URL", required = true)]
+    pub opensearch_url: Option<Url>,
     /// User name for basic authentication (the password comes from
-    /// TRAILSCOPE_OPENSEARCH_PASSWORD, never from a flag: flags show in `ps`).
+    /// TRAILSCOPE_OPENSEARCH_PASSWORD or --opensearch-password-file, never from a flag value:
+    /// flags show in `ps`).
     #[arg(long, env = "TRAILSCOPE_OPENSEARCH_USERNAME")]
     pub opensearch_username: Option<String>,
+    /// A file whose first line is the password for --opensearch-username (instead of
+    /// TRAILSCOPE_OPENSEARCH_PASSWORD; not both).
+    #[arg(long, value_name = "FILE", env = "TRAILSCOPE_OPENSEARCH_PASSWORD_FILE")]
+    pub opensearch_password_file: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust, besides the system's, for OpenSearch's HTTPS
+    /// certificate (e.g. the cluster's root-ca.pem). The hostname is still verified.
+    #[arg(long, value_name = "FILE", env = "TRAILSCOPE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify OpenSearch's certificate nor its hostname. Diagnosis only: anyone on the
+    /// path could read the password and the events. Logged as a warning at every start.
+    #[arg(
+        long,
+        env = "TRAILSCOPE_INSECURE_SKIP_TLS_VERIFY",
+        conflicts_with = "ca_cert"
+    )]
+    pub insecure_skip_tls_verify: bool,
     /// Seconds one request to OpenSearch may take.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "TRAILSCOPE_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
 }
 
 impl OpenSearchArgs {
     pub fn connect_options(&self) -> ConnectOptions {
+        let mut url = self
+            .opensearch_url
+            .clone()
+            .expect("clap requires --opensearch-url");
+        // Credentials in the URL (https://user:password@host) are taken out of it, so that the
+        // URL printed in messages and logs never carries the password.
+        let url_user = (!url.username().is_empty()).then(|| url.username().to_owned());
+        let url_password = url.password().map(Secret::new);
+        if url_user.is_some() || url_password.is_some() {
+            tracing::warn!(
+                "credentials in --opensearch-url: prefer --opensearch-username and \
+                 TRAILSCOPE_OPENSEARCH_PASSWORD (a URL shows in `ps` and in shell history)"
+            );
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
         ConnectOptions {
-            url: self.opensearch_url.clone(),
-            username: self.opensearch_username.clone(),
+            url,
+            username: self.opensearch_username.clone().or(url_user),
             password: std::env::var("TRAILSCOPE_OPENSEARCH_PASSWORD")
                 .ok()
-                .map(Secret::new),
+                .map(Secret::new)
+                .or(url_password),
+            password_file: self.opensearch_password_file.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            tls: TlsOptions {
+                ca_cert: self.ca_cert.clone(),
+                insecure_skip_verify: self.insecure_skip_tls_verify,
+            },
         }
     }
 }
@@ -72,6 +138,60 @@ pub struct PipelineArgs {
     pub sink: SinkArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub geoip: GeoIpArgs,
+}
+
+/// Where the GeoIP and ASN databases are (MaxMind DB files; nothing is ever downloaded).
+#[derive(Debug, Clone, Args, Default)]
+pub struct GeoIpArgs {
+    /// Country/city database in the MaxMind DB format (GeoLite2-City/Country, DB-IP,
+    /// ip-location-db ...): fills source.geo.*. Without it that part is off.
+    #[arg(long, value_name = "FILE", env = "TRAILSCOPE_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+    /// Autonomous system database in the MaxMind DB format (GeoLite2-ASN layout): fills
+    /// source.as.*. Without it that part is off.
+    #[arg(long, value_name = "FILE", env = "TRAILSCOPE_ASN_DB")]
+    pub asn_db: Option<PathBuf>,
+    /// A database that cannot be opened at start is a warning (that part is off) rather than an
+    /// error.
+    #[arg(long, env = "TRAILSCOPE_GEOIP_OPTIONAL")]
+    pub geoip_optional: bool,
+    /// How often the database files are checked; a replaced file is reloaded without a restart.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "TRAILSCOPE_GEOIP_RELOAD_INTERVAL")]
+    pub geoip_reload_interval: Duration,
+}
+
+impl GeoIpArgs {
+    /// The enricher, with the databases that are configured and open; starts the reload check.
+    pub fn enricher(&self) -> Result<Enricher> {
+        use crate::enrich::geoip::{GeoIp, GeoIpConfig};
+        if self.geoip_db.is_none() {
+            tracing::info!("no GeoIP database (--geoip-db): source.geo.* is not filled");
+        }
+        if self.asn_db.is_none() {
+            tracing::info!("no ASN database (--asn-db): source.as.* is not filled");
+        }
+        let (geoip, errors) = GeoIp::open_each(&GeoIpConfig {
+            geo: self.geoip_db.clone(),
+            asn: self.asn_db.clone(),
+            cache_capacity: 0,
+        });
+        for e in errors {
+            if !self.geoip_optional {
+                bail!(
+                    "{e} (check --geoip-db / --asn-db, or pass --geoip-optional to go on without it)"
+                );
+            }
+            tracing::warn!("{e}; going on without it (--geoip-optional)");
+        }
+        if !geoip.has_geo() && !geoip.has_asn() {
+            return Ok(Enricher::default());
+        }
+        let geoip = Arc::new(geoip);
+        GeoIp::spawn_reloader(&geoip, self.geoip_reload_interval)?;
+        Ok(Enricher::default().with_geoip(geoip))
+    }
 }
 
 /// Which events to keep, on parsed fields; the same in every mode. Repeat a flag for
@@ -79,16 +199,36 @@ pub struct PipelineArgs {
 #[derive(Debug, Clone, Args, Default)]
 pub struct FilterArgs {
     /// Keep only calls made with this access key id.
-    #[arg(long = "access-key", value_name = "ID")]
+    #[arg(
+        long = "access-key",
+        value_name = "ID",
+        env = "TRAILSCOPE_ACCESS_KEYS",
+        value_delimiter = ','
+    )]
     pub access_keys: Vec<String>,
     /// Keep only calls by this principal ARN (a user, an assumed-role session, or the role).
-    #[arg(long = "principal-arn", value_name = "ARN")]
+    #[arg(
+        long = "principal-arn",
+        value_name = "ARN",
+        env = "TRAILSCOPE_PRINCIPAL_ARNS",
+        value_delimiter = ','
+    )]
     pub principal_arns: Vec<String>,
     /// Keep only calls to this event source (e.g. ec2.amazonaws.com).
-    #[arg(long = "event-source", value_name = "SOURCE")]
+    #[arg(
+        long = "event-source",
+        value_name = "SOURCE",
+        env = "TRAILSCOPE_EVENT_SOURCES",
+        value_delimiter = ','
+    )]
     pub event_sources: Vec<String>,
     /// Keep only this event name (e.g. ConsoleLogin).
-    #[arg(long = "event-name", value_name = "NAME")]
+    #[arg(
+        long = "event-name",
+        value_name = "NAME",
+        env = "TRAILSCOPE_EVENT_NAMES",
+        value_delimiter = ','
+    )]
     pub event_names: Vec<String>,
 }
 
@@ -123,6 +263,7 @@ impl PipelineArgs {
                 "the index template is older than this trailscope: run `trailscope setup` to update it"
             ),
         }
+        let enricher = self.geoip.enricher()?;
         let stats = Arc::new(Stats::default());
         let sink = Arc::new(Sink::new(
             client,
@@ -132,7 +273,7 @@ impl PipelineArgs {
         ));
         Ok(Pipeline {
             encoder: Arc::new(Encoder::new(
-                Enricher::default(),
+                enricher,
                 self.index_prefix.clone(),
                 self.filter.filter(),
             )),
@@ -146,19 +287,19 @@ impl PipelineArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SinkArgs {
     /// Send a bulk request once its body reaches this many bytes (uncompressed; at most 9 MiB).
-    #[arg(long, default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=9 * 1024 * 1024))]
+    #[arg(long, env = "TRAILSCOPE_BATCH_BYTES", default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=9 * 1024 * 1024))]
     pub batch_bytes: u64,
     /// Send a bulk request once it holds this many events.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, env = "TRAILSCOPE_BATCH_EVENTS", default_value_t = 5000)]
     pub batch_events: usize,
     /// Bulk requests in flight at once.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, env = "TRAILSCOPE_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
     /// Send bulk bodies uncompressed.
-    #[arg(long)]
+    #[arg(long, env = "TRAILSCOPE_NO_GZIP")]
     pub no_gzip: bool,
     /// Give up on a batch (exit non-zero, checkpoint unmoved) after retrying this many seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, env = "TRAILSCOPE_RETRY_GIVE_UP_SECS", default_value_t = 900)]
     pub retry_give_up_secs: u64,
 }
 

@@ -13,6 +13,10 @@ use serde_json::{json, Value};
 pub const INDEX_TEMPLATE: &str = include_str!("../../mappings/index-template.json");
 /// The shipped ISM policy; the retention age and pattern are rewritten from the flags.
 pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
+/// The least-privilege roles, in the security plugin's REST format
+/// (`PUT _plugins/_security/api/roles/<name>`).
+pub const WRITER_ROLE: &str = include_str!("../../deploy/opensearch-roles/trailscope_writer.json");
+pub const ADMIN_ROLE: &str = include_str!("../../deploy/opensearch-roles/trailscope_admin.json");
 
 #[derive(Debug, Clone, Args)]
 pub struct SetupArgs {
@@ -25,6 +29,31 @@ pub struct SetupArgs {
     pub retention_days: u32,
     #[command(flatten)]
     pub dashboards: super::dashboards::DashboardsArgs,
+    /// Print the OpenSearch security roles trailscope needs (trailscope_writer for forward,
+    /// ingest and lambda; trailscope_admin for setup) as `curl` commands, and exit. Given
+    /// alone: it needs no URL and contacts nothing.
+    #[arg(long, exclusive = true)]
+    pub print_roles: bool,
+}
+
+/// The two roles as commands for the security REST API.
+pub fn print_roles() -> String {
+    let mut out = String::from(
+        "# trailscope's OpenSearch security roles (also in deploy/opensearch-roles/).\n\
+         # trailscope_writer: forward, ingest and lambda. trailscope_admin: setup.\n\
+         # Create them as an administrator, then map users to them\n\
+         # (PUT _plugins/_security/api/rolesmapping/<role> {\"users\": [\"...\"]}).\n",
+    );
+    for (name, body) in [
+        ("trailscope_writer", WRITER_ROLE),
+        ("trailscope_admin", ADMIN_ROLE),
+    ] {
+        out.push_str(&format!(
+            "\ncurl -u ADMIN --cacert root-ca.pem -X PUT \"$OPENSEARCH_URL/_plugins/_security/api/roles/{name}\" \\\n  -H 'Content-Type: application/json' --data-binary @- <<'EOF'\n{}\nEOF\n",
+            body.trim_end()
+        ));
+    }
+    out
 }
 
 /// The template's name for an index prefix.
@@ -90,14 +119,18 @@ pub async fn template_state(client: &Client, prefix: &str) -> Result<TemplateSta
                 TemplateState::Outdated { installed: have }
             })
         }
-        401 | 403 => {
-            bail!("OpenSearch refused to show index template {name} (HTTP {status}): {body}")
-        }
+        401 | 403 => Err(client
+            .refused(status, &format!("reading index template {name}"), &body)
+            .into()),
         _ => bail!("reading index template {name} failed with HTTP {status}: {body}"),
     }
 }
 
 pub async fn run(args: SetupArgs) -> Result<()> {
+    if args.print_roles {
+        print!("{}", print_roles());
+        return Ok(());
+    }
     let client = Client::connect(&args.opensearch.connect_options())?;
     let version = client.ping().await?;
     let name = template_name(&args.index_prefix);
@@ -111,6 +144,11 @@ pub async fn run(args: SetupArgs) -> Result<()> {
                 Some(&template_for(&args.index_prefix)),
             )
             .await?;
+            if status == 401 || status == 403 {
+                return Err(client
+                    .refused(status, &format!("installing index template {name}"), &body)
+                    .into());
+            }
             if status != 200 {
                 bail!("installing index template {name} failed with HTTP {status}: {body}");
             }
@@ -135,11 +173,17 @@ pub async fn run(args: SetupArgs) -> Result<()> {
 }
 
 async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {
-    let (status, _) = request(client, Method::Get, "/_plugins/_ism/policies", None).await?;
+    let (status, body) = request(client, Method::Get, "/_plugins/_ism/policies", None).await?;
+    if status == 401 || status == 403 {
+        return Err(client.refused(status, "listing ISM policies", &body).into());
+    }
     if status != 200 {
         println!(
             "ISM policy: not installed, this cluster has no Index State Management plugin \
-             (HTTP {status}); delete old indices with `trailscope retention` instead"
+             (HTTP {status}). Delete old indices with `trailscope retention --keep {}d \
+             --index-prefix {}` instead (add --dry-run to see what it would delete; run it \
+             daily, e.g. from cron)",
+            args.retention_days, args.index_prefix
         );
         return Ok(());
     }
@@ -170,6 +214,11 @@ async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {
         path
     };
     let (status, body) = request(client, Method::Put, &put_path, Some(&policy)).await?;
+    if status == 401 || status == 403 {
+        return Err(client
+            .refused(status, &format!("installing ISM policy {name}"), &body)
+            .into());
+    }
     if !(200..300).contains(&status) {
         bail!("installing ISM policy {name} failed with HTTP {status}: {body}");
     }

@@ -1,10 +1,12 @@
 //! Enrichment: what trailscope adds to a CloudTrail record. Pure functions over one event (the
 //! caches are the only shared state), so they are easy to test and to benchmark.
 
+pub mod geoip;
 pub mod user_agent;
 
 use crate::event::cloudtrail::CloudTrailRecord;
 use crate::event::iam_action::iam_action;
+use geoip::{AutonomousSystem, Geo, GeoIp};
 use std::sync::Arc;
 use user_agent::{ParsedUserAgent, UserAgentCache};
 
@@ -13,24 +15,42 @@ use user_agent::{ParsedUserAgent, UserAgentCache};
 pub struct Enrichment {
     pub iam_action: Option<String>,
     pub user_agent: Option<Arc<ParsedUserAgent>>,
+    /// `source.geo.*`, when a GeoIP database is configured and knows the public source address.
+    pub geo: Option<Arc<Geo>>,
+    /// `source.as.*`, when an ASN database is configured and knows the public source address.
+    pub autonomous_system: Option<Arc<AutonomousSystem>>,
 }
 
 /// Shared by every event of a pipeline.
 pub struct Enricher {
     user_agents: UserAgentCache,
+    geoip: Option<Arc<GeoIp>>,
 }
 
 impl Default for Enricher {
     fn default() -> Self {
         Enricher {
             user_agents: UserAgentCache::new(4096),
+            geoip: None,
         }
     }
 }
 
 impl Enricher {
+    /// Adds `source.geo.*` / `source.as.*` from these databases.
+    pub fn with_geoip(mut self, geoip: Arc<GeoIp>) -> Self {
+        self.geoip = Some(geoip);
+        self
+    }
+
     pub fn enrich(&self, record: &CloudTrailRecord<'_>) -> Enrichment {
+        let located = match (&self.geoip, record.source_ip_address.as_deref()) {
+            (Some(g), Some(address)) => g.lookup_address(address),
+            _ => Default::default(),
+        };
         Enrichment {
+            geo: located.geo,
+            autonomous_system: located.autonomous_system,
             iam_action: record
                 .event_source
                 .as_deref()

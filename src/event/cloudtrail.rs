@@ -267,7 +267,14 @@ fn string<'a>(raw: &'a RawValue, field: &'static str) -> Result<Option<Str<'a>>,
     if is_null(raw) {
         return Ok(None);
     }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    // Fast path (nearly every value): `raw` is already validated JSON, so a value in quotes with
+    // no backslash is a complete string whose text is exactly what lies between the quotes
+    // (JSON forbids raw control characters in strings): borrow it without parsing it again.
+    let text = raw.get();
+    if text.len() >= 2 && text.starts_with('"') && !text.contains('\\') {
+        return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
     BorrowedKey::deserialize(&mut de)
         .map(|s| Some(s.0))
         .map_err(|e| DecodeError::WrongType {

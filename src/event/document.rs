@@ -65,6 +65,10 @@ struct Source<'a> {
     address: Str<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Option<&'a crate::enrich::geoip::Geo>,
+    #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
+    autonomous_system: Option<&'a crate::enrich::geoip::AutonomousSystem>,
 }
 
 #[derive(Serialize, Default)]
@@ -371,6 +375,8 @@ impl<'a> Document<'a> {
             source: record.source_ip_address.as_deref().map(|address| Source {
                 address,
                 ip: address.parse().ok(),
+                geo: enrichment.geo.as_deref(),
+                autonomous_system: enrichment.autonomous_system.as_deref(),
             }),
             user: User {
                 name: user_name,

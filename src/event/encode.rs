@@ -79,7 +79,11 @@ impl Encoder {
             let doc = Document::new(&record, timestamp, &event.origin, &enrichment);
             let index = index_name(&self.index_prefix, time);
             let id = document_id(&record, &event.message);
-            let range = batch.encode(&index, &id, &doc)?;
+            // The raw parts of the document are slices of the message: no line break byte in
+            // the message (memchr, ~1/10 of scanning the written document), none in them.
+            let bytes = event.message.as_bytes();
+            let line_breaks = bytes.contains(&b'\n') || bytes.contains(&b'\r');
+            let range = batch.encode_with(&index, &id, &doc, line_breaks)?;
             Ok::<_, EncodeError>(Some((index, id, range)))
         })();
         match encoded {
@@ -122,6 +126,23 @@ pub fn event_time<'a>(
 /// The daily index of an event: `<prefix>YYYY.MM.DD` of its eventTime in UTC, so a replay of the
 /// same event always lands in the same index.
 pub fn index_name(prefix: &str, time: DateTime<Utc>) -> String {
+    let (year, month, day) = (time.year(), time.month(), time.day());
+    if (0..=9999).contains(&year) {
+        // Once per event: digits pushed into one exact allocation, no formatting machinery.
+        let mut name = String::with_capacity(prefix.len() + 10);
+        name.push_str(prefix);
+        let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+        let year = year as u32;
+        for n in [year / 1000, year / 100, year / 10, year] {
+            name.push(digit(n));
+        }
+        for n in [month, day] {
+            name.push('.');
+            name.push(digit(n / 10));
+            name.push(digit(n));
+        }
+        return name;
+    }
     format!(
         "{prefix}{:04}.{:02}.{:02}",
         time.year(),

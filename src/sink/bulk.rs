@@ -39,7 +39,9 @@ impl BulkBatch {
     pub fn with_capacity(bytes: usize) -> Self {
         BulkBatch {
             body: Vec::with_capacity(bytes),
-            items: Vec::new(),
+            // About one item per KiB of body (CloudTrail items are 1-3 KiB): growing the items
+            // one doubling at a time copied them over and over on the hot path.
+            items: Vec::with_capacity((bytes / 1024).min(16 * 1024)),
         }
     }
 
@@ -51,6 +53,19 @@ impl BulkBatch {
         index: &str,
         id: &str,
         doc: &D,
+    ) -> Result<Range<usize>, serde_json::Error> {
+        self.encode_with(index, id, doc, true)
+    }
+
+    /// [`BulkBatch::encode`], told whether the document's raw JSON parts may hold a line break.
+    /// They are slices of the message, so a message without any `\n` or `\r` byte (nearly all)
+    /// cannot give one, and the written document need not be scanned for them.
+    pub fn encode_with<D: Serialize>(
+        &mut self,
+        index: &str,
+        id: &str,
+        doc: &D,
+        line_breaks_possible: bool,
     ) -> Result<Range<usize>, serde_json::Error> {
         let start = self.body.len();
         let written = (|| {
@@ -66,9 +81,11 @@ impl BulkBatch {
             // Free-form payloads are copied as their raw JSON text, which may be pretty-printed:
             // a line break would split the document in the NDJSON body. Outside strings (inside
             // them JSON escapes it) a line break is only whitespace, so a space is the same JSON.
-            for b in &mut self.body[doc_start..] {
-                if *b == b'\n' || *b == b'\r' {
-                    *b = b' ';
+            if line_breaks_possible {
+                for b in &mut self.body[doc_start..] {
+                    if *b == b'\n' || *b == b'\r' {
+                        *b = b' ';
+                    }
                 }
             }
             self.body.push(b'\n');

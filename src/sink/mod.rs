@@ -5,7 +5,7 @@ pub mod bulk;
 pub mod dead_letter;
 pub mod opensearch;
 
-use crate::stats::Stats;
+use crate::stats::{RetryCause, Stats};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bulk::{BulkBatch, BulkItem, ItemOutcome};
 use bytes::Bytes;
@@ -120,6 +120,10 @@ impl Sink {
         config: SinkConfig,
         stats: Arc<Stats>,
     ) -> Self {
+        stats.concurrency_limit.store(
+            config.concurrency as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Sink {
             client,
             dead_letters,
@@ -130,6 +134,11 @@ impl Sink {
 
     pub fn config(&self) -> &SinkConfig {
         &self.config
+    }
+
+    /// The OpenSearch client (for readiness checks).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn dead_letters(&self) -> &Arc<DeadLetterFile> {
@@ -155,15 +164,26 @@ impl Sink {
             };
             report.requests += 1;
             self.stats.bulk_request();
-            let last_error = match self.client.bulk(body, self.config.gzip).await {
+            let reply = {
+                let _in_flight = self.stats.bulk_started();
+                let sent = Instant::now();
+                let reply = self.client.bulk(body, self.config.gzip).await;
+                self.stats.bulk_latency.observe(sent.elapsed());
+                reply
+            };
+            let (cause, last_error) = match reply {
                 Ok(BulkReply::Items(response)) if response.items.len() == pending.len() => {
                     let mut retry = Vec::new();
                     let mut last = String::new();
+                    let mut cause = RetryCause::Throttled;
                     for (&position, item) in pending.iter().zip(&response.items) {
                         match ItemOutcome::of(item.result()) {
                             ItemOutcome::Indexed => report.indexed += 1,
                             ItemOutcome::Duplicate => report.duplicates += 1,
                             ItemOutcome::Retry(e) => {
+                                if item.result().status != 429 {
+                                    cause = RetryCause::Items;
+                                }
                                 last = format!("{}: {}", e.kind, e.reason.unwrap_or_default());
                                 retry.push(position);
                             }
@@ -186,16 +206,23 @@ impl Sink {
                     }
                     self.stats.retried_items(retry.len());
                     pending = retry;
-                    format!("{} items refused for now ({last})", pending.len())
+                    (
+                        cause,
+                        format!("{} items refused for now ({last})", pending.len()),
+                    )
                 }
-                Ok(BulkReply::Items(response)) => format!(
-                    "the bulk response has {} items for {} sent",
-                    response.items.len(),
-                    pending.len()
+                Ok(BulkReply::Items(response)) => (
+                    RetryCause::BadResponse,
+                    format!(
+                        "the bulk response has {} items for {} sent",
+                        response.items.len(),
+                        pending.len()
+                    ),
                 ),
-                Ok(BulkReply::Unreadable(message)) => {
-                    format!("unreadable bulk response: {message}")
-                }
+                Ok(BulkReply::Unreadable(message)) => (
+                    RetryCause::BadResponse,
+                    format!("unreadable bulk response: {message}"),
+                ),
                 Ok(BulkReply::Status { status, body }) => match status {
                     401 | 403 => {
                         return Err(SinkError::Auth {
@@ -204,8 +231,10 @@ impl Sink {
                             body,
                         })
                     }
-                    429 => format!("HTTP 429: {body}"),
-                    s if s >= 500 && s != 501 => format!("HTTP {s}: {body}"),
+                    429 => (RetryCause::Throttled, format!("HTTP 429: {body}")),
+                    s if s >= 500 && s != 501 => {
+                        (RetryCause::ServerError, format!("HTTP {s}: {body}"))
+                    }
                     _ => {
                         return Err(SinkError::Refused {
                             url: self.client.url.to_string(),
@@ -214,9 +243,9 @@ impl Sink {
                         })
                     }
                 },
-                Err(e) => error_chain(&e),
+                Err(e) => (RetryCause::Connection, error_chain(&e)),
             };
-            self.stats.bulk_retry();
+            self.stats.bulk_retry(cause);
             let elapsed = started.elapsed();
             let delay = delays.next().unwrap_or(self.config.retry.max_delay);
             if elapsed + delay > self.config.retry.give_up_after {

@@ -3,10 +3,12 @@
 use super::bulk::{BulkResponse, FILTER_PATH};
 use crate::secret::Secret;
 use bytes::Bytes;
+use opensearch::cert::{Certificate, CertificateValidation};
 use opensearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::Method;
 use opensearch::OpenSearch;
+use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
@@ -16,7 +18,21 @@ pub struct ConnectOptions {
     pub url: Url,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// A file holding the password (first line; a trailing newline is not part of it). Exclusive
+    /// with `password`.
+    pub password_file: Option<PathBuf>,
     pub request_timeout: Duration,
+    pub tls: TlsOptions,
+}
+
+/// How the server's certificate is checked. By default against the system's trusted CAs, with
+/// hostname verification.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// A PEM file of CA certificates trusted in addition to the default ones.
+    pub ca_cert: Option<PathBuf>,
+    /// No certificate or hostname verification at all (warned about at every start).
+    pub insecure_skip_verify: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +43,26 @@ pub enum ConnectError {
     Unreachable { url: String, message: String },
     #[error("OpenSearch at {url} refused the credentials (HTTP {status}): check the user name and password")]
     Auth { url: String, status: u16 },
+    #[error(
+        "OpenSearch at {url} denied {what} (HTTP 403): {reason}: grant the user the missing \
+         permission (`trailscope setup --print-roles` prints the roles trailscope needs)"
+    )]
+    Forbidden {
+        url: String,
+        what: String,
+        reason: String,
+    },
+    #[error(
+        "TLS connection to {url} failed: {message}: if the cluster's certificate is signed by \
+         a private CA, pass it with --ca-cert FILE.pem"
+    )]
+    Tls { url: String, message: String },
+    #[error("cannot read {what} {path}: {message}")]
+    File {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("OpenSearch at {url} answered HTTP {status}: {body}")]
     Http {
         url: String,
@@ -46,12 +82,36 @@ impl Client {
     pub fn connect(options: &ConnectOptions) -> Result<Client, ConnectError> {
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(options.url.clone()))
             .timeout(options.request_timeout);
+        let password = options.resolve_password()?;
         if let Some(user) = &options.username {
-            let password = options.password.as_ref().map(Secret::expose).unwrap_or("");
+            if options.url.scheme() == "http" {
+                tracing::warn!(
+                    url = %options.url,
+                    "sending the OpenSearch password over plain HTTP: use an https:// URL"
+                );
+            }
+            let password = password.as_ref().map(Secret::expose).unwrap_or("");
             builder = builder.auth(opensearch::auth::Credentials::Basic(
                 user.clone(),
                 password.to_owned(),
             ));
+        }
+        if options.tls.insecure_skip_verify {
+            tracing::warn!(
+                url = %options.url,
+                "--insecure-skip-tls-verify: the certificate of OpenSearch is NOT verified; anyone \
+                 on the path can read and change what trailscope sends, password included"
+            );
+            builder = builder.cert_validation(CertificateValidation::None);
+        } else if let Some(path) = &options.tls.ca_cert {
+            let file_error = |message: String| ConnectError::File {
+                what: "the CA certificate (--ca-cert)",
+                path: path.display().to_string(),
+                message,
+            };
+            let pem = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| file_error(error_chain(&e)))?;
+            builder = builder.cert_validation(CertificateValidation::Full(cert));
         }
         let transport = builder.build().map_err(|e| ConnectError::Build {
             url: options.url.to_string(),
@@ -80,10 +140,11 @@ impl Client {
                     .unwrap_or("unknown")
                     .to_owned())
             }
-            401 | 403 => Err(ConnectError::Auth {
-                url: self.url.to_string(),
+            401 | 403 => Err(self.refused(
                 status,
-            }),
+                "GET / (cluster:monitor/main)",
+                &serde_json::from_str(&body).unwrap_or_default(),
+            )),
             _ => Err(ConnectError::Http {
                 url: self.url.to_string(),
                 status,
@@ -93,9 +154,37 @@ impl Client {
     }
 
     pub fn unreachable(&self, e: opensearch::Error) -> ConnectError {
-        ConnectError::Unreachable {
+        let message = error_chain(&e);
+        if is_tls_error(&message) {
+            ConnectError::Tls {
+                url: self.url.to_string(),
+                message,
+            }
+        } else {
+            ConnectError::Unreachable {
+                url: self.url.to_string(),
+                message,
+            }
+        }
+    }
+
+    /// The error for a 401/403 answer to `what` (e.g. "installing index template X"): the
+    /// security plugin's reason names the missing permission.
+    pub fn refused(&self, status: u16, what: &str, body: &serde_json::Value) -> ConnectError {
+        if status == 401 {
+            return ConnectError::Auth {
+                url: self.url.to_string(),
+                status,
+            };
+        }
+        let reason = body["error"]["reason"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| truncate(&body.to_string(), 500));
+        ConnectError::Forbidden {
             url: self.url.to_string(),
-            message: error_chain(&e),
+            what: what.to_owned(),
+            reason,
         }
     }
 
@@ -140,6 +229,40 @@ impl Client {
     }
 }
 
+impl ConnectOptions {
+    /// The password: from `password` (the environment) or read from `password_file`.
+    fn resolve_password(&self) -> Result<Option<Secret>, ConnectError> {
+        let Some(path) = &self.password_file else {
+            return Ok(self.password.clone());
+        };
+        let file_error = |message: String| ConnectError::File {
+            what: "the password file (--opensearch-password-file)",
+            path: path.display().to_string(),
+            message,
+        };
+        if self.password.is_some() {
+            return Err(file_error(
+                "TRAILSCOPE_OPENSEARCH_PASSWORD is set too: give the password one way only".into(),
+            ));
+        }
+        // The error of a failed read never quotes the content.
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        let password = text.lines().next().unwrap_or("");
+        if password.is_empty() {
+            return Err(file_error("the file is empty".into()));
+        }
+        Ok(Some(Secret::new(password)))
+    }
+}
+
+/// Whether a transport error is about TLS (certificate, handshake) rather than the network.
+fn is_tls_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["certificate", "unknownissuer", "handshake", "tls", "ssl"]
+        .iter()
+        .any(|needle| m.contains(needle))
+}
+
 /// What a `_bulk` request got back.
 #[derive(Debug)]
 pub enum BulkReply {
@@ -172,4 +295,60 @@ pub fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(password: Option<&str>, file: Option<PathBuf>) -> ConnectOptions {
+        ConnectOptions {
+            url: "https://localhost:9200".parse().unwrap(),
+            username: Some("writer".into()),
+            password: password.map(Secret::new),
+            password_file: file,
+            request_timeout: Duration::from_secs(5),
+            tls: TlsOptions::default(),
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let o = options(Some("Canary-debug-Pw9!"), None);
+        let text = format!("{o:?} {o:#?}");
+        assert!(!text.contains("Canary-debug"), "{text}");
+        assert!(text.contains("writer"), "{text}");
+    }
+
+    #[test]
+    fn the_password_file_gives_its_first_line_and_errors_never_quote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "Canary-file-Pw9!\r\nsecond line\n").unwrap();
+        let got = options(None, Some(file.clone()))
+            .resolve_password()
+            .unwrap();
+        assert_eq!(got.unwrap().expose(), "Canary-file-Pw9!");
+
+        let both = options(Some("Canary-env-Pw9!"), Some(file.clone()))
+            .resolve_password()
+            .unwrap_err();
+        let text = format!("{both} {both:?}");
+        assert!(text.contains("give the password one way only"), "{text}");
+        assert!(!text.contains("Canary"), "{text}");
+
+        std::fs::write(&file, "\n").unwrap();
+        let empty = options(None, Some(file)).resolve_password().unwrap_err();
+        assert!(empty.to_string().contains("the file is empty"), "{empty}");
+    }
+
+    #[test]
+    fn tls_failures_are_told_apart_from_network_ones() {
+        assert!(is_tls_error(
+            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(!is_tls_error(
+            "error sending request: tcp connect error: Connection refused (os error 111)"
+        ));
+    }
 }

@@ -147,6 +147,10 @@ impl Reader {
                 let n = events.len();
                 if tx.send(events).await.is_err() {
                     acks.sent_failed(log_group, n);
+                    if cancel.is_cancelled() {
+                        // Shutting down: the pipeline stopped taking events on purpose.
+                        return Ok(stats);
+                    }
                     return Err(SourceError::Closed);
                 }
             }
@@ -295,4 +299,62 @@ pub async fn client(endpoint_url: Option<&str>, region: Option<&str>) -> Client 
         loader = loader.endpoint_url(url);
     }
     Client::new(&loader.load().await)
+}
+
+/// A role to assume for reading CloudWatch Logs (cross-account forwarding).
+#[derive(Debug, Clone)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+}
+
+/// As [`client`], with the credentials of `role` when given: assumed with STS (through
+/// aws-config's `AssumeRoleProvider`, which refreshes them before they expire) from the standard
+/// chain's credentials. STS is reached at its usual endpoint (`AWS_ENDPOINT_URL_STS` changes it),
+/// never at `endpoint_url`, which is CloudWatch Logs'. The role is assumed once here, so a refused
+/// role fails at start with STS's answer rather than as retries of every read.
+pub async fn client_assuming(
+    endpoint_url: Option<&str>,
+    region: Option<&str>,
+    role: Option<&AssumeRole>,
+) -> Result<Client, AssumeRoleError> {
+    use aws_config::sts::AssumeRoleProvider;
+    use aws_sdk_cloudwatchlogs::config::{ProvideCredentials, SharedCredentialsProvider};
+    let Some(role) = role else {
+        return Ok(client(endpoint_url, region).await);
+    };
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    let base = loader.load().await;
+    let mut builder = AssumeRoleProvider::builder(role.role_arn.clone())
+        .session_name(role.session_name.clone())
+        .configure(&base);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id.clone());
+    }
+    let provider = builder.build().await;
+    if let Err(e) = provider.provide_credentials().await {
+        return Err(AssumeRoleError {
+            role_arn: role.role_arn.clone(),
+            message: DisplayErrorContext(&e).to_string(),
+        });
+    }
+    let mut config = base
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider));
+    if let Some(url) = endpoint_url {
+        config = config.endpoint_url(url);
+    }
+    Ok(Client::new(&config.build()))
+}
+
+/// Assuming `--role-arn` failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot assume role {role_arn} with STS: {message}")]
+pub struct AssumeRoleError {
+    pub role_arn: String,
+    pub message: String,
 }

@@ -95,6 +95,11 @@ impl Checkpoints {
         self.file.save(&state)
     }
 
+    /// Saves the state as it is (at start: proves the checkpoint can be written).
+    pub fn save(&self) -> Result<(), CheckpointError> {
+        self.file.save(&self.state.lock().unwrap())
+    }
+
     pub fn path(&self) -> &std::path::Path {
         self.file.path()
     }
@@ -107,6 +112,8 @@ pub struct PassReport {
     pub skipped: u64,
     pub throttled: u64,
     pub later_than_lag: u64,
+    /// The largest `ingestionTime - timestamp` among the events read in this pass (ms).
+    pub max_ingestion_delay: i64,
     pub lag: i64,
     pub watermark: Option<i64>,
     /// The pass ended early (shutdown); the watermark covers only what was finished.
@@ -143,6 +150,8 @@ impl Poller {
             (Some(w), _) => Some(w.saturating_sub(lag).max(0)),
             (None, start) => start,
         };
+        let started = std::time::Instant::now();
+        let first_slice_start = from.filter(|&a| now - a > self.config.slice);
         loop {
             let end = match from {
                 Some(a) => now.min(a.saturating_add(self.config.slice - 1)),
@@ -175,8 +184,10 @@ impl Poller {
             report.skipped += stats.skipped;
             report.throttled += stats.throttled;
             report.later_than_lag += stats.later_than_lag;
-            self.wait_for_acks(group).await?;
-            let complete = stats.complete;
+            report.max_ingestion_delay = report.max_ingestion_delay.max(stats.max_ingestion_delay);
+            let all_acked = self.wait_for_acks(group).await?;
+            // The watermark may pass only what was read whole AND acknowledged whole.
+            let complete = stats.complete && all_acked;
             let floor = self.config.lag_floor;
             self.checkpoints.update(group, |g| {
                 g.max_ingestion_delay = g.max_ingestion_delay.max(stats.max_ingestion_delay);
@@ -193,13 +204,30 @@ impl Poller {
             if end >= now {
                 return Ok(report);
             }
+            // A window longer than one slice is a backfill: say how far it got, plainly (one
+            // line per slice, readable in any log).
+            if let Some(first) = first_slice_start {
+                let done = (end + 1 - first) as f64;
+                let total = (now - first).max(1) as f64;
+                let elapsed = started.elapsed().as_secs_f64().max(0.001);
+                tracing::info!(
+                    group,
+                    covered_until = %chrono::DateTime::from_timestamp_millis(end).unwrap_or_default(),
+                    percent = format!("{:.1}", 100.0 * done / total),
+                    events_per_sec = (report.events as f64 / elapsed) as u64,
+                    eta_secs = (elapsed * (total - done) / done) as u64,
+                    "backfill progress"
+                );
+            }
             from = Some(end + 1);
         }
     }
 
-    /// Waits until the sink has acknowledged everything sent for `group`, saving the ids
-    /// acknowledged so far every few seconds, so a crash re-sends little.
-    async fn wait_for_acks(&self, group: &str) -> Result<(), PollError> {
+    /// Waits until the sink has acknowledged everything sent for `group` (true), saving the ids
+    /// acknowledged so far every few seconds, so a crash re-sends little. On shutdown the
+    /// pipeline stops early and some events stay unacknowledged (false): they are read again
+    /// next time.
+    async fn wait_for_acks(&self, group: &str) -> Result<bool, PollError> {
         loop {
             let drained = self.acks.drained(group, self.config.checkpoint_every).await;
             let acked = self.acks.take_acked(group);
@@ -207,9 +235,12 @@ impl Poller {
                 self.checkpoints.update(group, |g| g.delivered(acked))?;
             }
             if drained {
-                return Ok(());
+                return Ok(true);
             }
             if self.acks.is_closed() {
+                if self.cancel.is_cancelled() {
+                    return Ok(false);
+                }
                 return Err(PollError::PipelineGone(group.to_owned()));
             }
         }

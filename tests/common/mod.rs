@@ -366,4 +366,5 @@ pub fn pypi_tool(bin: &str, spec: &str) -> std::path::PathBuf {
     );
     tool
 }
+pub mod geoip;
 pub mod synthetic;

@@ -1,0 +1,57 @@
+//! Logs with `tracing`, on stderr: human text (colours only on a terminal, and never with
+//! `NO_COLOR`), or one JSON object per line with `--log-format json` for collectors.
+//!
+//! Levels: `TRAILSCOPE_LOG` takes an `EnvFilter` directive (`debug`, `trailscope=trace`...); the
+//! default is `info` for trailscope and `warn` for the AWS SDK. At `info` there is one line per
+//! notable event (start, a poll of a group, a retry, a stop), never one per CloudTrail event.
+//!
+//! Secrets: passwords are `crate::secret::Secret` (printed `***`) and are never put in a field;
+//! AWS credentials stay inside the AWS SDK, whose own logs are at `warn` unless asked for.
+
+use clap::ValueEnum;
+use std::io::IsTerminal;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and the fields.
+    Json,
+}
+
+/// The default filter when `TRAILSCOPE_LOG` is not set.
+pub const DEFAULT_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn";
+
+/// Whether text logs are coloured: stderr is a terminal and `NO_COLOR` is not set.
+pub fn use_ansi() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Installs the global subscriber (once, at start).
+pub fn init(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TRAILSCOPE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(use_ansi()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// Reports the error that ends the process: the message with its causes, as text on stderr, or
+/// as one JSON log line (level ERROR, with the exit code) with `--log-format json`.
+pub fn report_error(format: LogFormat, error: &anyhow::Error, exit_code: u8) {
+    match format {
+        LogFormat::Text => eprintln!("Error: {error:?}"),
+        LogFormat::Json => tracing::error!(exit_code, "{error:#}"),
+    }
+}

@@ -1,0 +1,874 @@
+//! The fault suite: kill -9 at random moments, SIGTERM, late events, a log group created while
+//! running, CloudWatch Logs throttling, OpenSearch answering 429, OpenSearch down for 30 s,
+//! malformed messages, an unwritable checkpoint. Each scenario counts events sent, indexed,
+//! duplicated, dead-lettered and lost against the real local stack; lost must be 0 everywhere.
+//! The table is written to target/fault-summary.txt (scripts/test.sh prints it).
+//!
+//! One test function on purpose: the scenarios share a dedicated OpenSearch node that one of
+//! them stops and starts, and the table is the suite's output.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use opensearch::http::Method;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A node of our own for the scenarios that overload or stop OpenSearch: a write pool of one
+/// thread with a queue of one, so that concurrent bulk requests get 429.
+const FAULT_NODE: (&str, &str, &str) = ("faults", "19230", "19330");
+
+struct Row {
+    fault: &'static str,
+    sent: u64,
+    indexed: u64,
+    duplicated: u64,
+    dead_lettered: u64,
+    lost: u64,
+    note: String,
+}
+
+struct Scenario {
+    dir: PathBuf,
+    group: String,
+    prefix: String,
+}
+
+impl Scenario {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(&format!("trailscope-{name}")));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scenario {
+            dir,
+            group: format!("/test/{}", unique(name)),
+            prefix: format!("{}-", unique(&format!("t-{name}"))),
+        }
+    }
+
+    fn dead_letters(&self) -> PathBuf {
+        self.dir.join("dead.ndjson")
+    }
+
+    fn dead_letter_count(&self) -> u64 {
+        std::fs::read_to_string(self.dead_letters())
+            .map(|t| t.lines().count() as u64)
+            .unwrap_or(0)
+    }
+
+    /// `trailscope forward` against `url` with this scenario's group, prefix and files.
+    fn forward(&self, url: &str, extra: &[&str]) -> Command {
+        let cw = cloudwatch_url();
+        let checkpoint = self.dir.join("checkpoint.json");
+        let dead = self.dead_letters();
+        let mut args = vec![
+            "forward",
+            "--log-group",
+            &self.group,
+            "--opensearch-url",
+            url,
+            "--endpoint-url",
+            &cw,
+            "--index-prefix",
+            &self.prefix,
+            "--dead-letter-file",
+            dead.to_str().unwrap(),
+            "--checkpoint-file",
+            checkpoint.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        trailscope_cmd(&args)
+    }
+
+    /// Starts `forward` in the background with its output in files (a pipe nobody reads
+    /// could fill up and stall it); `output_of` reads them back.
+    fn spawn_forward(&self, url: &str, extra: &[&str]) -> Child {
+        let mut cmd = self.forward(url, extra);
+        cmd.stdout(std::fs::File::create(self.dir.join("run.out")).unwrap())
+            .stderr(std::fs::File::create(self.dir.join("run.err")).unwrap());
+        cmd.spawn().unwrap()
+    }
+
+    fn output_of(&self) -> (String, String) {
+        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        (read("run.out"), read("run.err"))
+    }
+
+    /// Counts what reached OpenSearch at `url` and fills a row.
+    async fn row(&self, url: &str, fault: &'static str, sent: u64, note: String) -> Row {
+        let os = os_at(url);
+        let docs = count_at(&os, &self.prefix).await;
+        let distinct = distinct_event_ids(&os, &self.prefix).await;
+        let dead = self.dead_letter_count();
+        Row {
+            fault,
+            sent,
+            indexed: distinct,
+            duplicated: docs - distinct,
+            dead_lettered: dead,
+            lost: sent.saturating_sub(distinct + dead),
+            note,
+        }
+    }
+}
+
+fn os_at(url: &str) -> opensearch::OpenSearch {
+    opensearch::OpenSearch::new(opensearch::http::transport::Transport::single_node(url).unwrap())
+}
+
+async fn os_request(
+    os: &opensearch::OpenSearch,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let r = os
+        .send::<String, ()>(
+            method,
+            path,
+            Default::default(),
+            None,
+            body.map(|b| b.to_string()),
+            None,
+        )
+        .await
+        .unwrap();
+    let status = r.status_code().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn count_at(os: &opensearch::OpenSearch, prefix: &str) -> u64 {
+    os_request(os, Method::Post, &format!("/{prefix}*/_refresh"), None).await;
+    let (_, body) = os_request(os, Method::Get, &format!("/{prefix}*/_count"), None).await;
+    body["count"].as_u64().unwrap_or(0)
+}
+
+/// Exact number of distinct `event.id` values (a composite aggregation, paged).
+async fn distinct_event_ids(os: &opensearch::OpenSearch, prefix: &str) -> u64 {
+    let mut after: Option<Value> = None;
+    let mut n = 0;
+    loop {
+        let mut composite =
+            json!({"size": 10000, "sources": [{"id": {"terms": {"field": "event.id"}}}]});
+        if let Some(a) = &after {
+            composite["after"] = a.clone();
+        }
+        let (status, body) = os_request(
+            os,
+            Method::Post,
+            &format!("/{prefix}*/_search"),
+            Some(json!({"size": 0, "aggs": {"ids": {"composite": composite}}})),
+        )
+        .await;
+        if status == 404 {
+            return 0;
+        }
+        let buckets = body["aggregations"]["ids"]["buckets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if buckets.is_empty() {
+            return n;
+        }
+        n += buckets.len() as u64;
+        after = Some(body["aggregations"]["ids"]["after_key"].clone());
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn summary_of(out: &str) -> Value {
+    serde_json::from_str(out.lines().last().unwrap_or("{}")).unwrap_or(Value::Null)
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+async fn wait_for_count(url: &str, prefix: &str, at_least: u64, limit: Duration) -> u64 {
+    let os = os_at(url);
+    let start = Instant::now();
+    loop {
+        let n = count_at(&os, prefix).await;
+        if n >= at_least || start.elapsed() > limit {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A small pseudo-random sequence (no extra crate): the seed is printed so a failure replays.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn setup_at(url: &str, prefix: &str) {
+    ok(trailscope(&[
+        "setup",
+        "--opensearch-url",
+        url,
+        "--index-prefix",
+        prefix,
+    ]));
+}
+
+fn stack_script(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/stack.sh");
+    let out = Command::new(script).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "stack.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fault_node_up() -> String {
+    let (name, http, transport) = FAULT_NODE;
+    stack_script(&[
+        "node-up",
+        name,
+        http,
+        transport,
+        "512m",
+        "thread_pool.write.size: 1",
+        "thread_pool.write.queue_size: 1",
+    ]);
+    format!("http://127.0.0.1:{http}")
+}
+
+async fn kill_9(stack: &Stack, seed: u64) -> Row {
+    let s = Scenario::new("kill9");
+    let n = 50_000;
+    let start = Utc::now() - chrono::Duration::minutes(100);
+    stack
+        .put_events(
+            &s.group,
+            3,
+            &common::synthetic::events(0x9000, n, start, 100),
+        )
+        .await;
+    setup(&s.prefix);
+    let url = opensearch_url();
+    let mut rng = Lcg(seed);
+    let mut kills = 0;
+    for _ in 0..10 {
+        let mut child = s.spawn_forward(
+            &url,
+            &[
+                "--once",
+                "--since",
+                "2h",
+                "--batch-events",
+                "1000",
+                "--concurrency",
+                "2",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(300 + rng.next(2500)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let out = s
+        .forward(&url, &["--once", "--since", "2h"])
+        .output()
+        .unwrap();
+    let summary = summary_of(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = s
+        .row(
+            &url,
+            "kill -9 at 10 random moments",
+            n as u64,
+            format!(
+                "{kills} killed mid-run, seed {seed}; last run sent {}",
+                summary["read"]
+            ),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
+}
+
+async fn sigterm_then_restart(stack: &Stack) -> Row {
+    let s = Scenario::new("sigterm");
+    let n = 20_000;
+    let start = Utc::now() - chrono::Duration::minutes(60);
+    stack
+        .put_events(
+            &s.group,
+            2,
+            &common::synthetic::events(0x7000, n, start, 150),
+        )
+        .await;
+    setup(&s.prefix);
+    let url = opensearch_url();
+    let mut child = s.spawn_forward(
+        &url,
+        &[
+            "--poll-interval",
+            "1s",
+            "--batch-events",
+            "200",
+            "--concurrency",
+            "1",
+            "--no-gzip",
+        ],
+    );
+    let seen = wait_for_count(&url, &s.prefix, 1, Duration::from_secs(60)).await;
+    assert!(seen > 0, "nothing indexed before SIGTERM");
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    let took = signalled.elapsed();
+    let (_, err) = s.output_of();
+    assert_eq!(
+        status.map(|s| s.code()),
+        Some(Some(0)),
+        "exit after SIGTERM within 10 s: {err}"
+    );
+    let acked = count_at(&os_at(&url), &s.prefix).await;
+    let out = s.forward(&url, &["--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = summary_of(&String::from_utf8_lossy(&out.stdout));
+    // Nothing acknowledged before the stop is sent again.
+    assert_eq!(
+        summary["read"].as_u64(),
+        Some(n as u64 - acked),
+        "{summary}"
+    );
+    assert_eq!(summary["duplicates"], 0, "{summary}");
+    let row = s
+        .row(
+            &url,
+            "SIGTERM mid-run, then restart",
+            n as u64,
+            format!(
+                "exit 0 in {:.1} s with {acked} acknowledged; restart sent {} (0 resent)",
+                took.as_secs_f64(),
+                summary["read"]
+            ),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
+}
+
+async fn late_events(stack: &Stack) -> Row {
+    let s = Scenario::new("late");
+    let now = Utc::now();
+    stack
+        .put_events(
+            &s.group,
+            1,
+            &common::synthetic::events(0x6000, 100, now - chrono::Duration::minutes(10), 1000),
+        )
+        .await;
+    setup(&s.prefix);
+    let url = opensearch_url();
+    let first = summary_of(&ok(s.forward(&url, &["--once"]).output().unwrap()));
+    assert_eq!(first["indexed"], 100, "{first}");
+    // Events stamped 5 minutes ago arrive after the watermark passed them (within the lag).
+    let late = common::synthetic::events(0x6001, 40, now - chrono::Duration::minutes(5), 1000);
+    put_more(stack, &s.group, "late", &late).await;
+    let second = summary_of(&ok(s.forward(&url, &["--once"]).output().unwrap()));
+    assert_eq!(
+        second["read"], 40,
+        "only the late events are sent: {second}"
+    );
+    assert_eq!(second["indexed"], 40, "{second}");
+    let row = s
+        .row(
+            &url,
+            "events behind the watermark (late arrival)",
+            140,
+            "second pass sent exactly the 40 late events".into(),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
+}
+
+/// Puts events into a new stream of an existing group.
+async fn put_more(stack: &Stack, group: &str, stream: &str, events: &[(i64, String)]) {
+    stack
+        .logs
+        .create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let batch: Vec<_> = events
+        .iter()
+        .map(|(ts, m)| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(*ts)
+                .message(m)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    stack
+        .logs
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(batch))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn new_group_while_running(stack: &Stack) -> Row {
+    let s = Scenario::new("discover");
+    let prefix_name = format!("{}/", s.group);
+    let now = Utc::now() - chrono::Duration::minutes(2);
+    stack
+        .put_events(
+            &format!("{prefix_name}a"),
+            1,
+            &common::synthetic::events(0x5000, 100, now, 100),
+        )
+        .await;
+    setup(&s.prefix);
+    let url = opensearch_url();
+    let cw = cloudwatch_url();
+    let checkpoint = s.dir.join("checkpoint.json");
+    let dead = s.dead_letters();
+    let mut child = trailscope_cmd(&[
+        "forward",
+        "--log-group-prefix",
+        &prefix_name,
+        "--opensearch-url",
+        &url,
+        "--endpoint-url",
+        &cw,
+        "--index-prefix",
+        &s.prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+        "--checkpoint-file",
+        checkpoint.to_str().unwrap(),
+        "--poll-interval",
+        "1s",
+        "--discover-interval",
+        "1s",
+    ])
+    .stdout(std::fs::File::create(s.dir.join("run.out")).unwrap())
+    .stderr(std::fs::File::create(s.dir.join("run.err")).unwrap())
+    .spawn()
+    .unwrap();
+    assert_eq!(
+        wait_for_count(&url, &s.prefix, 100, Duration::from_secs(60)).await,
+        100
+    );
+    stack
+        .put_events(
+            &format!("{prefix_name}b"),
+            1,
+            &common::synthetic::events(0x5001, 50, now, 100),
+        )
+        .await;
+    let total = wait_for_count(&url, &s.prefix, 150, Duration::from_secs(60)).await;
+    sigterm(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    let (_, err) = s.output_of();
+    assert_eq!(total, 150, "{err}");
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)), "{err}");
+    assert!(err.contains("found a new log group"), "{err}");
+    let row = s
+        .row(
+            &url,
+            "log group created while running (prefix)",
+            150,
+            "found by the next discovery, no restart".into(),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
+}
+
+/// A proxy in front of moto that answers the first `throttle` FilterLogEvents calls with
+/// ThrottlingException, as CloudWatch Logs does past 5 requests/s, and relays the rest.
+async fn throttling_proxy(throttle: usize) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let left = Arc::new(AtomicUsize::new(throttle));
+    let upstream = cloudwatch_url().trim_start_matches("http://").to_string();
+    let counter = left.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let (left, upstream) = (counter.clone(), upstream.clone());
+            tokio::spawn(async move {
+                loop {
+                    // One request: head, then Content-Length bytes of body.
+                    let mut buf = Vec::new();
+                    let mut byte = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match client.read(&mut byte).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&byte[..k]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        match client.read(&mut byte).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&byte[..k]),
+                        }
+                    }
+                    let filter = head.contains("filterlogevents");
+                    if filter
+                        && left
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok()
+                    {
+                        let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+                        let response = format!(
+                            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: throttled\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if client.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    // Relay with Connection: close so moto's response ends at EOF.
+                    let text = String::from_utf8_lossy(&buf[..head_end])
+                        .replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n");
+                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    if up.write_all(text.as_bytes()).await.is_err()
+                        || up.write_all(&buf[head_end..]).await.is_err()
+                    {
+                        return;
+                    }
+                    let mut response = Vec::new();
+                    if up.read_to_end(&mut response).await.is_err()
+                        || client.write_all(&response).await.is_err()
+                    {
+                        return;
+                    }
+                    return; // the response said Connection: close
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), left)
+}
+
+async fn throttling(stack: &Stack) -> Row {
+    let s = Scenario::new("throttle");
+    let n = 3_000;
+    stack
+        .put_events(
+            &s.group,
+            1,
+            &common::synthetic::events(0x4000, n, Utc::now() - chrono::Duration::minutes(30), 100),
+        )
+        .await;
+    setup(&s.prefix);
+    let (proxy, left) = throttling_proxy(8).await;
+    let url = opensearch_url();
+    let cw = proxy.clone();
+    let dir = s.dir.clone();
+    let (group, prefix) = (s.group.clone(), s.prefix.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        trailscope_cmd(&[
+            "forward",
+            "--once",
+            "--log-group",
+            &group,
+            "--opensearch-url",
+            &url,
+            "--endpoint-url",
+            &cw,
+            "--index-prefix",
+            &prefix,
+            "--dead-letter-file",
+            dir.join("dead.ndjson").to_str().unwrap(),
+            "--checkpoint-file",
+            dir.join("checkpoint.json").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let summary = summary_of(&ok(out));
+    assert_eq!(left.load(Ordering::SeqCst), 0, "every throttle was served");
+    assert!(
+        summary["source_throttled"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    assert_eq!(summary["indexed"], n, "{summary}");
+    let row = s
+        .row(
+            &opensearch_url(),
+            "CloudWatch Logs ThrottlingException x8",
+            n as u64,
+            format!(
+        "{} surfaced after the SDK's own retries; retried on the same page, no window skipped",
+        summary["source_throttled"]
+    ),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
+}
+
+async fn storm_429(stack: &Stack, url: &str) -> Row {
+    let s = Scenario::new("storm");
+    let n = 20_000;
+    stack
+        .put_events(
+            &s.group,
+            2,
+            &common::synthetic::events(0x3000, n, Utc::now() - chrono::Duration::minutes(50), 100),
+        )
+        .await;
+    setup_at(url, &s.prefix);
+    let out = s
+        .forward(
+            url,
+            &["--once", "--concurrency", "8", "--batch-events", "250"],
+        )
+        .output()
+        .unwrap();
+    let summary = summary_of(&ok(out));
+    let retried =
+        summary["retried_items"].as_u64().unwrap() + summary["bulk_retries"].as_u64().unwrap();
+    assert!(retried > 0, "OpenSearch never pushed back: {summary}");
+    assert_eq!(
+        summary["indexed"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap(),
+        n as u64,
+        "{summary}"
+    );
+    s.row(
+        url,
+        "OpenSearch 429 storm (write queue of 1)",
+        n as u64,
+        format!(
+            "{} bulk retries, {} items retried",
+            summary["bulk_retries"], summary["retried_items"]
+        ),
+    )
+    .await
+}
+
+async fn outage_30s(stack: &Stack, url: &str) -> Row {
+    let s = Scenario::new("outage");
+    let n = 20_000;
+    stack
+        .put_events(
+            &s.group,
+            2,
+            &common::synthetic::events(0x2000, n, Utc::now() - chrono::Duration::minutes(50), 100),
+        )
+        .await;
+    setup_at(url, &s.prefix);
+    let mut child = s.spawn_forward(
+        url,
+        &["--once", "--batch-events", "20", "--concurrency", "1"],
+    );
+    let before = wait_for_count(url, &s.prefix, 1, Duration::from_secs(60)).await;
+    assert!(
+        before > 0 && before < n as u64,
+        "the outage must fall mid-run ({before})"
+    );
+    // A crash, not a shutdown: in-flight requests are cut.
+    stack_script(&["node-kill", FAULT_NODE.0]);
+    std::thread::sleep(Duration::from_secs(30));
+    fault_node_up();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(300));
+    let (out, err) = s.output_of();
+    assert_eq!(status.map(|s| s.success()), Some(true), "{err}");
+    let summary = summary_of(&out);
+    assert!(summary["bulk_retries"].as_u64().unwrap() > 0, "{summary}");
+    s.row(
+        url,
+        "OpenSearch killed (-9) and down for 30 s mid-run",
+        n as u64,
+        format!(
+            "{before} indexed before the stop; {} bulk retries",
+            summary["bulk_retries"]
+        ),
+    )
+    .await
+}
+
+async fn malformed_every_100(stack: &Stack) -> Row {
+    let s = Scenario::new("malformed");
+    let mut events = common::synthetic::events(
+        0x1000,
+        5_000,
+        Utc::now() - chrono::Duration::minutes(20),
+        100,
+    );
+    for (i, e) in events.iter_mut().enumerate() {
+        if i % 100 == 99 {
+            e.1 = format!("{{\"truncated\": \"garbage {i}");
+        }
+    }
+    stack.put_events(&s.group, 1, &events).await;
+    setup(&s.prefix);
+    let url = opensearch_url();
+    let summary = summary_of(&ok(s.forward(&url, &["--once"]).output().unwrap()));
+    assert_eq!(summary["dead_lettered"], 50, "{summary}");
+    assert_eq!(summary["indexed"], 4_950, "{summary}");
+    let row = s
+        .row(
+            &url,
+            "a malformed message every 100 events",
+            5_000,
+            "each in the dead-letter file with its reason".into(),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
+}
+
+async fn unwritable_checkpoint(stack: &Stack) -> Row {
+    let s = Scenario::new("checkpoint");
+    stack
+        .put_events(
+            &s.group,
+            1,
+            &common::synthetic::events(
+                0x0800,
+                100,
+                Utc::now() - chrono::Duration::minutes(20),
+                100,
+            ),
+        )
+        .await;
+    setup(&s.prefix);
+    // A checkpoint "folder" that is a file: no write can succeed (root ignores permissions).
+    let blocker = s.dir.join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let url = opensearch_url();
+    let cw = cloudwatch_url();
+    let out = trailscope(&[
+        "forward",
+        "--once",
+        "--log-group",
+        &s.group,
+        "--opensearch-url",
+        &url,
+        "--endpoint-url",
+        &cw,
+        "--index-prefix",
+        &s.prefix,
+        "--checkpoint-file",
+        blocker.join("checkpoint.json").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(err.contains("the checkpoint file"), "{err}");
+    let row = s
+        .row(
+            &url,
+            "checkpoint folder not writable",
+            100,
+            "refused at start with a clear error, non-zero exit; nothing read".into(),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    Row { lost: 0, ..row }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_suite() {
+    let stack = Stack::connect().await;
+    let seed = std::env::var("TRAILSCOPE_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Utc::now().timestamp_millis() as u64);
+    let mut rows = vec![
+        malformed_every_100(&stack).await,
+        unwritable_checkpoint(&stack).await,
+        late_events(&stack).await,
+        throttling(&stack).await,
+        new_group_while_running(&stack).await,
+        sigterm_then_restart(&stack).await,
+        kill_9(&stack, seed).await,
+    ];
+    let url = fault_node_up();
+    rows.push(storm_429(&stack, &url).await);
+    rows.push(outage_30s(&stack, &url).await);
+    stack_script(&["node-down", FAULT_NODE.0]);
+
+    let mut table = String::from(
+        "| fault | sent | indexed | duplicated | dead-lettered | lost | note |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in &rows {
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.fault, r.sent, r.indexed, r.duplicated, r.dead_lettered, r.lost, r.note
+        ));
+    }
+    eprintln!("{table}");
+    // Beside the build (scripts/test.sh prints it after the tests).
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::File::create(target.join("fault-summary.txt"))
+        .and_then(|mut f| f.write_all(table.as_bytes()))
+        .unwrap();
+    for r in &rows {
+        assert_eq!(r.lost, 0, "{}: lost events\n{table}", r.fault);
+        assert_eq!(r.duplicated, 0, "{}: duplicated events\n{table}", r.fault);
+    }
+}
