@@ -17,6 +17,7 @@
 #   scripts/bench.sh                 200,000 events (BENCH_EVENTS=1000000 for a 1M backfill)
 #   BENCH_ROUNDS=2 scripts/bench.sh  every run twice, interleaved; the table shows the best
 #   BENCH_SKIP=python,forward ...    leave runs out
+#   BENCH_NO_BUILD=1 BENCH_BIN=... BENCH_BODIES_BIN=...   use binaries built before
 #
 # Uses its own OpenSearch node (scripts/stack.sh node-up bench 19240 19340 768m, left running;
 # `scripts/stack.sh node-down bench` stops it) and its own moto (port 15040, stopped at the end),
@@ -40,15 +41,18 @@ MOTO_URL=http://127.0.0.1:$MOTO_PORT
 WORK=$CACHE/bench
 PREFIX=bench-
 PY_PREFIX=benchpy-
-BIN=$ROOT/target/release/trailscope
+BIN=${BENCH_BIN:-$ROOT/target/release/trailscope}
+BODIES_BIN=${BENCH_BODIES_BIN:-$ROOT/target/release/examples/bench_bodies}
 mkdir -p "$WORK"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 skipped() { [[ ",$SKIP," == *",$1,"* ]]; }
 
 # --- build, services, data -----------------------------------------------------------------------
-log "building trailscope and the body writer (release)"
-nice -n 10 cargo build --release --quiet --bin trailscope --example bench_bodies
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  log "building trailscope and the body writer (release)"
+  nice -n 10 cargo build --release --quiet --bin trailscope --example bench_bodies
+fi
 
 if ! skipped python; then
   if [ ! -x "$CACHE/bench-venv/bin/python" ] || ! "$CACHE/bench-venv/bin/python" -c 'import boto3, opensearchpy, ua_parser' 2>/dev/null; then
@@ -78,7 +82,7 @@ if [ ! -s "$CORPUS" ] || [ "$(date -u -d yesterday +%F)" != "$(cat "$CORPUS.day"
 fi
 BYTES=$(stat -c %s "$CORPUS")
 BODIES=$WORK/bodies-$N.bin
-"$ROOT/target/release/examples/bench_bodies" "$CORPUS" "$BODIES" "$PREFIX" "$BATCH_EVENTS"
+"$BODIES_BIN" "$CORPUS" "$BODIES" "$PREFIX" "$BATCH_EVENTS"
 
 "$BIN" setup --opensearch-url "$OS_URL" --index-prefix "$PREFIX" > /dev/null
 if ! skipped forward || ! skipped python; then
@@ -129,6 +133,13 @@ run() {
 
 COMMON=(--opensearch-url "$OS_URL" --index-prefix "$PREFIX" --concurrency "$CONCURRENCY"
         --batch-events "$BATCH_EVENTS" --dead-letter-file "$WORK/dead-letters.ndjson")
+# A fresh node indexes its first documents slowly (JIT, mappings, index creation): warm it up with
+# one untimed pass of the ceiling client.
+if [ "${BENCH_WARMUP:-1}" != 0 ]; then
+  log "warm-up: one untimed pass of the raw ceiling client"
+  clean
+  python3 bench/ceiling.py "$OS_URL" "$BODIES" "$CONCURRENCY" > /dev/null
+fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round of $ROUNDS"
@@ -147,13 +158,19 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 clean
 
-# start-up: ingest of a one-event file, end to end (process start, template check, one bulk).
+# start-up: `trailscope --version` (process start alone), and ingest of a one-event file end to
+# end (start, connection, template check, one bulk request; its index exists: the first run makes
+# it, then the event is a duplicate), best of 5 each.
 head -n 1 "$CORPUS" > "$WORK/one.ndjson"
-STARTUP=$(for _ in 1 2 3 4 5; do
-  clean >/dev/null
-  s=$(date +%s%N); "$BIN" ingest "${COMMON[@]}" "$WORK/one.ndjson" >/dev/null 2>&1; e=$(date +%s%N)
-  echo $(( (e - s) / 1000000 ))
-done | sort -n | head -1)
+"$BIN" ingest "${COMMON[@]}" "$WORK/one.ndjson" >/dev/null 2>&1 || true
+best_ms() {
+  for _ in 1 2 3 4 5; do
+    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
+    echo $(( (e - s) / 1000000 ))
+  done | sort -n | head -1
+}
+STARTUP_VERSION=$(best_ms "$BIN" --version)
+STARTUP=$(best_ms "$BIN" ingest "${COMMON[@]}" "$WORK/one.ndjson")
 clean
 
 # --- the table ------------------------------------------------------------------------------------
@@ -162,8 +179,8 @@ echo
 echo "trailscope benchmark: $N events ($(echo "$BYTES / 1000000" | bc) MB NDJSON, $(( BYTES / N )) B/event), batch $BATCH_EVENTS events / 5 MiB, concurrency $CONCURRENCY, gzip"
 echo "$(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER; best of $ROUNDS round(s)"
 echo
-printf '| %-44s | %8s | %9s | %10s | %11s | %12s | %8s | %9s |\n' run events/s "% ceiling" "CPU-s/100k" "OS CPU-s/100k" "CPU % of OS" "peak RSS" "docs"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" ---------- ----------- ------------ --------------- -------------- ---------- -----------
+printf '| %-52s | %8s | %9s | %10s | %11s | %12s | %8s | %9s |\n' run events/s "% ceiling" "CPU-s/100k" "OS CPU-s/100k" "CPU % of OS" "peak RSS" "docs"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" ---------- ----------- ------------ --------------- -------------- ---------- -----------
 row() {
   local name=$1 label=$2
   [ -n "${EPS[$name]:-}" ] || return 0
@@ -172,7 +189,7 @@ row() {
   local pct="-"
   (( $(echo "$CEIL > 0" | bc -l) )) && pct=$(printf '%.0f%%' "$(echo "100 * ${EPS[$name]} / $CEIL" | bc -l)")
   local share=$(printf '%.1f%%' "$(echo "100 * $cpu100 / $os100" | bc -l)")
-  printf '| %-44s | %8.0f | %9s | %10.2f | %13.2f | %12s | %4.0f MiB | %9d |\n' "$label" "${EPS[$name]}" "$pct" \
+  printf '| %-52s | %8.0f | %9s | %10.2f | %13.2f | %12s | %4.0f MiB | %9d |\n' "$label" "${EPS[$name]}" "$pct" \
     "$cpu100" "$os100" "$share" "${RSS[$name]}" "${DOCS[$name]}"
 }
 row ceiling "1. raw ceiling (pre-built bodies, minimal client)"
@@ -182,4 +199,4 @@ row python "3. BASELINE Python (boto3, ua-parser, helpers.bulk)"
 echo
 echo "CPU-s/100k: the client process's user+system CPU (for 'raw ceiling': the minimal Python client)."
 [ -n "${MOTOCPU[forward]:-}" ] && printf 'moto (the CloudWatch Logs API) used %.1f CPU-s during forward, %.1f during the Python baseline: not counted above.\n' "${MOTOCPU[forward]}" "${MOTOCPU[python]:-0}"
-echo "start-up: trailscope ingest of a 1-event file, end to end (start, template check, one bulk request), best of 5: ${STARTUP} ms"
+echo "start-up, best of 5: trailscope --version ${STARTUP_VERSION} ms; ingest of a 1-event file end to end (start, template check, one bulk request) ${STARTUP} ms"

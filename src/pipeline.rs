@@ -76,13 +76,13 @@ impl Pipeline {
                     for item in items { acks.ack(&item.event.origin); }
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)),
-                    if deadline.is_some() && in_flight.len() < config.concurrency => {
+                    if deadline.is_some() && in_flight.len() < self.sink.concurrency_limit() => {
                     deadline = None;
                     let full = std::mem::replace(&mut batch, BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024));
                     in_flight.push(deliver(full));
                 }
                 _ = stop.cancelled() => break,
-                page = rx.recv(), if in_flight.len() < config.concurrency => {
+                page = rx.recv(), if in_flight.len() < self.sink.concurrency_limit() => {
                     let Some(events) = page else { break };
                     self.stats.read(events.len());
                     for event in events {
@@ -103,7 +103,7 @@ impl Pipeline {
                         }
                         if batch.byte_len() >= config.max_batch_bytes || batch.len() >= config.max_batch_events {
                             // Bounded in flight: wait for a slot before starting another request.
-                            while in_flight.len() >= config.concurrency {
+                            while in_flight.len() >= self.sink.concurrency_limit() {
                                 if let Some(done) = in_flight.next().await {
                                     let (_, items): (BatchReport, Vec<BulkItem>) = done?;
                                     for item in items { acks.ack(&item.event.origin); }

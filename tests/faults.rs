@@ -1,5 +1,5 @@
 //! The fault suite: kill -9 at random moments, SIGTERM, late events, a log group created while
-//! running, CloudWatch Logs throttling, OpenSearch answering 429, OpenSearch down for 30 s,
+//! running, CloudWatch Logs throttling and down, OpenSearch answering 429, OpenSearch down for 30 s,
 //! malformed messages, an unwritable checkpoint. Each scenario counts events sent, indexed,
 //! duplicated, dead-lettered and lost against the real local stack; lost must be 0 everywhere.
 //! The table is written to target/fault-summary.txt (scripts/test.sh prints it).
@@ -527,12 +527,33 @@ async fn new_group_while_running(stack: &Stack) -> Row {
 /// A proxy in front of moto that answers the first `throttle` FilterLogEvents calls with
 /// ThrottlingException, as CloudWatch Logs does past 5 requests/s, and relays the rest.
 async fn throttling_proxy(throttle: usize) -> (String, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let left = Arc::new(AtomicUsize::new(throttle));
+    serve_proxy(listener, left.clone());
+    (format!("http://{addr}"), left)
+}
+
+/// A CloudWatch Logs endpoint that is down (connection refused) for `down`, then relays to moto.
+async fn endpoint_down_for(down: Duration) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    tokio::spawn(async move {
+        tokio::time::sleep(down).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        serve_proxy(listener, Arc::new(AtomicUsize::new(0)));
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn serve_proxy(listener: tokio::net::TcpListener, counter: Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = cloudwatch_url().trim_start_matches("http://").to_string();
-    let counter = left.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut client, _)) = listener.accept().await else {
@@ -605,7 +626,71 @@ async fn throttling_proxy(throttle: usize) -> (String, Arc<AtomicUsize>) {
             });
         }
     });
-    (format!("http://{addr}"), left)
+}
+
+async fn cloudwatch_down(stack: &Stack) -> Row {
+    let s = Scenario::new("cwdown");
+    let n = 2_000;
+    stack
+        .put_events(
+            &s.group,
+            1,
+            &common::synthetic::events(0x4100, n, Utc::now() - chrono::Duration::minutes(30), 100),
+        )
+        .await;
+    setup(&s.prefix);
+    let cw = endpoint_down_for(Duration::from_secs(20)).await;
+    let url = opensearch_url();
+    let dir = s.dir.clone();
+    let (group, prefix) = (s.group.clone(), s.prefix.clone());
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        trailscope_cmd(&[
+            "forward",
+            "--once",
+            "--log-group",
+            &group,
+            "--opensearch-url",
+            &url,
+            "--endpoint-url",
+            &cw,
+            "--index-prefix",
+            &prefix,
+            "--dead-letter-file",
+            dir.join("dead.ndjson").to_str().unwrap(),
+            "--checkpoint-file",
+            dir.join("checkpoint.json").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let summary = summary_of(&ok(out));
+    assert_eq!(summary["indexed"], n, "{summary}");
+    assert!(
+        took >= Duration::from_secs(20),
+        "it waited for the endpoint"
+    );
+    assert!(
+        stderr.contains("FilterLogEvents failed, retrying"),
+        "{stderr}"
+    );
+    let row = s
+        .row(
+            &opensearch_url(),
+            "CloudWatch Logs endpoint down for 20 s",
+            n as u64,
+            format!(
+                "retried with backoff, done after {:.0} s",
+                took.as_secs_f64()
+            ),
+        )
+        .await;
+    stack.cleanup(&s.prefix).await;
+    row
 }
 
 async fn throttling(stack: &Stack) -> Row {
@@ -840,6 +925,7 @@ async fn fault_suite() {
         unwritable_checkpoint(&stack).await,
         late_events(&stack).await,
         throttling(&stack).await,
+        cloudwatch_down(&stack).await,
         new_group_while_running(&stack).await,
         sigterm_then_restart(&stack).await,
         kill_9(&stack, seed).await,

@@ -56,6 +56,8 @@ impl DashboardsArgs {
             request_timeout: Duration::from_secs(opensearch.request_timeout_secs),
             // Dashboards' certificate: the same CA options as OpenSearch's.
             tls: os.tls,
+            // Amazon OpenSearch Service signs Dashboards requests for the `es` service too.
+            sigv4: os.sigv4,
         })
     }
 }

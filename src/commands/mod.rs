@@ -16,6 +16,7 @@ use crate::pipeline::Pipeline;
 use crate::secret::Secret;
 use crate::sink::dead_letter::DeadLetterFile;
 use crate::sink::opensearch::{Client, ConnectOptions, TlsOptions};
+use crate::sink::sigv4::SigV4;
 use crate::sink::{Sink, SinkConfig};
 use crate::stats::Stats;
 use anyhow::{bail, Result};
@@ -81,6 +82,19 @@ pub struct OpenSearchArgs {
     /// Seconds one request to OpenSearch may take.
     #[arg(long, env = "TRAILSCOPE_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
+    /// Sign requests with AWS SigV4 for this service: `es` (Amazon OpenSearch Service) or `aoss`
+    /// (OpenSearch Serverless), with credentials from the standard AWS chain (refreshed).
+    #[arg(
+        long,
+        value_name = "SERVICE",
+        env = "TRAILSCOPE_AWS_SIGV4",
+        value_parser = ["es", "aoss"],
+        conflicts_with = "opensearch_username"
+    )]
+    pub aws_sigv4: Option<String>,
+    /// Region of the domain or collection for --aws-sigv4 (default: AWS_REGION).
+    #[arg(long, value_name = "REGION", env = "TRAILSCOPE_AWS_SIGV4_REGION")]
+    pub aws_sigv4_region: Option<String>,
 }
 
 impl OpenSearchArgs {
@@ -110,6 +124,15 @@ impl OpenSearchArgs {
                 .or(url_password),
             password_file: self.opensearch_password_file.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            sigv4: self.aws_sigv4.as_ref().map(|service| SigV4 {
+                service: service.clone(),
+                region: self
+                    .aws_sigv4_region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                    .unwrap_or_default(),
+            }),
             tls: TlsOptions {
                 ca_cert: self.ca_cert.clone(),
                 insecure_skip_verify: self.insecure_skip_tls_verify,

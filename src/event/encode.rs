@@ -159,3 +159,21 @@ pub fn document_id(record: &CloudTrailRecord<'_>, message: &str) -> String {
         _ => format!("sha256-{}", hex::encode(Sha256::digest(message.as_bytes()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn index_names_are_zero_padded_utc_days() {
+        let at = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 23, 59, 59).unwrap();
+        assert_eq!(
+            index_name("cloudtrail-", at(2026, 11, 5)),
+            "cloudtrail-2026.11.05"
+        );
+        assert_eq!(index_name("ct_", at(7, 1, 31)), "ct_0007.01.31");
+        assert_eq!(index_name("", at(9999, 12, 1)), "9999.12.01");
+        assert_eq!(index_name("x-", at(10000, 2, 29)), "x-10000.02.29");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod dead_letter;
 pub mod opensearch;
+pub mod sigv4;
 
 use crate::stats::{RetryCause, Stats};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -111,6 +112,50 @@ pub struct Sink {
     dead_letters: Arc<DeadLetterFile>,
     config: SinkConfig,
     stats: Arc<Stats>,
+    limit: Aimd,
+}
+
+/// How many bulk requests may be in flight: halved when OpenSearch pushes back (429), one more
+/// after each request that went through, never above the configured concurrency nor below 1
+/// (additive increase, multiplicative decrease: what TCP does with a congested link).
+#[derive(Debug)]
+pub struct Aimd {
+    max: usize,
+    current: std::sync::atomic::AtomicUsize,
+}
+
+impl Aimd {
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Aimd {
+            max,
+            current: std::sync::atomic::AtomicUsize::new(max),
+        }
+    }
+
+    pub fn get(&self) -> usize {
+        self.current.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// OpenSearch refused work for now: halve. Returns the new limit.
+    pub fn throttled(&self) -> usize {
+        self.update(|c| (c / 2).max(1))
+    }
+
+    /// A request went through: one more. Returns the new limit.
+    pub fn succeeded(&self) -> usize {
+        let max = self.max;
+        self.update(|c| (c + 1).min(max))
+    }
+
+    fn update(&self, f: impl Fn(usize) -> usize) -> usize {
+        use std::sync::atomic::Ordering::Relaxed;
+        let previous = self
+            .current
+            .fetch_update(Relaxed, Relaxed, |c| Some(f(c)))
+            .expect("the closure always returns Some");
+        f(previous)
+    }
 }
 
 impl Sink {
@@ -127,9 +172,15 @@ impl Sink {
         Sink {
             client,
             dead_letters,
+            limit: Aimd::new(config.concurrency),
             config,
             stats,
         }
+    }
+
+    /// Bulk requests that may be in flight now (see [`Aimd`]).
+    pub fn concurrency_limit(&self) -> usize {
+        self.limit.get()
     }
 
     pub fn config(&self) -> &SinkConfig {
@@ -202,6 +253,7 @@ impl Sink {
                         }
                     }
                     if retry.is_empty() {
+                        self.limit_changed(self.limit.succeeded());
                         break;
                     }
                     self.stats.retried_items(retry.len());
@@ -246,6 +298,9 @@ impl Sink {
                 Err(e) => (RetryCause::Connection, error_chain(&e)),
             };
             self.stats.bulk_retry(cause);
+            if matches!(cause, RetryCause::Throttled) {
+                self.limit_changed(self.limit.throttled());
+            }
             let elapsed = started.elapsed();
             let delay = delays.next().unwrap_or(self.config.retry.max_delay);
             if elapsed + delay > self.config.retry.give_up_after {
@@ -267,6 +322,24 @@ impl Sink {
         Ok((report, batch.into_items()))
     }
 
+    fn limit_changed(&self, limit: usize) {
+        let before = self
+            .stats
+            .concurrency_limit
+            .swap(limit as u64, std::sync::atomic::Ordering::Relaxed);
+        if before != limit as u64 && (limit == 1 || limit == self.config.concurrency) {
+            tracing::info!(
+                limit,
+                "bulk concurrency limit now {limit} (OpenSearch {})",
+                if limit < before as usize {
+                    "pushes back with 429"
+                } else {
+                    "keeps up again"
+                }
+            );
+        }
+    }
+
     fn encode(&self, body: &[u8]) -> Bytes {
         if !self.config.gzip {
             return Bytes::copy_from_slice(body);
@@ -281,5 +354,26 @@ impl Sink {
             .and_then(|_| encoder.finish())
             .map(Bytes::from)
             .expect("writing into a Vec cannot fail")
+    }
+}
+
+#[cfg(test)]
+mod aimd_tests {
+    use super::Aimd;
+
+    #[test]
+    fn halves_on_pushback_and_recovers_one_step_at_a_time() {
+        let a = Aimd::new(8);
+        assert_eq!(a.get(), 8);
+        assert_eq!(a.throttled(), 4);
+        assert_eq!(a.throttled(), 2);
+        assert_eq!(a.throttled(), 1);
+        assert_eq!(a.throttled(), 1, "never below one");
+        assert_eq!(a.succeeded(), 2);
+        for _ in 0..20 {
+            a.succeeded();
+        }
+        assert_eq!(a.get(), 8, "never above the configured concurrency");
+        assert_eq!(Aimd::new(0).get(), 1);
     }
 }

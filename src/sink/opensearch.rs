@@ -23,6 +23,9 @@ pub struct ConnectOptions {
     pub password_file: Option<PathBuf>,
     pub request_timeout: Duration,
     pub tls: TlsOptions,
+    /// Sign requests with AWS SigV4 (Amazon OpenSearch Service / Serverless) instead of basic
+    /// authentication.
+    pub sigv4: Option<super::sigv4::SigV4>,
 }
 
 /// How the server's certificate is checked. By default against the system's trusted CAs, with
@@ -95,6 +98,19 @@ impl Client {
                 user.clone(),
                 password.to_owned(),
             ));
+        }
+        if let Some(sigv4) = &options.sigv4 {
+            if sigv4.region.is_empty() {
+                return Err(ConnectError::Build {
+                    url: options.url.to_string(),
+                    message: "--aws-sigv4 needs the domain's region: --aws-sigv4-region or \
+                              AWS_REGION"
+                        .into(),
+                });
+            }
+            builder = builder
+                .auth(super::sigv4::credentials(sigv4))
+                .service_name(&sigv4.service);
         }
         if options.tls.insecure_skip_verify {
             tracing::warn!(
@@ -309,6 +325,7 @@ mod tests {
             password_file: file,
             request_timeout: Duration::from_secs(5),
             tls: TlsOptions::default(),
+            sigv4: None,
         }
     }
 

@@ -33,6 +33,9 @@ pub enum SourceError {
     Closed,
 }
 
+/// Events per message on the pipeline's channel.
+const CHUNK_EVENTS: usize = 1000;
+
 /// A time window of a log group to read, both ends inclusive (milliseconds since the epoch), as
 /// FilterLogEvents treats them. `None` leaves that end open.
 #[derive(Debug, Clone, Copy, Default)]
@@ -142,10 +145,14 @@ impl Reader {
                     }),
                 });
             }
-            if !events.is_empty() {
-                acks.sent(log_group, events.len());
-                let n = events.len();
-                if tx.send(events).await.is_err() {
+            // Handed on in chunks: the channel bounds messages, and a page can hold 10,000
+            // events (moto ignores AWS's 1 MB page cap), so chunks keep memory bounded.
+            let mut events = events.into_iter().peekable();
+            while events.peek().is_some() {
+                let chunk: Vec<RawEvent> = events.by_ref().take(CHUNK_EVENTS).collect();
+                let n = chunk.len();
+                acks.sent(log_group, n);
+                if tx.send(chunk).await.is_err() {
                     acks.sent_failed(log_group, n);
                     if cancel.is_cancelled() {
                         // Shutting down: the pipeline stopped taking events on purpose.
