@@ -20,6 +20,7 @@
 //!   warning. [`GeoIp::spawn_reloader`] calls it periodically from a thread of its own, so the
 //!   enrichment itself never does I/O. Nothing is ever downloaded.
 
+use super::cache::bounded_cache;
 use maxminddb::Reader;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -415,34 +416,6 @@ impl<T: FromRecord> Loaded<T> {
         let record: RawRecord = result.decode().ok()??;
         T::from_record(record)
     }
-}
-
-/// A bounded cache sized as [`crate::enrich::user_agent::UserAgentCache`] sizes its own.
-fn bounded_cache<K, V>(capacity: usize) -> quick_cache::sync::Cache<K, V>
-where
-    K: Eq + std::hash::Hash,
-    V: Clone,
-{
-    let capacity = capacity.max(1);
-    let shards = (capacity / 64).clamp(1, 16);
-    let shards = if shards.is_power_of_two() {
-        shards
-    } else {
-        shards.next_power_of_two() / 2
-    };
-    let per_shard = capacity / shards;
-    let opts = quick_cache::OptionsBuilder::new()
-        .estimated_items_capacity(capacity)
-        .weight_capacity((per_shard * shards) as u64)
-        .shards(shards)
-        .build()
-        .expect("valid quick_cache options");
-    quick_cache::sync::Cache::with_options(
-        opts,
-        quick_cache::UnitWeighter,
-        quick_cache::DefaultHashBuilder::default(),
-        quick_cache::sync::DefaultLifecycle::default(),
-    )
 }
 
 /// Builds the ECS object from a decoded record; `None` when the record holds nothing for it.

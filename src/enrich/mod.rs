@@ -1,6 +1,7 @@
 //! Enrichment: what trailscope adds to a CloudTrail record. Pure functions over one event (the
 //! caches are the only shared state), so they are easy to test and to benchmark.
 
+mod cache;
 pub mod geoip;
 pub mod user_agent;
 

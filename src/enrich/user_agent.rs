@@ -194,29 +194,10 @@ impl UserAgentCache {
     /// A cache holding at most `capacity` entries (at least 1).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        // One shard per ~64 entries (a power of two, at most 16), and a weight capacity that
-        // the shards divide exactly: quick_cache gives each shard `ceil(weight / shards)`, so
-        // with the default of 4 × cores shards the total could exceed `capacity`.
-        let shards = (capacity / 64).clamp(1, 16);
-        let shards = if shards.is_power_of_two() {
-            shards
-        } else {
-            shards.next_power_of_two() / 2
-        };
-        let per_shard = capacity / shards;
-        let opts = quick_cache::OptionsBuilder::new()
-            .estimated_items_capacity(capacity)
-            .weight_capacity((per_shard * shards) as u64)
-            .shards(shards)
-            .build()
-            .expect("valid quick_cache options");
-        let inner = quick_cache::sync::Cache::with_options(
-            opts,
-            quick_cache::UnitWeighter,
-            quick_cache::DefaultHashBuilder::default(),
-            quick_cache::sync::DefaultLifecycle::default(),
-        );
-        UserAgentCache { inner, capacity }
+        UserAgentCache {
+            inner: super::cache::bounded_cache(capacity),
+            capacity,
+        }
     }
 
     /// The parse of `original`, from the cache when it was seen recently.
