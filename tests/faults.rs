@@ -63,7 +63,11 @@ impl Scenario {
 
     /// `trailscope forward` against `url` with this scenario's group, prefix and files.
     fn forward(&self, url: &str, extra: &[&str]) -> Command {
-        let cw = cloudwatch_url();
+        self.forward_via(url, &cloudwatch_url(), extra)
+    }
+
+    /// As [`Scenario::forward`], reading CloudWatch Logs at `cw` (a proxy in front of moto).
+    fn forward_via(&self, url: &str, cw: &str, extra: &[&str]) -> Command {
         let checkpoint = self.dir.join("checkpoint.json");
         let dead = self.dead_letters();
         let mut args = vec![
@@ -73,7 +77,7 @@ impl Scenario {
             "--opensearch-url",
             url,
             "--endpoint-url",
-            &cw,
+            cw,
             "--index-prefix",
             &self.prefix,
             "--dead-letter-file",
@@ -189,6 +193,13 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process:
         std::thread::sleep(Duration::from_millis(50));
     }
     None
+}
+
+/// Runs `cmd` to completion on a blocking thread, so the proxies on this runtime keep serving.
+async fn output_off_runtime(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn summary_of(out: &str) -> Value {
@@ -640,32 +651,8 @@ async fn cloudwatch_down(stack: &Stack) -> Row {
         .await;
     setup(&s.prefix);
     let cw = endpoint_down_for(Duration::from_secs(20)).await;
-    let url = opensearch_url();
-    let dir = s.dir.clone();
-    let (group, prefix) = (s.group.clone(), s.prefix.clone());
     let started = Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        trailscope_cmd(&[
-            "forward",
-            "--once",
-            "--log-group",
-            &group,
-            "--opensearch-url",
-            &url,
-            "--endpoint-url",
-            &cw,
-            "--index-prefix",
-            &prefix,
-            "--dead-letter-file",
-            dir.join("dead.ndjson").to_str().unwrap(),
-            "--checkpoint-file",
-            dir.join("checkpoint.json").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = output_off_runtime(s.forward_via(&opensearch_url(), &cw, &["--once"])).await;
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let summary = summary_of(&ok(out));
@@ -705,32 +692,7 @@ async fn throttling(stack: &Stack) -> Row {
         .await;
     setup(&s.prefix);
     let (proxy, left) = throttling_proxy(8).await;
-    let url = opensearch_url();
-    let cw = proxy.clone();
-    let dir = s.dir.clone();
-    let (group, prefix) = (s.group.clone(), s.prefix.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        trailscope_cmd(&[
-            "forward",
-            "--once",
-            "--log-group",
-            &group,
-            "--opensearch-url",
-            &url,
-            "--endpoint-url",
-            &cw,
-            "--index-prefix",
-            &prefix,
-            "--dead-letter-file",
-            dir.join("dead.ndjson").to_str().unwrap(),
-            "--checkpoint-file",
-            dir.join("checkpoint.json").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = output_off_runtime(s.forward_via(&opensearch_url(), &proxy, &["--once"])).await;
     let summary = summary_of(&ok(out));
     assert_eq!(left.load(Ordering::SeqCst), 0, "every throttle was served");
     assert!(
