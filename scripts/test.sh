@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# A clean CI build of this crate needs a few GB under target/; say how much there is so that a
+# full disk shows up as such rather than as a linker crash.
+echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where target/ is built"
+# Incremental caches only help a second build; a one-shot CI run would just store them.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 
@@ -16,6 +22,8 @@ echo "== GeoIP test database (npm, into .cache/geoip)"
 scripts/geoip-db.sh
 echo "== cargo test"
 cargo test --all-targets
+
+echo "== disk: target/ is $(du -sh target | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 
 # The fault suite (tests/faults.rs) leaves its table beside the build.
 if [ -f target/fault-summary.txt ]; then
