@@ -12,6 +12,7 @@ pub mod exit;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod secret;
 pub mod sink;
 pub mod source;

@@ -28,6 +28,23 @@ pub fn use_ansi() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// stderr, with any progress bars cleared while a line is written (each log line arrives in
+/// one write).
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match crate::progress::active_bars() {
+            Some(bars) => bars.suspend(|| std::io::stderr().write_all(buf).map(|()| buf.len())),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Installs the global subscriber (once, at start).
 pub fn init(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
@@ -35,7 +52,7 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter);
     match format {
         LogFormat::Text => builder.with_ansi(use_ansi()).init(),
         LogFormat::Json => builder

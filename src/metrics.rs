@@ -18,7 +18,6 @@
 use crate::sink::opensearch::Client;
 use crate::stats::{RetryCause, Stats};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,8 +213,8 @@ pub fn render(stats: &Stats, now_ms: i64) -> String {
 /// What `/readyz` checks.
 pub struct Readiness {
     pub opensearch: Client,
-    /// The checkpoint file; its directory must be writable.
-    pub checkpoint: Option<PathBuf>,
+    /// Where the checkpoint is kept; it must be writable.
+    pub checkpoint: Option<Arc<crate::source::poller::Checkpoints>>,
 }
 
 impl Readiness {
@@ -231,25 +230,10 @@ impl Readiness {
                 self.opensearch.url
             )),
         }
-        if let Some(path) = &self.checkpoint {
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-                _ => PathBuf::from("."),
-            };
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let probe = dir.join(format!(".{name}.readyz-{}", std::process::id()));
-            match tokio::fs::write(&probe, b"ok").await {
-                Ok(()) => {
-                    let _ = tokio::fs::remove_file(&probe).await;
-                    ok.push(format!("checkpoint: {} writable", dir.display()));
-                }
-                Err(e) => failed.push(format!(
-                    "checkpoint: cannot write in {}: {e}",
-                    dir.display()
-                )),
+        if let Some(checkpoints) = &self.checkpoint {
+            match checkpoints.check().await {
+                Ok(what) => ok.push(format!("checkpoint: {what}")),
+                Err(e) => failed.push(format!("checkpoint: {e}")),
             }
         }
         if failed.is_empty() {

@@ -145,3 +145,66 @@ async fn forward_without_setup_says_what_to_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("trailscope setup"), "{stderr}");
 }
+
+/// A backfill (a window longer than one 1-hour slice) shows its progress: plain
+/// `backfill progress` log lines when stderr is not a terminal, one bar per log group when it is
+/// (a pseudo-terminal from util-linux `script`).
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise() {
+    let stack = Stack::connect().await;
+    let group = format!("/test/{}", unique("progress"));
+    let prefix = format!("{}-", unique("t-progress"));
+    let start = Utc::now() - chrono::Duration::hours(6);
+    // 6 hours of events: six slices.
+    stack
+        .put_events(&group, 1, &synthetic::events(0xBA7, 600, start, 36_000))
+        .await;
+    setup(&prefix);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let args = |dir: &tempfile::TempDir| {
+        forward_args(
+            &group,
+            &prefix,
+            &dir.path().join("dead"),
+            &["--since", "7h"],
+        )
+    };
+
+    // Not a terminal: log lines.
+    let plain = args(&dirs[0]);
+    let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let out = trailscope(&plain);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    let lines = stderr.matches("backfill progress").count();
+    assert!(lines >= 5, "a line per finished slice:\n{stderr}");
+    assert!(stderr.contains("eta_secs="), "{stderr}");
+    assert!(stderr.contains("backfill finished"), "{stderr}");
+
+    // A terminal: a bar, and no progress log lines.
+    let line = std::iter::once(env!("CARGO_BIN_EXE_trailscope").to_string())
+        .chain(args(&dirs[1]))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("util-linux `script` runs the command on a pseudo-terminal");
+    let tty = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains(&format!("backfill {group}")), "{tty}");
+    assert!(tty.contains("100%"), "{tty}");
+    assert!(
+        tty.contains("backfill finished") && tty.contains("events=600"),
+        "{tty}"
+    );
+    assert!(!tty.contains("backfill progress"), "{tty}");
+    stack.cleanup(&prefix).await;
+}

@@ -337,38 +337,42 @@ async fn admin_sets_up_then_the_writer_forwards_every_event() {
     let events = synthetic::events(0x5ec, 300, start, 1_000);
     stack.put_events(&group, 2, &events).await;
     let dead = dir.path().join("dead.ndjson");
-    let checkpoint = dir.path().join("checkpoint.json");
-    let cw = cloudwatch_url();
-    let out = run(
-        &[
-            "forward",
-            "--once",
-            "--log-group",
-            &group,
-            "--endpoint-url",
-            &cw,
-            "--checkpoint-file",
-            checkpoint.to_str().unwrap(),
-            "--dead-letter-file",
-            dead.to_str().unwrap(),
-            "--opensearch-url",
-            &node.url,
-            "--ca-cert",
-            ca,
-            "--opensearch-username",
-            &cast.writer_user,
-            "--index-prefix",
-            &cast.prefix,
-        ],
-        Some(&cast.writer_password),
-        &cast.passwords(),
-    );
-    let stdout = ok(out);
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["indexed"], 300, "{summary}");
-    assert_eq!(summary["dead_lettered"], 0, "{summary}");
+    // forward --once of the group as the writer (password from the environment), then `extra`.
+    let writer_forward = |extra: &[&str]| {
+        let args = forward_args(&group, &cast.prefix, &dead, &[]);
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // The secured node instead of the plain one.
+        let url = args.iter().position(|a| *a == "--opensearch-url").unwrap() + 1;
+        args[url] = &node.url;
+        args.extend_from_slice(&["--ca-cert", ca, "--opensearch-username", &cast.writer_user]);
+        args.extend_from_slice(extra);
+        summary(&ok(run(
+            &args,
+            Some(&cast.writer_password),
+            &cast.passwords(),
+        )))
+    };
+    let first = writer_forward(&[]);
+    assert_eq!(first["indexed"], 300, "{first}");
+    assert_eq!(first["dead_lettered"], 0, "{first}");
     assert_eq!(node.count(&cast.prefix).await, 300);
     assert!(!dead.exists());
+
+    // The shipped writer role also covers the checkpoint kept in OpenSearch (.trailscope-state):
+    // a first run under a new job re-reads the group (OpenSearch keeps one copy), a second run
+    // resumes from the index.
+    let job = unique("secured-job");
+    let with_index = ["--checkpoint-index", "--checkpoint-job", &job];
+    std::fs::remove_file(dir.path().join("checkpoint.json")).unwrap();
+    let again = writer_forward(&with_index);
+    assert_eq!(again["read"], 300, "{again}");
+    assert_eq!(again["duplicates"], 300, "{again}");
+    let resumed = writer_forward(&with_index);
+    assert_eq!(resumed["read"], 0, "{resumed}");
+    assert!(
+        !dir.path().join("checkpoint.json").exists(),
+        "no checkpoint file with --checkpoint-index"
+    );
 
     // The writer may not change the template: setup as the writer fails, naming the permission,
     // with the exit code of refused permissions.
@@ -747,8 +751,22 @@ fn the_writer_role_grants_only_what_forward_calls() {
         ]
     );
     let index = writer["index_permissions"].as_array().unwrap();
-    assert_eq!(index.len(), 1);
+    assert_eq!(index.len(), 2);
     assert_eq!(index[0]["index_patterns"], json!(["cloudtrail-*"]));
+    // forward --checkpoint-index: create the state index, GET and PUT its documents, _count
+    // (/readyz). Reading is allowed there and nowhere else.
+    assert_eq!(index[1]["index_patterns"], json!([".trailscope-state"]));
+    assert_eq!(
+        index[1]["allowed_actions"],
+        json!([
+            "indices:admin/create",
+            "indices:data/write/index",
+            // A single-document write runs as a one-item bulk on the shard.
+            "indices:data/write/bulk[s]",
+            "indices:data/read/get",
+            "indices:data/read/search"
+        ])
+    );
     for action in index[0]["allowed_actions"].as_array().unwrap() {
         let action = action.as_str().unwrap();
         assert!(

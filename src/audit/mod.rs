@@ -12,7 +12,6 @@ pub mod report;
 
 use crate::sink::opensearch::{truncate, Client, ConnectError};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use opensearch::http::headers::HeaderMap;
 use opensearch::http::Method;
 use policy::{Decision, NotEvaluated, PolicySet, UnusedGrant};
 use serde::Serialize;
@@ -333,22 +332,7 @@ async fn get_json(
     query: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Result<(u16, Value), AuditError> {
-    let response = client
-        .client
-        .send::<String, _>(
-            method,
-            path,
-            HeaderMap::new(),
-            Some(query),
-            body.map(Value::to_string),
-            None,
-        )
-        .await
-        .map_err(|e| client.unreachable(e))?;
-    let status = response.status_code().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(truncate(&text, 500)));
-    Ok((status, value))
+    Ok(client.json(method, path, query, body).await?)
 }
 
 /// The indices of `<prefix>*`, sorted.

@@ -3,7 +3,8 @@
 
 use super::PipelineArgs;
 use crate::source::ack::AckTracker;
-use crate::source::checkpoint::CheckpointFile;
+use crate::source::checkpoint::{CheckpointFile, CheckpointStore};
+use crate::source::checkpoint_index::CheckpointIndex;
 use crate::source::cloudwatch::{self, Reader};
 use crate::source::poller::{Checkpoints, PollConfig, Poller};
 use crate::stats::Snapshot;
@@ -45,6 +46,21 @@ pub struct ForwardArgs {
         env = "TRAILSCOPE_CHECKPOINT_FILE"
     )]
     pub checkpoint_file: PathBuf,
+    /// Keep the checkpoint in this OpenSearch index instead of --checkpoint-file, one document per
+    /// log group (containers without a volume; several instances sharing log groups). Without a
+    /// value: .trailscope-state.
+    #[arg(
+        long,
+        value_name = "INDEX",
+        num_args = 0..=1,
+        default_missing_value = crate::source::checkpoint_index::DEFAULT_INDEX,
+        env = "TRAILSCOPE_CHECKPOINT_INDEX"
+    )]
+    pub checkpoint_index: Option<String>,
+    /// The name of this job's checkpoints in --checkpoint-index. Instances that share the work
+    /// share a name; jobs that read the same log group into different places need their own.
+    #[arg(long, default_value = "trailscope", env = "TRAILSCOPE_CHECKPOINT_JOB")]
+    pub checkpoint_job: String,
     /// Where a log group without a checkpoint starts: a duration back from now ("24h", "7d") or
     /// an RFC 3339 time. Default: the group's beginning.
     #[arg(long, env = "TRAILSCOPE_SINCE")]
@@ -123,18 +139,23 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
         .as_deref()
         .map(|s| parse_since(s, chrono::Utc::now()))
         .transpose()?;
-    let checkpoints = Arc::new(Checkpoints::open(CheckpointFile::new(
-        &args.checkpoint_file,
-    ))?);
+    let pipeline = args.output.pipeline().await?;
+    let store = match &args.checkpoint_index {
+        Some(index) => CheckpointStore::Index(Box::new(
+            CheckpointIndex::open(pipeline.sink.client().clone(), index, &args.checkpoint_job)
+                .await?,
+        )),
+        None => CheckpointStore::File(CheckpointFile::new(&args.checkpoint_file)),
+    };
+    let checkpoints = Arc::new(Checkpoints::open(store)?);
     // Fail now, not after the first delivery, when progress could not be kept.
     checkpoints.save()?;
-    let pipeline = args.output.pipeline().await?;
     let stats = pipeline.stats.clone();
     let metrics = match args.metrics_addr {
         Some(addr) => {
             let readiness = crate::metrics::Readiness {
                 opensearch: pipeline.sink.client().clone(),
-                checkpoint: Some(args.checkpoint_file.clone()),
+                checkpoint: Some(checkpoints.clone()),
             };
             let (_, task) = crate::metrics::start(addr, stats.clone(), readiness)
                 .await
@@ -173,6 +194,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
             ..PollConfig::default()
         },
         cancel: cancel.clone(),
+        progress: crate::progress::Backfill::new(),
     });
     spawn_signal_handler(cancel.clone());
 
@@ -200,7 +222,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
         duplicates = s.duplicates,
         dead_lettered = s.dead_lettered,
         filtered = s.filtered,
-        checkpoint = %checkpoints.path().display(),
+        checkpoint = %checkpoints.store().describe(),
         "forward finished"
     );
     delivered?;

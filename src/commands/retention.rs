@@ -11,7 +11,6 @@ use crate::sink::opensearch::{truncate, Client};
 use anyhow::{bail, Result};
 use chrono::{Days, NaiveDate, Utc};
 use clap::Args;
-use opensearch::http::headers::HeaderMap;
 use opensearch::http::Method;
 use serde_json::Value;
 
@@ -87,15 +86,7 @@ pub fn plan(names: &[String], prefix: &str, today: NaiveDate, keep_days: u32) ->
 }
 
 async fn request(client: &Client, method: Method, path: &str) -> Result<(u16, Value)> {
-    let response = client
-        .client
-        .send::<(), ()>(method, path, HeaderMap::new(), None, None, None)
-        .await
-        .map_err(|e| client.unreachable(e))?;
-    let status = response.status_code().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(truncate(&text, 500)));
-    Ok((status, value))
+    Ok(client.json(method, path, &[], None).await?)
 }
 
 /// The indices of `<prefix>*`, open or closed.

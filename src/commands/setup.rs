@@ -2,10 +2,9 @@
 //! cluster has ISM), idempotently. `forward` checks the template at start.
 
 use super::OpenSearchArgs;
-use crate::sink::opensearch::{truncate, Client};
+use crate::sink::opensearch::Client;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use opensearch::http::headers::HeaderMap;
 use opensearch::http::Method;
 use serde_json::{json, Value};
 
@@ -86,16 +85,7 @@ async fn request(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    let body = body.map(|b| b.to_string());
-    let response = client
-        .client
-        .send::<String, ()>(method, path, HeaderMap::new(), None, body, None)
-        .await
-        .map_err(|e| client.unreachable(e))?;
-    let status = response.status_code().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(truncate(&text, 500)));
-    Ok((status, value))
+    Ok(client.json(method, path, &[], body).await?)
 }
 
 pub async fn template_state(client: &Client, prefix: &str) -> Result<TemplateState> {

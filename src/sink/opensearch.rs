@@ -204,6 +204,35 @@ impl Client {
         }
     }
 
+    /// A request with a JSON body (or none); returns the status and the answer parsed (an
+    /// answer that is not JSON comes back as a string, cut short). The one way setup, retention,
+    /// audit and the checkpoint index talk to the cluster.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), ConnectError> {
+        let response = self
+            .client
+            .send::<String, _>(
+                method,
+                path,
+                HeaderMap::new(),
+                Some(query),
+                body.map(serde_json::Value::to_string),
+                None,
+            )
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status_code().as_u16();
+        let text = response.text().await.map_err(|e| self.unreachable(e))?;
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| serde_json::Value::String(truncate(&text, 500)));
+        Ok((status, value))
+    }
+
     /// Posts one `_bulk` body (already gzipped when `gzip`).
     pub async fn bulk(&self, body: Bytes, gzip: bool) -> Result<BulkReply, opensearch::Error> {
         let mut headers = HeaderMap::new();

@@ -22,6 +22,12 @@ pub enum CheckpointError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot {action} the checkpoint in OpenSearch index {index}: {message}")]
+    Index {
+        action: &'static str,
+        index: String,
+        message: String,
+    },
 }
 
 /// What is known of one log group.
@@ -43,6 +49,20 @@ impl GroupState {
     /// Marks events delivered (they stay in `seen` until the watermark passes them by the lag).
     pub fn delivered(&mut self, events: impl IntoIterator<Item = (String, i64)>) {
         self.seen.extend(events);
+    }
+
+    /// Takes in the progress another writer saved for the same group: the later watermark, the
+    /// union of the delivered ids, the worst delay. (Everything below either watermark is in
+    /// OpenSearch, whoever delivered it.)
+    pub fn merge(&mut self, other: &GroupState) {
+        self.watermark = match (self.watermark, other.watermark) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (id, ts) in &other.seen {
+            self.seen.entry(id.clone()).or_insert(*ts);
+        }
+        self.max_ingestion_delay = self.max_ingestion_delay.max(other.max_ingestion_delay);
     }
 
     /// Moves the watermark to `to` and forgets ids that the next read window cannot return.
@@ -74,6 +94,27 @@ impl CheckpointFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether a file can be created beside the checkpoint (for /readyz).
+    pub async fn check_writable(&self) -> Result<String, String> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let probe = dir.join(format!(".{name}.readyz-{}", std::process::id()));
+        match tokio::fs::write(&probe, b"ok").await {
+            Ok(()) => {
+                let _ = tokio::fs::remove_file(&probe).await;
+                Ok(format!("{} writable", dir.display()))
+            }
+            Err(e) => Err(format!("cannot write in {}: {e}", dir.display())),
+        }
     }
 
     /// The saved state; empty when the file does not exist yet.
@@ -131,6 +172,23 @@ impl CheckpointFile {
     }
 }
 
+/// Where checkpoints are kept.
+pub enum CheckpointStore {
+    /// A local file holding every group (the default).
+    File(CheckpointFile),
+    /// One OpenSearch document per group (stateless containers, several instances).
+    Index(Box<super::checkpoint_index::CheckpointIndex>),
+}
+
+impl CheckpointStore {
+    pub fn describe(&self) -> String {
+        match self {
+            CheckpointStore::File(f) => format!("file {}", f.path().display()),
+            CheckpointStore::Index(i) => i.describe(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct FileFormatRef<'a> {
     version: u32,
@@ -168,6 +226,27 @@ mod tests {
         g.advance(500, 0);
         g.advance(300, 0);
         assert_eq!(g.watermark, Some(500));
+    }
+
+    #[test]
+    fn merging_keeps_the_later_watermark_and_every_delivered_id() {
+        let mut a = GroupState {
+            watermark: Some(100),
+            seen: [("x".to_string(), 90)].into(),
+            max_ingestion_delay: 5,
+        };
+        let b = GroupState {
+            watermark: Some(200),
+            seen: [("y".to_string(), 190)].into(),
+            max_ingestion_delay: 3,
+        };
+        a.merge(&b);
+        assert_eq!(a.watermark, Some(200));
+        assert_eq!(a.seen.len(), 2);
+        assert_eq!(a.max_ingestion_delay, 5);
+        let mut empty = GroupState::default();
+        empty.merge(&a);
+        assert_eq!(empty, a);
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! duplicates; and because W moves only after delivery, a crash re-reads instead of losing.
 
 use super::ack::AckTracker;
-use super::checkpoint::{CheckpointError, CheckpointFile, GroupState};
+use super::checkpoint::{CheckpointError, CheckpointStore, GroupState};
 use super::cloudwatch::{Reader, SourceError, Window};
 use super::RawEvent;
+use crate::progress::{Backfill, Covered};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,48 +61,103 @@ pub fn lag_allowance(floor: i64, max_ingestion_delay: i64) -> i64 {
         .min(MAX_LAG_MS)
 }
 
-/// The checkpoint state of every group, and the file it is saved to.
+/// The checkpoint state of every group, and where it is saved.
 pub struct Checkpoints {
-    file: CheckpointFile,
+    store: CheckpointStore,
     state: Mutex<BTreeMap<String, GroupState>>,
+    /// One save at a time, in the order of the updates (a file holds every group: an older
+    /// snapshot must never be written over a newer one).
+    saving: tokio::sync::Mutex<()>,
 }
 
 impl Checkpoints {
-    pub fn open(file: CheckpointFile) -> Result<Self, CheckpointError> {
-        let state = file.load()?;
+    /// Opens the store; a file is read whole now, an index group by group on first use.
+    pub fn open(store: CheckpointStore) -> Result<Self, CheckpointError> {
+        let state = match &store {
+            CheckpointStore::File(file) => file.load()?,
+            CheckpointStore::Index(_) => BTreeMap::new(),
+        };
         Ok(Checkpoints {
-            file,
+            store,
             state: Mutex::new(state),
+            saving: tokio::sync::Mutex::new(()),
         })
     }
 
-    pub fn group(&self, name: &str) -> GroupState {
-        self.state
+    pub async fn group(&self, name: &str) -> Result<GroupState, CheckpointError> {
+        if let Some(g) = self.state.lock().unwrap().get(name) {
+            return Ok(g.clone());
+        }
+        let loaded = match &self.store {
+            CheckpointStore::File(_) => GroupState::default(),
+            CheckpointStore::Index(index) => {
+                let _saving = self.saving.lock().await;
+                index.load_group(name).await?.unwrap_or_default()
+            }
+        };
+        Ok(self
+            .state
             .lock()
             .unwrap()
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
+            .entry(name.to_owned())
+            .or_insert(loaded)
+            .clone())
     }
 
-    /// Applies `f` to a group's state and saves the whole checkpoint.
-    pub fn update(
+    /// Applies `f` to a group's state and saves it.
+    pub async fn update(
         &self,
         name: &str,
         f: impl FnOnce(&mut GroupState),
     ) -> Result<(), CheckpointError> {
-        let mut state = self.state.lock().unwrap();
-        f(state.entry(name.to_owned()).or_default());
-        self.file.save(&state)
+        // Loaded before it is changed: an index holds progress this process has not seen yet.
+        self.group(name).await?;
+        let _saving = self.saving.lock().await;
+        match &self.store {
+            CheckpointStore::File(file) => {
+                let mut state = self.state.lock().unwrap();
+                f(state.entry(name.to_owned()).or_default());
+                file.save(&state)
+            }
+            CheckpointStore::Index(index) => {
+                let changed = {
+                    let mut state = self.state.lock().unwrap();
+                    let g = state.entry(name.to_owned()).or_default();
+                    f(g);
+                    g.clone()
+                };
+                let stored = index.save_group(name, &changed).await?;
+                if stored != changed {
+                    self.state.lock().unwrap().insert(name.to_owned(), stored);
+                }
+                Ok(())
+            }
+        }
     }
 
-    /// Saves the state as it is (at start: proves the checkpoint can be written).
+    /// Proves at start that progress can be kept: writes the file as it is (an index was
+    /// created or found when it was opened).
     pub fn save(&self) -> Result<(), CheckpointError> {
-        self.file.save(&self.state.lock().unwrap())
+        match &self.store {
+            CheckpointStore::File(file) => file.save(&self.state.lock().unwrap()),
+            CheckpointStore::Index(_) => Ok(()),
+        }
     }
 
-    pub fn path(&self) -> &std::path::Path {
-        self.file.path()
+    /// Whether progress can be saved now (for /readyz): what was checked, or why not.
+    pub async fn check(&self) -> Result<String, String> {
+        match &self.store {
+            CheckpointStore::File(file) => file.check_writable().await,
+            CheckpointStore::Index(index) => index
+                .check()
+                .await
+                .map(|()| format!("index {} readable", index.index()))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn store(&self) -> &CheckpointStore {
+        &self.store
     }
 }
 
@@ -126,6 +182,7 @@ pub struct Poller {
     pub acks: Arc<AckTracker>,
     pub config: PollConfig,
     pub cancel: CancellationToken,
+    pub progress: Backfill,
 }
 
 impl Poller {
@@ -135,7 +192,7 @@ impl Poller {
         group: &str,
         tx: &mpsc::Sender<Vec<RawEvent>>,
     ) -> Result<PassReport, PollError> {
-        let state = self.checkpoints.group(group);
+        let state = self.checkpoints.group(group).await?;
         let lag = lag_allowance(self.config.lag_floor, state.max_ingestion_delay);
         let now = chrono::Utc::now().timestamp_millis();
         let seen: HashSet<String> = state.seen.keys().cloned().collect();
@@ -189,34 +246,38 @@ impl Poller {
             // The watermark may pass only what was read whole AND acknowledged whole.
             let complete = stats.complete && all_acked;
             let floor = self.config.lag_floor;
-            self.checkpoints.update(group, |g| {
-                g.max_ingestion_delay = g.max_ingestion_delay.max(stats.max_ingestion_delay);
-                if complete {
-                    // Keep the ids the *next* window will cover, with the lag it will use.
-                    g.advance(end + 1, lag_allowance(floor, g.max_ingestion_delay));
-                }
-            })?;
-            report.watermark = self.checkpoints.group(group).watermark;
+            self.checkpoints
+                .update(group, |g| {
+                    g.max_ingestion_delay = g.max_ingestion_delay.max(stats.max_ingestion_delay);
+                    if complete {
+                        // Keep the ids the *next* window will cover, with the lag it will use.
+                        g.advance(end + 1, lag_allowance(floor, g.max_ingestion_delay));
+                    }
+                })
+                .await?;
+            report.watermark = self.checkpoints.group(group).await?.watermark;
             if !complete {
                 report.interrupted = true;
                 return Ok(report);
             }
             if end >= now {
+                if first_slice_start.is_some() {
+                    self.progress
+                        .finish(group, report.events, started.elapsed());
+                }
                 return Ok(report);
             }
-            // A window longer than one slice is a backfill: say how far it got, plainly (one
-            // line per slice, readable in any log).
+            // A window longer than one slice is a backfill: say how far it got.
             if let Some(first) = first_slice_start {
-                let done = (end + 1 - first) as f64;
-                let total = (now - first).max(1) as f64;
-                let elapsed = started.elapsed().as_secs_f64().max(0.001);
-                tracing::info!(
+                self.progress.update(
                     group,
-                    covered_until = %chrono::DateTime::from_timestamp_millis(end).unwrap_or_default(),
-                    percent = format!("{:.1}", 100.0 * done / total),
-                    events_per_sec = (report.events as f64 / elapsed) as u64,
-                    eta_secs = (elapsed * (total - done) / done) as u64,
-                    "backfill progress"
+                    Covered {
+                        first,
+                        now,
+                        until: end + 1,
+                        events: report.events,
+                        elapsed: started.elapsed(),
+                    },
                 );
             }
             from = Some(end + 1);
@@ -232,7 +293,9 @@ impl Poller {
             let drained = self.acks.drained(group, self.config.checkpoint_every).await;
             let acked = self.acks.take_acked(group);
             if !acked.is_empty() {
-                self.checkpoints.update(group, |g| g.delivered(acked))?;
+                self.checkpoints
+                    .update(group, |g| g.delivered(acked))
+                    .await?;
             }
             if drained {
                 return Ok(true);

@@ -235,18 +235,16 @@ pub fn setup(prefix: &str) {
     ]));
 }
 
-/// `trailscope forward --once` of one log group into a test's prefix; returns the JSON summary.
-pub fn forward_once(
+/// The arguments of `trailscope forward --once` of one log group into a test's prefix, with the
+/// checkpoint file beside the dead-letter file (each test has its own), then `extra`.
+pub fn forward_args(
     group: &str,
     prefix: &str,
     dead_letters: &std::path::Path,
     extra: &[&str],
-) -> Value {
-    let url = opensearch_url();
-    let cw = cloudwatch_url();
-    // The checkpoint lives beside the dead-letter file: each test has its own.
+) -> Vec<String> {
     let checkpoint = dead_letters.with_file_name("checkpoint.json");
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "forward",
         "--checkpoint-file",
         checkpoint.to_str().unwrap(),
@@ -254,16 +252,35 @@ pub fn forward_once(
         "--log-group",
         group,
         "--opensearch-url",
-        &url,
+        &opensearch_url(),
         "--endpoint-url",
-        &cw,
+        &cloudwatch_url(),
         "--index-prefix",
         prefix,
         "--dead-letter-file",
         dead_letters.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let stdout = ok(trailscope(&args));
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// `trailscope forward --once` of one log group into a test's prefix; returns the JSON summary.
+pub fn forward_once(
+    group: &str,
+    prefix: &str,
+    dead_letters: &std::path::Path,
+    extra: &[&str],
+) -> Value {
+    let args = forward_args(group, prefix, dead_letters, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    summary(&ok(trailscope(&args)))
+}
+
+/// The JSON summary `forward` and `ingest` print last on stdout.
+pub fn summary(stdout: &str) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON summary on stdout")
 }
 
