@@ -258,14 +258,28 @@ fn environment_variables_are_ones_the_cli_reads() {
             .any(|v| v.contains("/.aws:/home/nonroot/.aws") && v.ends_with(":ro")),
         "forward: ~/.aws is mounted read-only into the nonroot user's home: {volumes:?}"
     );
-    let dead_letters = env_value(forward, "TRAILSCOPE_DEAD_LETTER_FILE").unwrap();
+    // What must survive a container's replacement is on the volume.
+    for var in ["TRAILSCOPE_DEAD_LETTER_FILE", "TRAILSCOPE_CHECKPOINT_FILE"] {
+        let file = env_value(forward, var).unwrap_or_else(|| panic!("forward: {var} is not set"));
+        assert!(
+            volumes.iter().any(|v| v.starts_with("trailscope-data:")
+                && v.split(':').nth(1).is_some_and(|m| file.starts_with(m))),
+            "forward: {var}={file} is on the trailscope-data volume: {volumes:?}"
+        );
+    }
+    // The GeoIP databases: optional, read-only, named by the user.
     assert!(
-        volumes.iter().any(|v| v
-            .split(':')
-            .nth(1)
-            .is_some_and(|m| dead_letters.starts_with(m))),
-        "forward: the dead-letter file {dead_letters} is on a volume: {volumes:?}"
+        volumes.iter().any(|v| v.ends_with(":/geoip:ro")),
+        "{volumes:?}"
     );
+    for var in ["TRAILSCOPE_GEOIP_DB", "TRAILSCOPE_ASN_DB"] {
+        assert!(
+            environment(forward)
+                .iter()
+                .any(|(k, v)| k == var && v.is_none()),
+            "forward: {var} is passed through when set"
+        );
+    }
 }
 
 #[test]

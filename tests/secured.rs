@@ -720,6 +720,24 @@ fn print_roles_prints_the_shipped_roles_without_a_cluster() {
         .output()
         .unwrap();
     let stdout = ok(out);
+    // The same with a URL in the environment (as in a configured shell): still printed, still
+    // nothing contacted (nothing listens on port 9).
+    let with_env = trailscope_cmd(&["setup", "--print-roles"])
+        .env("TRAILSCOPE_OPENSEARCH_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(ok(with_env), stdout);
+    // Without --print-roles the URL is still required.
+    let out = trailscope_cmd(&["setup"])
+        .env_remove("TRAILSCOPE_OPENSEARCH_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--opensearch-url"),
+        "{}",
+        stderr(&out)
+    );
     for (name, file) in [
         ("trailscope_writer", WRITER_ROLE),
         ("trailscope_admin", ADMIN_ROLE),

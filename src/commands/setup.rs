@@ -18,6 +18,10 @@ pub const WRITER_ROLE: &str = include_str!("../../deploy/opensearch-roles/trails
 pub const ADMIN_ROLE: &str = include_str!("../../deploy/opensearch-roles/trailscope_admin.json");
 
 #[derive(Debug, Clone, Args)]
+// --print-roles needs no cluster, so the URL is checked in `run` rather than by clap. (Not
+// `exclusive`: that refuses --print-roles whenever TRAILSCOPE_OPENSEARCH_URL is set; nor
+// `required_unless_present`: that ignores a URL from the configuration file.)
+#[command(mut_arg("opensearch_url", |a| a.required(false)))]
 pub struct SetupArgs {
     #[command(flatten)]
     pub opensearch: OpenSearchArgs,
@@ -31,7 +35,7 @@ pub struct SetupArgs {
     /// Print the OpenSearch security roles trailscope needs (trailscope_writer for forward,
     /// ingest and lambda; trailscope_admin for setup) as `curl` commands, and exit. Given
     /// alone: it needs no URL and contacts nothing.
-    #[arg(long, exclusive = true)]
+    #[arg(long)]
     pub print_roles: bool,
 }
 
@@ -120,6 +124,14 @@ pub async fn run(args: SetupArgs) -> Result<()> {
     if args.print_roles {
         print!("{}", print_roles());
         return Ok(());
+    }
+    if args.opensearch.opensearch_url.is_none() {
+        return Err(crate::exit::UsageError(
+            "the following required argument was not provided: --opensearch-url <URL> (or \
+             TRAILSCOPE_OPENSEARCH_URL)"
+                .into(),
+        )
+        .into());
     }
     let client = Client::connect(&args.opensearch.connect_options())?;
     let version = client.ping().await?;
