@@ -7,3 +7,4 @@ pub mod encode;
 pub mod fields;
 pub mod filter;
 pub mod iam_action;
+pub mod json_escape;

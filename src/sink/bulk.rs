@@ -2,15 +2,18 @@
 //! into one buffer, with the byte range of each item kept so that a retry can resend only the
 //! items that failed.
 
+use crate::event::json_escape;
 use crate::source::RawEvent;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// One event in a batch: where it goes, and the event itself for dead letters and acks.
 #[derive(Debug)]
 pub struct BulkItem {
-    pub index: String,
-    pub id: String,
+    /// Shared by the items of one daily index (see [`BulkBatch::index_for`]).
+    pub index: Arc<str>,
+    pub id: DocId,
     range: Range<usize>,
     pub event: RawEvent,
 }
@@ -20,19 +23,81 @@ pub struct BulkItem {
 pub struct BulkBatch {
     body: Vec<u8>,
     items: Vec<BulkItem>,
+    /// The index name of the last item asked for.
+    last_index: Option<Arc<str>>,
 }
 
-#[derive(Serialize)]
-struct Action<'a> {
-    create: ActionMeta<'a>,
+/// A document `_id`, kept inline up to [`DocId::INLINE`] bytes (CloudTrail eventIDs are 36-byte
+/// GUIDs, the hashes of records without one 71), so that most events cost no allocation for it.
+/// Reads as a `&str`.
+#[derive(Clone)]
+pub struct DocId(IdRepr);
+
+#[derive(Clone)]
+enum IdRepr {
+    Inline { len: u8, bytes: [u8; DocId::INLINE] },
+    Heap(Box<str>),
 }
 
-#[derive(Serialize)]
-struct ActionMeta<'a> {
-    #[serde(rename = "_index")]
-    index: &'a str,
-    #[serde(rename = "_id")]
-    id: &'a str,
+impl DocId {
+    pub const INLINE: usize = 79;
+}
+
+impl From<&str> for DocId {
+    fn from(id: &str) -> Self {
+        if id.len() <= DocId::INLINE {
+            let mut bytes = [0; DocId::INLINE];
+            bytes[..id.len()].copy_from_slice(id.as_bytes());
+            DocId(IdRepr::Inline {
+                len: id.len() as u8,
+                bytes,
+            })
+        } else {
+            DocId(IdRepr::Heap(id.into()))
+        }
+    }
+}
+
+impl From<String> for DocId {
+    fn from(id: String) -> Self {
+        if id.len() <= DocId::INLINE {
+            DocId::from(id.as_str())
+        } else {
+            DocId(IdRepr::Heap(id.into_boxed_str()))
+        }
+    }
+}
+
+impl std::ops::Deref for DocId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Copied from a `&str` whole: always UTF-8 (checked again rather than trusted; this
+            // is read for dead letters only).
+            IdRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            IdRepr::Heap(id) => id,
+        }
+    }
+}
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq<str> for DocId {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
 }
 
 impl BulkBatch {
@@ -42,7 +107,28 @@ impl BulkBatch {
             // About one item per KiB of body (CloudTrail items are 1-3 KiB): growing the items
             // one doubling at a time copied them over and over on the hot path.
             items: Vec::with_capacity((bytes / 1024).min(16 * 1024)),
+            last_index: None,
         }
+    }
+
+    /// The name `prefix` + `suffix` as an `Arc<str>`: the previous one when it is the same (a
+    /// batch's events nearly all fall in one daily index), so naming an item's index costs no
+    /// allocation.
+    pub fn index_for(&mut self, prefix: &str, suffix: &str) -> Arc<str> {
+        if let Some(last) = &self.last_index {
+            if last.len() == prefix.len() + suffix.len()
+                && last.starts_with(prefix)
+                && last.ends_with(suffix)
+            {
+                return Arc::clone(last);
+            }
+        }
+        let mut name = String::with_capacity(prefix.len() + suffix.len());
+        name.push_str(prefix);
+        name.push_str(suffix);
+        let name: Arc<str> = Arc::from(name);
+        self.last_index = Some(Arc::clone(&name));
+        name
     }
 
     /// Appends a `create` of `doc` into `index` under `id`, and returns the bytes it took; the
@@ -67,32 +153,50 @@ impl BulkBatch {
         doc: &D,
         line_breaks_possible: bool,
     ) -> Result<Range<usize>, serde_json::Error> {
+        self.encode_json(
+            index,
+            id,
+            |out| serde_json::to_writer(out, doc),
+            line_breaks_possible,
+        )
+    }
+
+    /// [`BulkBatch::encode_with`] for a document that writes itself: `write` appends exactly one
+    /// compact JSON value to the buffer it is given.
+    pub fn encode_json<F>(
+        &mut self,
+        index: &str,
+        id: &str,
+        write: F,
+        line_breaks_possible: bool,
+    ) -> Result<Range<usize>, serde_json::Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+    {
         let start = self.body.len();
-        let written = (|| {
-            serde_json::to_writer(
-                &mut self.body,
-                &Action {
-                    create: ActionMeta { index, id },
-                },
-            )?;
-            self.body.push(b'\n');
-            let doc_start = self.body.len();
-            serde_json::to_writer(&mut self.body, doc)?;
-            // Free-form payloads are copied as their raw JSON text, which may be pretty-printed:
-            // a line break would split the document in the NDJSON body. Outside strings (inside
-            // them JSON escapes it) a line break is only whitespace, so a space is the same JSON.
-            if line_breaks_possible {
-                for b in &mut self.body[doc_start..] {
-                    if *b == b'\n' || *b == b'\r' {
-                        *b = b' ';
+        // The action line, as serde_json writes `{"create":{"_index":..,"_id":..}}`.
+        self.body.extend_from_slice(b"{\"create\":{\"_index\":");
+        json_escape::write_str(&mut self.body, index);
+        self.body.extend_from_slice(b",\"_id\":");
+        json_escape::write_str(&mut self.body, id);
+        self.body.extend_from_slice(b"}}\n");
+        let doc_start = self.body.len();
+        match write(&mut self.body) {
+            Ok(()) => {
+                // Free-form payloads are copied as their raw JSON text, which may be
+                // pretty-printed: a line break would split the document in the NDJSON body.
+                // Outside strings (inside them JSON escapes it) a line break is only whitespace,
+                // so a space is the same JSON.
+                if line_breaks_possible {
+                    for b in &mut self.body[doc_start..] {
+                        if *b == b'\n' || *b == b'\r' {
+                            *b = b' ';
+                        }
                     }
                 }
+                self.body.push(b'\n');
+                Ok(start..self.body.len())
             }
-            self.body.push(b'\n');
-            Ok(())
-        })();
-        match written {
-            Ok(()) => Ok(start..self.body.len()),
             Err(e) => {
                 self.body.truncate(start);
                 Err(e)
@@ -101,7 +205,7 @@ impl BulkBatch {
     }
 
     /// Records the event whose document [`BulkBatch::encode`] wrote at `range`.
-    pub fn commit(&mut self, index: String, id: String, range: Range<usize>, event: RawEvent) {
+    pub fn commit(&mut self, index: Arc<str>, id: DocId, range: Range<usize>, event: RawEvent) {
         debug_assert_eq!(range.start, self.items.last().map_or(0, |i| i.range.end));
         self.items.push(BulkItem {
             index,
@@ -253,7 +357,7 @@ mod tests {
             let range = b
                 .encode("cloudtrail-2024.01.01", &id, &serde_json::json!({"n": n}))
                 .unwrap();
-            b.commit("cloudtrail-2024.01.01".into(), id, range, event(n));
+            b.commit("cloudtrail-2024.01.01".into(), id.into(), range, event(n));
         }
         let text = String::from_utf8(b.body().to_vec()).unwrap();
         assert_eq!(text.lines().count(), 6);
@@ -283,6 +387,31 @@ mod tests {
             doc["a"], "x\ny",
             "escaped line breaks inside strings are kept"
         );
+    }
+
+    #[test]
+    fn ids_read_back_as_given_and_index_names_are_shared() {
+        for id in [
+            String::new(),
+            "7ea15c0e-0000-4000-8000-000000000001".to_owned(),
+            "é".repeat(39) + "x",
+            "x".repeat(DocId::INLINE),
+            "x".repeat(DocId::INLINE + 1),
+            "y".repeat(512),
+        ] {
+            let d = DocId::from(id.as_str());
+            assert_eq!(&*d, id);
+            assert_eq!(&*DocId::from(id.clone()), id);
+            assert_eq!(d.to_string(), id);
+            assert_eq!(format!("{d:?}"), format!("{id:?}"));
+        }
+        let mut b = BulkBatch::default();
+        let a = b.index_for("ct-", "2024.01.01");
+        assert_eq!(&*a, "ct-2024.01.01");
+        assert!(Arc::ptr_eq(&a, &b.index_for("ct-", "2024.01.01")));
+        assert_eq!(&*b.index_for("ct-", "2024.01.02"), "ct-2024.01.02");
+        assert_eq!(&*b.index_for("ct", "-2024.01.02"), "ct-2024.01.02");
+        assert_eq!(&*b.index_for("x-", "2024.01.02"), "x-2024.01.02");
     }
 
     #[test]
