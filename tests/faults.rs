@@ -103,6 +103,21 @@ impl Scenario {
         (read("run.out"), read("run.err"))
     }
 
+    /// A scenario whose log group holds `events` (in `streams` streams) and whose index prefix
+    /// has its template at `url`.
+    async fn prepared(
+        stack: &Stack,
+        name: &str,
+        url: &str,
+        streams: usize,
+        events: &[(i64, String)],
+    ) -> Self {
+        let s = Scenario::new(name);
+        stack.put_events(&s.group, streams, events).await;
+        setup_at(url, &s.prefix);
+        s
+    }
+
     /// Counts what reached OpenSearch at `url` and fills a row.
     async fn row(&self, url: &str, fault: &'static str, sent: u64, note: String) -> Row {
         let os = os_at(url);
@@ -123,27 +138,6 @@ impl Scenario {
 
 fn os_at(url: &str) -> opensearch::OpenSearch {
     opensearch::OpenSearch::new(opensearch::http::transport::Transport::single_node(url).unwrap())
-}
-
-async fn os_request(
-    os: &opensearch::OpenSearch,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let r = os
-        .send::<String, ()>(
-            method,
-            path,
-            Default::default(),
-            None,
-            body.map(|b| b.to_string()),
-            None,
-        )
-        .await
-        .unwrap();
-    let status = r.status_code().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn count_at(os: &opensearch::OpenSearch, prefix: &str) -> u64 {
@@ -238,16 +232,6 @@ impl Lcg {
     }
 }
 
-fn setup_at(url: &str, prefix: &str) {
-    ok(trailscope(&[
-        "setup",
-        "--opensearch-url",
-        url,
-        "--index-prefix",
-        prefix,
-    ]));
-}
-
 fn stack_script(args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/stack.sh");
     let out = Command::new(script).args(args).output().unwrap();
@@ -273,17 +257,16 @@ fn fault_node_up() -> String {
 }
 
 async fn kill_9(stack: &Stack, seed: u64) -> Row {
-    let s = Scenario::new("kill9");
     let n = 50_000;
     let start = Utc::now() - chrono::Duration::minutes(100);
-    stack
-        .put_events(
-            &s.group,
-            3,
-            &common::synthetic::events(0x9000, n, start, 100),
-        )
-        .await;
-    setup(&s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "kill9",
+        &opensearch_url(),
+        3,
+        &common::synthetic::events(0x9000, n, start, 100),
+    )
+    .await;
     let url = opensearch_url();
     let mut rng = Lcg(seed);
     let mut kills = 0;
@@ -333,17 +316,16 @@ async fn kill_9(stack: &Stack, seed: u64) -> Row {
 }
 
 async fn sigterm_then_restart(stack: &Stack) -> Row {
-    let s = Scenario::new("sigterm");
     let n = 20_000;
     let start = Utc::now() - chrono::Duration::minutes(60);
-    stack
-        .put_events(
-            &s.group,
-            2,
-            &common::synthetic::events(0x7000, n, start, 150),
-        )
-        .await;
-    setup(&s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "sigterm",
+        &opensearch_url(),
+        2,
+        &common::synthetic::events(0x7000, n, start, 150),
+    )
+    .await;
     let url = opensearch_url();
     let mut child = s.spawn_forward(
         &url,
@@ -640,16 +622,15 @@ fn serve_proxy(listener: tokio::net::TcpListener, counter: Arc<AtomicUsize>) {
 }
 
 async fn cloudwatch_down(stack: &Stack) -> Row {
-    let s = Scenario::new("cwdown");
     let n = 2_000;
-    stack
-        .put_events(
-            &s.group,
-            1,
-            &common::synthetic::events(0x4100, n, Utc::now() - chrono::Duration::minutes(30), 100),
-        )
-        .await;
-    setup(&s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "cwdown",
+        &opensearch_url(),
+        1,
+        &common::synthetic::events(0x4100, n, Utc::now() - chrono::Duration::minutes(30), 100),
+    )
+    .await;
     let cw = endpoint_down_for(Duration::from_secs(20)).await;
     let started = Instant::now();
     let out = output_off_runtime(s.forward_via(&opensearch_url(), &cw, &["--once"])).await;
@@ -681,16 +662,15 @@ async fn cloudwatch_down(stack: &Stack) -> Row {
 }
 
 async fn throttling(stack: &Stack) -> Row {
-    let s = Scenario::new("throttle");
     let n = 3_000;
-    stack
-        .put_events(
-            &s.group,
-            1,
-            &common::synthetic::events(0x4000, n, Utc::now() - chrono::Duration::minutes(30), 100),
-        )
-        .await;
-    setup(&s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "throttle",
+        &opensearch_url(),
+        1,
+        &common::synthetic::events(0x4000, n, Utc::now() - chrono::Duration::minutes(30), 100),
+    )
+    .await;
     let (proxy, left) = throttling_proxy(8).await;
     let out = output_off_runtime(s.forward_via(&opensearch_url(), &proxy, &["--once"])).await;
     let summary = summary_of(&ok(out));
@@ -716,16 +696,15 @@ async fn throttling(stack: &Stack) -> Row {
 }
 
 async fn storm_429(stack: &Stack, url: &str) -> Row {
-    let s = Scenario::new("storm");
     let n = 20_000;
-    stack
-        .put_events(
-            &s.group,
-            2,
-            &common::synthetic::events(0x3000, n, Utc::now() - chrono::Duration::minutes(50), 100),
-        )
-        .await;
-    setup_at(url, &s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "storm",
+        url,
+        2,
+        &common::synthetic::events(0x3000, n, Utc::now() - chrono::Duration::minutes(50), 100),
+    )
+    .await;
     let out = s
         .forward(
             url,
@@ -755,16 +734,15 @@ async fn storm_429(stack: &Stack, url: &str) -> Row {
 }
 
 async fn outage_30s(stack: &Stack, url: &str) -> Row {
-    let s = Scenario::new("outage");
     let n = 20_000;
-    stack
-        .put_events(
-            &s.group,
-            2,
-            &common::synthetic::events(0x2000, n, Utc::now() - chrono::Duration::minutes(50), 100),
-        )
-        .await;
-    setup_at(url, &s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "outage",
+        url,
+        2,
+        &common::synthetic::events(0x2000, n, Utc::now() - chrono::Duration::minutes(50), 100),
+    )
+    .await;
     let mut child = s.spawn_forward(
         url,
         &["--once", "--batch-events", "20", "--concurrency", "1"],
@@ -827,20 +805,14 @@ async fn malformed_every_100(stack: &Stack) -> Row {
 }
 
 async fn unwritable_checkpoint(stack: &Stack) -> Row {
-    let s = Scenario::new("checkpoint");
-    stack
-        .put_events(
-            &s.group,
-            1,
-            &common::synthetic::events(
-                0x0800,
-                100,
-                Utc::now() - chrono::Duration::minutes(20),
-                100,
-            ),
-        )
-        .await;
-    setup(&s.prefix);
+    let s = Scenario::prepared(
+        stack,
+        "checkpoint",
+        &opensearch_url(),
+        1,
+        &common::synthetic::events(0x0800, 100, Utc::now() - chrono::Duration::minutes(20), 100),
+    )
+    .await;
     // A checkpoint "folder" that is a file: no write can succeed (root ignores permissions).
     let blocker = s.dir.join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();

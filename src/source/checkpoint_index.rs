@@ -250,7 +250,15 @@ impl CheckpointIndex {
             .without_max_times()
             .build();
         loop {
-            let outcome = self.request_once(method, path, body.clone(), action).await;
+            let outcome = self
+                .client
+                .json(method, path, &[], body.as_ref())
+                .await
+                .map_err(|e| CheckpointError::Index {
+                    action,
+                    index: self.index.clone(),
+                    message: e.to_string(),
+                });
             let transient = match &outcome {
                 Ok((status, _)) => matches!(status, 429 | 502 | 503 | 504),
                 Err(_) => true,
@@ -263,23 +271,6 @@ impl CheckpointIndex {
                 _ => return outcome,
             }
         }
-    }
-
-    async fn request_once(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-        action: &'static str,
-    ) -> Result<(u16, serde_json::Value), CheckpointError> {
-        self.client
-            .json(method, path, &[], body.as_ref())
-            .await
-            .map_err(|e| CheckpointError::Index {
-                action,
-                index: self.index.clone(),
-                message: e.to_string(),
-            })
     }
 
     fn error(

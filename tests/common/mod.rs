@@ -129,24 +129,7 @@ impl Stack {
     }
 
     pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let r = self
-            .os
-            .send::<String, ()>(
-                method,
-                path,
-                HeaderMap::new(),
-                None,
-                body.map(|b| b.to_string()),
-                None,
-            )
-            .await
-            .unwrap();
-        let status = r.status_code().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        os_request(&self.os, method, path, body).await
     }
 
     /// Refreshes and counts the documents of `<prefix>*`.
@@ -195,6 +178,32 @@ impl Stack {
     }
 }
 
+/// One request to an OpenSearch node: the status and the answer (JSON, or the text as a string).
+pub async fn os_request(
+    os: &OpenSearch,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let r = os
+        .send::<String, ()>(
+            method,
+            path,
+            HeaderMap::new(),
+            None,
+            body.map(|b| b.to_string()),
+            None,
+        )
+        .await
+        .unwrap();
+    let status = r.status_code().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// Runs the trailscope binary with `args`, AWS test credentials and no inherited AWS profile.
 pub fn trailscope(args: &[&str]) -> Output {
     trailscope_cmd(args).output().expect("run trailscope")
@@ -226,10 +235,15 @@ pub fn ok(out: Output) -> String {
 
 /// `trailscope setup` for a test's index prefix.
 pub fn setup(prefix: &str) {
+    setup_at(&opensearch_url(), prefix);
+}
+
+/// `trailscope setup` for a test's index prefix on the node at `url`.
+pub fn setup_at(url: &str, prefix: &str) {
     ok(trailscope(&[
         "setup",
         "--opensearch-url",
-        &opensearch_url(),
+        url,
         "--index-prefix",
         prefix,
     ]));
