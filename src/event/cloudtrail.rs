@@ -158,6 +158,9 @@ impl<'a> CloudTrailRecord<'a> {
             if fatal.is_some() {
                 return;
             }
+            // What a nested object set aside before it turned out to be of a wrong type is
+            // dropped with it: the whole object is kept instead, once.
+            let set_aside = unknown.len();
             let parsed = match key.as_ref() {
                 "eventVersion" => string(raw, "eventVersion").map(|v| r.event_version = v),
                 "eventTime" => {
@@ -233,7 +236,10 @@ impl<'a> CloudTrailRecord<'a> {
             if let Err(e) = parsed {
                 match key.as_ref() {
                     "eventName" | "eventTime" => fatal = Some(e),
-                    _ => unknown.push((key, raw)),
+                    _ => {
+                        unknown.truncate(set_aside);
+                        unknown.push((key, raw));
+                    }
                 }
             }
         };
@@ -958,15 +964,15 @@ mod tests {
                 ("userIdentity.sessionContext.x", "1"),
             ]
         );
-        // A wrong type anywhere inside keeps the whole identity aside (and what was set aside
-        // before the error stays).
+        // A wrong type anywhere inside keeps the whole identity aside, once (not also the
+        // members set aside before the error was found).
         let r = CloudTrailRecord::parse(
             r#"{"eventName":"X","userIdentity":{"a":1,"sessionContext":{"attributes":{"mfaAuthenticated":"maybe"}}}}"#,
         )
         .unwrap();
         assert!(r.user_identity.is_none());
         let unknown: Vec<&str> = r.unknown.iter().map(|(k, _)| k.as_ref()).collect();
-        assert_eq!(unknown, ["userIdentity.a", "userIdentity"]);
+        assert_eq!(unknown, ["userIdentity"]);
         let r = CloudTrailRecord::parse(
             r#"{"eventName":"X","userIdentity":{"sessionContext":[1]},"resources":[null,{"ARN":"a"},"b"]}"#,
         )
