@@ -405,6 +405,17 @@ async fn late_events(stack: &Stack) -> Row {
         "only the late events are sent: {second}"
     );
     assert_eq!(second["indexed"], 40, "{second}");
+    // Their delay is measured (they arrived after the first read began): ~5 minutes.
+    let checkpoint: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("checkpoint.json")).unwrap())
+            .unwrap();
+    let delay = checkpoint["groups"][&s.group]["max_ingestion_delay"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (4 * 60_000..=7 * 60_000).contains(&delay),
+        "measured delay {delay} ms"
+    );
     let row = s
         .row(
             &url,

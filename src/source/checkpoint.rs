@@ -43,6 +43,10 @@ pub struct GroupState {
     /// The largest `ingestionTime - timestamp` seen (ms): how late events arrive here.
     #[serde(default)]
     pub max_ingestion_delay: i64,
+    /// When the latest read that completed a slice began (ms): events ingested after it are the
+    /// ones whose delay matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_at: Option<i64>,
 }
 
 impl GroupState {
@@ -63,6 +67,11 @@ impl GroupState {
             self.seen.entry(id.clone()).or_insert(*ts);
         }
         self.max_ingestion_delay = self.max_ingestion_delay.max(other.max_ingestion_delay);
+        // The earlier start counts more events as late: the safe side.
+        self.last_read_at = match (self.last_read_at, other.last_read_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Moves the watermark to `to` and forgets ids that the next read window cannot return.
@@ -234,11 +243,13 @@ mod tests {
             watermark: Some(100),
             seen: [("x".to_string(), 90)].into(),
             max_ingestion_delay: 5,
+            last_read_at: None,
         };
         let b = GroupState {
             watermark: Some(200),
             seen: [("y".to_string(), 190)].into(),
             max_ingestion_delay: 3,
+            last_read_at: None,
         };
         a.merge(&b);
         assert_eq!(a.watermark, Some(200));

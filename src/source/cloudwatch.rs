@@ -44,6 +44,17 @@ pub struct Window {
     pub end: Option<i64>,
 }
 
+/// How lateness is measured in a read.
+#[derive(Debug, Clone, Copy)]
+pub struct Lateness {
+    /// The lag allowance in force (ms).
+    pub lag: i64,
+    /// Only events ingested after this (ms since the epoch) say how late events come: one
+    /// ingested before the previous read began was there to be read, however old its timestamp
+    /// (a history imported at once, or a first backfill, says nothing about late arrival).
+    pub arrived_after: i64,
+}
+
 /// What one read of a window saw.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReadStats {
@@ -52,9 +63,10 @@ pub struct ReadStats {
     /// Events dropped because they were already delivered (the re-read part of the window).
     pub skipped: u64,
     pub throttled: u64,
-    /// The largest `ingestionTime - timestamp` among the events read (ms).
+    /// The largest `ingestionTime - timestamp` among the events read that arrived after
+    /// [`Lateness::arrived_after`] (ms).
     pub max_ingestion_delay: i64,
-    /// Events whose `ingestionTime - timestamp` exceeded the lag allowance given.
+    /// Such events whose `ingestionTime - timestamp` exceeded the lag allowance given.
     pub later_than_lag: u64,
     /// False when the read stopped early (shutdown): the window must be read again.
     pub complete: bool,
@@ -79,7 +91,7 @@ impl Reader {
         &self,
         log_group: &str,
         window: Window,
-        lag: i64,
+        lateness: Lateness,
         keep: &(dyn Fn(&str) -> bool + Sync),
         acks: &AckTracker,
         tx: &mpsc::Sender<Vec<RawEvent>>,
@@ -105,70 +117,92 @@ impl Reader {
                 return Ok(stats);
             };
             stats.pages += 1;
-            let mut events = Vec::with_capacity(response.events().len());
+            // The page's messages are moved out, not copied: with moto's 10,000-event pages a
+            // copy is 12 MB more per page in flight.
+            let mut response = response;
+            let token = response.next_token.take().filter(|t| !t.is_empty());
+            let page = response.events.take().unwrap_or_default();
+            drop(response);
+            let mut chunk = Vec::with_capacity(CHUNK_EVENTS.min(page.len()));
             // Streams repeat across events: share one Arc per run of the same name.
             let mut last_stream: Option<Arc<str>> = None;
-            for e in response.events() {
-                let (Some(message), Some(timestamp)) = (e.message(), e.timestamp()) else {
+            for e in page {
+                let (Some(message), Some(timestamp)) = (e.message, e.timestamp) else {
                     continue;
                 };
-                let event_id = e.event_id().unwrap_or_default();
+                let event_id = e.event_id.unwrap_or_default();
                 stats.events += 1;
-                if let Some(ingested) = e.ingestion_time() {
+                if let Some(ingested) = e.ingestion_time.filter(|&i| i > lateness.arrived_after) {
                     let delay = ingested - timestamp;
                     stats.max_ingestion_delay = stats.max_ingestion_delay.max(delay);
-                    if delay > lag {
+                    if delay > lateness.lag {
                         stats.later_than_lag += 1;
                     }
                 }
-                if !keep(event_id) {
+                if !keep(&event_id) {
                     stats.skipped += 1;
                     continue;
                 }
-                let stream = e.log_stream_name().unwrap_or_default();
+                let stream = e.log_stream_name.unwrap_or_default();
                 let log_stream = match &last_stream {
-                    Some(s) if &**s == stream => s.clone(),
+                    Some(s) if **s == *stream => s.clone(),
                     _ => {
                         let s: Arc<str> = Arc::from(stream);
                         last_stream = Some(s.clone());
                         s
                     }
                 };
-                events.push(RawEvent {
-                    message: message.to_owned(),
+                chunk.push(RawEvent {
+                    message,
                     origin: Origin::CloudWatch(CloudWatchPosition {
                         log_group: group.clone(),
                         log_stream,
-                        event_id: event_id.to_owned(),
+                        event_id,
                         timestamp,
-                        ingestion_time: e.ingestion_time(),
+                        ingestion_time: e.ingestion_time,
                     }),
                 });
-            }
-            // Handed on in chunks: the channel bounds messages, and a page can hold 10,000
-            // events (moto ignores AWS's 1 MB page cap), so chunks keep memory bounded.
-            let mut events = events.into_iter().peekable();
-            while events.peek().is_some() {
-                let chunk: Vec<RawEvent> = events.by_ref().take(CHUNK_EVENTS).collect();
-                let n = chunk.len();
-                acks.sent(log_group, n);
-                if tx.send(chunk).await.is_err() {
-                    acks.sent_failed(log_group, n);
-                    if cancel.is_cancelled() {
-                        // Shutting down: the pipeline stopped taking events on purpose.
+                // Handed on in chunks: the channel bounds messages, and a page can hold 10,000
+                // events (moto ignores AWS's 1 MB page cap), so chunks keep memory bounded.
+                if chunk.len() == CHUNK_EVENTS {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_EVENTS));
+                    if !Self::hand_on(log_group, full, acks, tx, cancel).await? {
                         return Ok(stats);
                     }
-                    return Err(SourceError::Closed);
                 }
             }
-            match response.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => {
+            if !chunk.is_empty() && !Self::hand_on(log_group, chunk, acks, tx, cancel).await? {
+                return Ok(stats);
+            }
+            match token {
+                Some(token) => next_token = Some(token),
+                None => {
                     stats.complete = true;
                     return Ok(stats);
                 }
             }
         }
+    }
+
+    /// Sends one chunk down the pipeline, counted in `acks` first. `Ok(false)`: shutting down
+    /// (the pipeline stopped taking events on purpose), stop reading.
+    async fn hand_on(
+        log_group: &str,
+        chunk: Vec<RawEvent>,
+        acks: &AckTracker,
+        tx: &mpsc::Sender<Vec<RawEvent>>,
+        cancel: &CancellationToken,
+    ) -> Result<bool, SourceError> {
+        let n = chunk.len();
+        acks.sent(log_group, n);
+        if tx.send(chunk).await.is_err() {
+            acks.sent_failed(log_group, n);
+            if cancel.is_cancelled() {
+                return Ok(false);
+            }
+            return Err(SourceError::Closed);
+        }
+        Ok(true)
     }
 
     /// One FilterLogEvents call, retried with jittered backoff on throttling and transient

@@ -9,7 +9,7 @@
 
 use super::ack::AckTracker;
 use super::checkpoint::{CheckpointError, CheckpointStore, GroupState};
-use super::cloudwatch::{Reader, SourceError, Window};
+use super::cloudwatch::{Lateness, Reader, SourceError, Window};
 use super::RawEvent;
 use crate::progress::{Backfill, Covered};
 use std::collections::{BTreeMap, HashSet};
@@ -195,6 +195,11 @@ impl Poller {
         let state = self.checkpoints.group(group).await?;
         let lag = lag_allowance(self.config.lag_floor, state.max_ingestion_delay);
         let now = chrono::Utc::now().timestamp_millis();
+        let lateness = Lateness {
+            lag,
+            // A group's first read: only what arrives while it runs can be late.
+            arrived_after: state.last_read_at.unwrap_or(now),
+        };
         let seen: HashSet<String> = state.seen.keys().cloned().collect();
         let keep = move |id: &str| !seen.contains(id);
         let mut report = PassReport {
@@ -222,7 +227,7 @@ impl Poller {
             let stats = loop {
                 match self
                     .reader
-                    .read_window(group, window, lag, &keep, &self.acks, tx, &self.cancel)
+                    .read_window(group, window, lateness, &keep, &self.acks, tx, &self.cancel)
                     .await
                 {
                     Err(SourceError::TokenExpired { .. }) if expired < 3 => {
@@ -252,6 +257,7 @@ impl Poller {
                     if complete {
                         // Keep the ids the *next* window will cover, with the lag it will use.
                         g.advance(end + 1, lag_allowance(floor, g.max_ingestion_delay));
+                        g.last_read_at = Some(now);
                     }
                 })
                 .await?;
