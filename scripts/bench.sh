@@ -76,9 +76,13 @@ if ! skipped forward || ! skipped python; then
 fi
 
 CORPUS=$WORK/events-$N.ndjson
-if [ ! -s "$CORPUS" ] || [ "$(date -u -d yesterday +%F)" != "$(cat "$CORPUS.day" 2>/dev/null)" ]; then
-  python3 bench/make_corpus.py "$N" "$CORPUS" --day "$(date -u -d yesterday +%F)"
-  date -u -d yesterday +%F > "$CORPUS.day"
+# Events are 3 a second from the start of DAY: it is chosen so that the last one is over an hour
+# old (CloudWatch Logs refuses events more than 2 h ahead, and forward reads up to now only; a
+# 1M corpus spans almost 4 days).
+DAY=$(date -u -d "@$(( $(date +%s) - N / 3 - 3600 ))" +%F)
+if [ ! -s "$CORPUS" ] || [ "$DAY" != "$(cat "$CORPUS.day" 2>/dev/null)" ]; then
+  python3 bench/make_corpus.py "$N" "$CORPUS" --day "$DAY"
+  echo "$DAY" > "$CORPUS.day"
 fi
 BYTES=$(stat -c %s "$CORPUS")
 BODIES=$WORK/bodies-$N.bin
