@@ -109,6 +109,7 @@ impl Reader {
                     log_group,
                     window,
                     next_token.take().as_deref(),
+                    None,
                     &mut stats,
                     cancel,
                 )
@@ -184,6 +185,42 @@ impl Reader {
         }
     }
 
+    /// The timestamp of the group's oldest event (`None`: none found, or cancelled), so that a
+    /// first read of a whole history can go in slices like any backfill: read as one window,
+    /// every id delivered would stay in the checkpoint until the very end.
+    pub async fn earliest(
+        &self,
+        log_group: &str,
+        stats: &mut ReadStats,
+        cancel: &CancellationToken,
+    ) -> Result<Option<i64>, SourceError> {
+        let mut token: Option<String> = None;
+        // AWS may answer with empty pages that carry a token; a few are followed.
+        for _ in 0..10 {
+            let Some(page) = self
+                .page(
+                    log_group,
+                    Window::default(),
+                    token.as_deref(),
+                    Some(1),
+                    stats,
+                    cancel,
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            if let Some(ts) = page.events().iter().find_map(|e| e.timestamp()) {
+                return Ok(Some(ts));
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     /// Sends one chunk down the pipeline, counted in `acks` first. `Ok(false)`: shutting down
     /// (the pipeline stopped taking events on purpose), stop reading.
     async fn hand_on(
@@ -212,6 +249,7 @@ impl Reader {
         log_group: &str,
         window: Window,
         token: Option<&str>,
+        limit: Option<i32>,
         stats: &mut ReadStats,
         cancel: &CancellationToken,
     ) -> Result<
@@ -238,6 +276,7 @@ impl Reader {
                 .set_end_time(window.end)
                 .set_filter_pattern(self.filter_pattern.clone())
                 .set_next_token(token.map(str::to_owned))
+                .set_limit(limit)
                 .send()
                 .await;
             let error = match result {

@@ -207,10 +207,17 @@ impl Poller {
             watermark: state.watermark,
             ..PassReport::default()
         };
-        // A group read for the first time with no start position: its whole history, once.
+        // A group read for the first time with no start position: its whole history, from its
+        // oldest event, in slices.
         let mut from = match (state.watermark, self.config.start) {
             (Some(w), _) => Some(w.saturating_sub(lag).max(0)),
-            (None, start) => start,
+            (None, Some(start)) => Some(start),
+            (None, None) => {
+                let mut probe = super::cloudwatch::ReadStats::default();
+                let earliest = self.reader.earliest(group, &mut probe, &self.cancel).await;
+                report.throttled += probe.throttled;
+                earliest?
+            }
         };
         let started = std::time::Instant::now();
         let first_slice_start = from.filter(|&a| now - a > self.config.slice);
