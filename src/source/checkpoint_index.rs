@@ -35,13 +35,14 @@ struct Version {
     primary_term: i64,
 }
 
-/// The stored document.
+/// The stored document: written from a borrowed state (`S = &GroupState`), read into an owned
+/// one.
 #[derive(Serialize, Deserialize)]
-struct StateDoc {
+struct StateDoc<S> {
     job: String,
     log_group: String,
     #[serde(flatten)]
-    state: GroupState,
+    state: S,
     updated: String,
 }
 
@@ -124,7 +125,8 @@ impl CheckpointIndex {
         group: &str,
         state: &GroupState,
     ) -> Result<GroupState, CheckpointError> {
-        let mut state = state.clone();
+        // Copied only when another writer's progress has to be merged in.
+        let mut state = std::borrow::Cow::Borrowed(state);
         for _ in 0..MAX_CONFLICTS {
             let version = self.versions.lock().unwrap().get(group).copied();
             let path = format!("/{}/_doc/{}", self.index, self.doc_id(group));
@@ -136,7 +138,7 @@ impl CheckpointIndex {
             let doc = StateDoc {
                 job: self.job.clone(),
                 log_group: group.to_owned(),
-                state: state.clone(),
+                state: &state,
                 updated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             };
             let body = serde_json::to_value(&doc).expect("checkpoint state always serializes");
@@ -151,7 +153,7 @@ impl CheckpointIndex {
                         .lock()
                         .unwrap()
                         .insert(group.to_owned(), version);
-                    return Ok(state);
+                    return Ok(state.into_owned());
                 }
                 409 => {
                     // Someone else saved this group: take their progress in, then try again.
@@ -161,7 +163,7 @@ impl CheckpointIndex {
                             index = %self.index,
                             "another instance saved this log group's checkpoint; merging"
                         );
-                        state.merge(&theirs);
+                        state.to_mut().merge(&theirs);
                         self.versions
                             .lock()
                             .unwrap()
@@ -202,18 +204,16 @@ impl CheckpointIndex {
 
     async fn fetch(&self, group: &str) -> Result<Option<(GroupState, Version)>, CheckpointError> {
         let path = format!("/{}/_doc/{}", self.index, self.doc_id(group));
-        let (status, reply) = self.request(Method::Get, &path, None, "read").await?;
+        let (status, mut reply) = self.request(Method::Get, &path, None, "read").await?;
         match status {
             200 => {
                 let version =
                     version_of(&reply).ok_or_else(|| self.error("read", status, &reply))?;
-                let doc: StateDoc =
-                    serde_json::from_value(reply["_source"].clone()).map_err(|e| {
-                        CheckpointError::Index {
-                            action: "read",
-                            index: self.index.clone(),
-                            message: format!("log group {group}: not a trailscope checkpoint: {e}"),
-                        }
+                let doc: StateDoc<GroupState> = serde_json::from_value(reply["_source"].take())
+                    .map_err(|e| CheckpointError::Index {
+                        action: "read",
+                        index: self.index.clone(),
+                        message: format!("log group {group}: not a trailscope checkpoint: {e}"),
                     })?;
                 Ok(Some((doc.state, version)))
             }

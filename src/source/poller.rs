@@ -85,8 +85,15 @@ impl Checkpoints {
     }
 
     pub async fn group(&self, name: &str) -> Result<GroupState, CheckpointError> {
-        if let Some(g) = self.state.lock().unwrap().get(name) {
-            return Ok(g.clone());
+        self.load(name).await?;
+        Ok(self.state.lock().unwrap()[name].clone())
+    }
+
+    /// Makes sure a group's state is in memory: a file was read whole at open, an index is read
+    /// group by group on first use.
+    async fn load(&self, name: &str) -> Result<(), CheckpointError> {
+        if self.state.lock().unwrap().contains_key(name) {
+            return Ok(());
         }
         let loaded = match &self.store {
             CheckpointStore::File(_) => GroupState::default(),
@@ -95,13 +102,12 @@ impl Checkpoints {
                 index.load_group(name).await?.unwrap_or_default()
             }
         };
-        Ok(self
-            .state
+        self.state
             .lock()
             .unwrap()
             .entry(name.to_owned())
-            .or_insert(loaded)
-            .clone())
+            .or_insert(loaded);
+        Ok(())
     }
 
     /// Applies `f` to a group's state and saves it.
@@ -111,7 +117,7 @@ impl Checkpoints {
         f: impl FnOnce(&mut GroupState),
     ) -> Result<(), CheckpointError> {
         // Loaded before it is changed: an index holds progress this process has not seen yet.
-        self.group(name).await?;
+        self.load(name).await?;
         let _saving = self.saving.lock().await;
         match &self.store {
             CheckpointStore::File(file) => {
