@@ -9,13 +9,13 @@ use crate::event::cloudtrail::CloudTrailRecord;
 use crate::event::iam_action::iam_action;
 use geoip::{AutonomousSystem, Geo, GeoIp};
 use std::sync::Arc;
-use user_agent::{ParsedUserAgent, UserAgentCache};
+use user_agent::{CachedUserAgent, UserAgentCache};
 
 /// What enrichment found for one record.
 #[derive(Debug, Default)]
 pub struct Enrichment {
     pub iam_action: Option<String>,
-    pub user_agent: Option<Arc<ParsedUserAgent>>,
+    pub user_agent: Option<Arc<CachedUserAgent>>,
     /// `source.geo.*`, when a GeoIP database is configured and knows the public source address.
     pub geo: Option<Arc<Geo>>,
     /// `source.as.*`, when an ASN database is configured and knows the public source address.

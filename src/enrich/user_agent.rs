@@ -178,6 +178,62 @@ pub struct ParsedUserAgent {
     pub aws: AwsUserAgent,
 }
 
+/// A parse kept in the cache, with its two parts of a document already written as JSON: every
+/// event of a user agent seen before copies them instead of serializing ~15 fields again (~5% of
+/// the transform). The bytes are serde_json's, so a document is the same either way.
+#[derive(Debug)]
+pub struct CachedUserAgent {
+    parsed: ParsedUserAgent,
+    /// The members of `ecs` without the braces (it is flattened beside `original`); empty when
+    /// it has none.
+    ecs_members: Box<str>,
+    /// `aws` as a JSON object.
+    aws_json: Box<str>,
+}
+
+impl CachedUserAgent {
+    pub fn new(parsed: ParsedUserAgent) -> Self {
+        let ecs = to_json(&parsed.ecs);
+        let ecs_members = ecs
+            .strip_prefix('{')
+            .and_then(|m| m.strip_suffix('}'))
+            .unwrap_or_default()
+            .into();
+        CachedUserAgent {
+            aws_json: to_json(&parsed.aws).into(),
+            ecs_members,
+            parsed,
+        }
+    }
+
+    /// The members `parsed.ecs` adds to `user_agent` (after `original`), as JSON.
+    pub fn ecs_members_json(&self) -> &str {
+        &self.ecs_members
+    }
+
+    /// `parsed.aws` as a JSON object.
+    pub fn aws_json(&self) -> &str {
+        &self.aws_json
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("structs of strings and lists always serialize")
+}
+
+impl std::ops::Deref for CachedUserAgent {
+    type Target = ParsedUserAgent;
+    fn deref(&self) -> &ParsedUserAgent {
+        &self.parsed
+    }
+}
+
+impl PartialEq<ParsedUserAgent> for CachedUserAgent {
+    fn eq(&self, other: &ParsedUserAgent) -> bool {
+        self.parsed == *other
+    }
+}
+
 /// Bounded, thread-safe cache in front of [`parse`] (UA strings repeat heavily). Share it
 /// across tokio tasks via `Arc`.
 ///
@@ -186,7 +242,7 @@ pub struct ParsedUserAgent {
 /// [`MAX_INPUT`] bytes of the user agent, the only part `parse` looks at, so a flood of long
 /// unique strings cannot hold more than `capacity` × 1 KiB of keys.
 pub struct UserAgentCache {
-    inner: quick_cache::sync::Cache<String, Arc<ParsedUserAgent>>,
+    inner: quick_cache::sync::Cache<String, Arc<CachedUserAgent>>,
     capacity: usize,
 }
 
@@ -201,12 +257,12 @@ impl UserAgentCache {
     }
 
     /// The parse of `original`, from the cache when it was seen recently.
-    pub fn get(&self, original: &str) -> Arc<ParsedUserAgent> {
+    pub fn get(&self, original: &str) -> Arc<CachedUserAgent> {
         let key = cap(original, MAX_INPUT);
         if let Some(hit) = self.inner.get(key) {
             return hit;
         }
-        let parsed = Arc::new(parse(key));
+        let parsed = Arc::new(CachedUserAgent::new(parse(key)));
         self.inner.insert(key.to_owned(), Arc::clone(&parsed));
         parsed
     }

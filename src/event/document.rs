@@ -4,6 +4,7 @@
 
 use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
 use super::json_escape;
+use crate::enrich::user_agent::CachedUserAgent;
 use crate::enrich::Enrichment;
 use crate::source::Origin;
 use serde::ser::{SerializeMap, Serializer};
@@ -103,6 +104,9 @@ struct UserAgentField<'a> {
     original: Str<'a>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     parsed: Option<&'a crate::enrich::user_agent::EcsUserAgent>,
+    /// The same parse, its JSON written once per user agent (for `write_json`).
+    #[serde(skip)]
+    cached: Option<&'a CachedUserAgent>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +114,9 @@ struct Aws<'a> {
     cloudtrail: CloudTrail<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a crate::enrich::user_agent::AwsUserAgent>,
+    /// `user_agent` as JSON, written once per user agent (for `write_json`).
+    #[serde(skip)]
+    user_agent_json: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -381,6 +388,18 @@ impl<'o> Obj<'o> {
         }
     }
 
+    /// Members already written as JSON (`"a":1,"b":2`; nothing when empty).
+    fn members(&mut self, members: &str) {
+        if members.is_empty() {
+            return;
+        }
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.extend_from_slice(members.as_bytes());
+    }
+
     /// A one-element array of a string.
     fn str_array(&mut self, key: &str, values: &[&str]) {
         let out = self.key(key);
@@ -444,13 +463,19 @@ impl Document<'_> {
             r.close();
         }
         if let Some(user_agent) = &self.user_agent {
-            o.value("user_agent", user_agent)?;
+            let mut u = Obj::open(o.key("user_agent"));
+            u.str("original", user_agent.original);
+            if let Some(cached) = user_agent.cached {
+                u.members(cached.ecs_members_json());
+            }
+            u.close();
         }
         {
             let mut aws = Obj::open(o.key("aws"));
             self.aws.cloudtrail.write(aws.key("cloudtrail"))?;
-            if let Some(user_agent) = self.aws.user_agent {
-                aws.value("user_agent", user_agent)?;
+            if let Some(user_agent) = self.aws.user_agent_json {
+                aws.key("user_agent")
+                    .extend_from_slice(user_agent.as_bytes());
             }
             aws.close();
         }
@@ -676,6 +701,7 @@ impl<'a> Document<'a> {
             user_agent: record.user_agent.as_deref().map(|original| UserAgentField {
                 original,
                 parsed: enrichment.user_agent.as_deref().map(|p| &p.ecs),
+                cached: enrichment.user_agent.as_deref(),
             }),
             aws: Aws {
                 cloudtrail: CloudTrail {
@@ -713,6 +739,7 @@ impl<'a> Document<'a> {
                     unknown_fields: &record.unknown,
                 },
                 user_agent: enrichment.user_agent.as_deref().map(|p| &p.aws),
+                user_agent_json: enrichment.user_agent.as_deref().map(|p| p.aws_json()),
             },
             cloudwatch: match origin {
                 Origin::CloudWatch(p) => Some(CloudWatch {

@@ -31,23 +31,54 @@ fn is_special(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// The position of the first byte at or after `i` that needs escaping, or `bytes.len()`.
-#[inline(always)]
-fn next_special(bytes: &[u8], mut i: usize) -> usize {
+/// Appends the JSON string literal of `s` (quotes included), exactly as
+/// `serde_json::to_writer(out, s)` would.
+///
+/// Every 8 bytes are appended whole before they are looked at (a fixed-size copy, one store):
+/// a run between two escapes costs no `memcpy` call of its own. When the 8 hold a byte to
+/// escape, what was appended from that byte on is taken back. (Writing a document took ~3% fewer
+/// instructions than with a copy of each run as found. Measured and dropped: the last bytes
+/// padded into a word, and every escape of a word done from one load with an exact mask; both
+/// cost more than they saved.)
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Escapes make it longer; most strings have none, JSON texts one or two per member.
+    out.reserve(bytes.len() + 2 + bytes.len() / 8 + 8);
+    out.push(b'"');
+    let mut i = 0;
     while let Some(chunk) = bytes.get(i..i + 8) {
-        let m = special(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
+        let chunk: &[u8; 8] = chunk.try_into().expect("8 bytes");
+        out.extend_from_slice(chunk);
+        let m = special(u64::from_le_bytes(*chunk));
+        if m == 0 {
+            i += 8;
+            continue;
         }
-        i += 8;
+        let k = (m.trailing_zeros() / 8) as usize;
+        out.truncate(out.len() - (8 - k));
+        escape(out, bytes[i + k]);
+        i += k + 1;
     }
-    while i < bytes.len() && !is_special(bytes[i]) {
-        i += 1;
+    for &byte in &bytes[i..] {
+        if is_special(byte) {
+            escape(out, byte);
+        } else {
+            out.push(byte);
+        }
     }
-    i
+    out.push(b'"');
 }
 
 /// Appends the escape serde_json writes for `byte` (one that [`is_special`]).
+#[inline(always)]
+fn escape(out: &mut Vec<u8>, byte: u8) {
+    match byte {
+        b'"' | b'\\' => out.extend_from_slice(&[b'\\', byte]),
+        _ => write_control(out, byte),
+    }
+}
+
+/// The escape of a control character.
 #[cold]
 fn write_control(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -66,28 +97,6 @@ fn write_control(out: &mut Vec<u8>, byte: u8) {
             HEX[usize::from(byte & 0xf)],
         ]),
     }
-}
-
-/// Appends the JSON string literal of `s` (quotes included), exactly as
-/// `serde_json::to_writer(out, s)` would.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    // Escapes make it longer; most strings have none, JSON texts one or two per member.
-    out.reserve(bytes.len() + 2 + bytes.len() / 8);
-    out.push(b'"');
-    let mut start = 0;
-    loop {
-        let i = next_special(bytes, start);
-        out.extend_from_slice(&bytes[start..i]);
-        let Some(&byte) = bytes.get(i) else { break };
-        match byte {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            _ => write_control(out, byte),
-        }
-        start = i + 1;
-    }
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -136,6 +145,15 @@ mod tests {
             "\x1f\x20\x21\x22\x5b\x5c\x5d\x7f",
         ] {
             assert_eq!(ours(s), serde(s), "{s:?}");
+        }
+        // Runs of escapes, the six-byte ones too, and runs between them of every length.
+        for s in [
+            "\u{1}".repeat(100),
+            "\u{1f}\"".repeat(40),
+            format!("{}{}", "\"".repeat(30), "\u{2}".repeat(30)),
+            format!("abcdefgh{}ijklmnop", "\u{3}".repeat(17)),
+        ] {
+            assert_eq!(ours(&s), serde(&s), "{s:?}");
         }
     }
 
