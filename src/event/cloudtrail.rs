@@ -4,10 +4,10 @@
 //! responseElements, ...) stay raw JSON, so decoding never fails on what a service put in them.
 
 use super::fields::{elements, members, BorrowedKey, Stop};
+use super::json_scan::{Cursor, RawJson};
 use chrono::{DateTime, Utc};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Why a message is not a CloudTrail record we can index.
@@ -24,7 +24,7 @@ pub enum DecodeError {
 }
 
 type Str<'a> = Cow<'a, str>;
-type Raw<'a> = &'a RawValue;
+type Raw<'a> = RawJson<'a>;
 /// Members that the model does not know, by their dotted path (`userIdentity.newThing`), kept
 /// as they came.
 pub type Unknown<'a> = Vec<(Str<'a>, Raw<'a>)>;
@@ -133,303 +133,175 @@ pub struct TlsDetails<'a> {
 impl<'a> CloudTrailRecord<'a> {
     /// Decodes one CloudTrail record (one JSON object) borrowing from `json`.
     pub fn parse(json: &'a str) -> Result<Self, DecodeError> {
-        // First with the identity read in place, in the one pass over the record; anything
-        // unusual (not JSON, a member of the wrong type in the identity) and the record is read
-        // again member by member, each taken raw first, which says what was wrong and keeps
-        // what cannot be read aside.
-        match Self::read(json, true) {
+        // First with the scanner, the identity read in place, in the one pass over the record;
+        // anything unusual (not JSON, a member of the wrong type in the identity) and the record
+        // is read again by serde_json member by member, each taken raw first, which says what was
+        // wrong and keeps what cannot be read aside.
+        match Self::read_in_place(json) {
             Ok(decoded) => decoded,
-            Err(_) => {
-                Self::read(json, false).unwrap_or_else(|e| Err(DecodeError::NotJson(e.to_string())))
-            }
+            Err(_) => Self::read_carefully(json)
+                .unwrap_or_else(|e| Err(DecodeError::NotJson(e.to_string()))),
         }
     }
 
-    fn read(json: &'a str, in_place: bool) -> Result<Result<Self, DecodeError>, serde_json::Error> {
-        let mut r = CloudTrailRecord::default();
-        let mut event_time = None;
-        let mut event_time_raw = None;
-        let mut event_source = None;
-        let mut event_name = None;
-        // The first error that costs the event; reading goes on, so that a message that is not
-        // JSON at all is still told as such.
-        let mut fatal = None;
-        let f = |key: Str<'a>, raw: Raw<'a>, unknown: &mut Unknown<'a>| {
-            if fatal.is_some() {
-                return;
+    fn read_in_place(json: &'a str) -> Result<Result<Self, DecodeError>, Stop<DecodeError>> {
+        let mut reader = Reader::default();
+        let mut cur = Cursor::new(json);
+        cur.object(|key, value| reader.member_in_place(key, value))?;
+        cur.end()?;
+        Ok(reader.finish())
+    }
+
+    fn read_carefully(json: &'a str) -> Result<Result<Self, DecodeError>, serde_json::Error> {
+        let mut reader = Reader::default();
+        let mut de = serde_json::Deserializer::from_str(json);
+        de.deserialize_map(RecordMembers(&mut reader))?;
+        de.end()?;
+        Ok(reader.finish())
+    }
+}
+
+/// A record as its members come, by either reading.
+#[derive(Default)]
+struct Reader<'a> {
+    r: CloudTrailRecord<'a>,
+    event_time: Option<Str<'a>>,
+    event_time_raw: Option<Raw<'a>>,
+    event_name: Option<Str<'a>>,
+    /// The first error that costs the event; reading goes on, so that a message that is not
+    /// JSON at all is still told as such.
+    fatal: Option<DecodeError>,
+}
+
+impl<'a> Reader<'a> {
+    /// The nested members that can be read in place (`userIdentity`, `resources`,
+    /// `tlsDetails`) are, without taking them raw first; any error in them stops the reading.
+    fn member_in_place(
+        &mut self,
+        key: Str<'a>,
+        value: &mut Cursor<'a>,
+    ) -> Result<(), Stop<DecodeError>> {
+        let r = &mut self.r;
+        match key.as_ref() {
+            "userIdentity" => {
+                let mut u = UserIdentity::default();
+                r.user_identity = nested(value, &mut u, &mut r.unknown)?.then_some(u);
             }
-            // What a nested object set aside before it turned out to be of a wrong type is
-            // dropped with it: the whole object is kept instead, once.
-            let set_aside = unknown.len();
-            let parsed = match key.as_ref() {
-                "eventVersion" => string(raw, "eventVersion").map(|v| r.event_version = v),
-                "eventTime" => {
-                    event_time_raw = Some(raw);
-                    string(raw, "eventTime").map(|v| event_time = v)
-                }
-                "eventSource" => string(raw, "eventSource").map(|v| event_source = v),
-                "eventName" => string(raw, "eventName").map(|v| event_name = v),
-                "awsRegion" => string(raw, "awsRegion").map(|v| r.aws_region = v),
-                "sourceIPAddress" => {
-                    string(raw, "sourceIPAddress").map(|v| r.source_ip_address = v)
-                }
-                "userAgent" => string(raw, "userAgent").map(|v| r.user_agent = v),
-                "userIdentity" => user_identity(raw, unknown).map(|v| r.user_identity = v),
-                "errorCode" => string(raw, "errorCode").map(|v| r.error_code = v),
-                "errorMessage" => string(raw, "errorMessage").map(|v| r.error_message = v),
-                "requestParameters" => {
-                    r.request_parameters = non_null(raw);
-                    Ok(())
-                }
-                "responseElements" => {
-                    r.response_elements = non_null(raw);
-                    Ok(())
-                }
-                "additionalEventData" => {
-                    r.additional_event_data = non_null(raw);
-                    Ok(())
-                }
-                "serviceEventDetails" => {
-                    r.service_event_details = non_null(raw);
-                    Ok(())
-                }
-                "requestID" => string(raw, "requestID").map(|v| r.request_id = v),
-                "eventID" => string(raw, "eventID").map(|v| r.event_id = v),
-                "readOnly" => boolean(raw, "readOnly").map(|v| r.read_only = v),
-                "resources" => resources(raw, unknown).map(|v| r.resources = v),
-                "eventType" => string(raw, "eventType").map(|v| r.event_type = v),
-                "apiVersion" => string(raw, "apiVersion").map(|v| r.api_version = v),
-                "managementEvent" => {
-                    boolean(raw, "managementEvent").map(|v| r.management_event = v)
-                }
-                "recipientAccountId" => {
-                    string(raw, "recipientAccountId").map(|v| r.recipient_account_id = v)
-                }
-                "sharedEventID" => string(raw, "sharedEventID").map(|v| r.shared_event_id = v),
-                "vpcEndpointId" => string(raw, "vpcEndpointId").map(|v| r.vpc_endpoint_id = v),
-                "vpcEndpointAccountId" => {
-                    string(raw, "vpcEndpointAccountId").map(|v| r.vpc_endpoint_account_id = v)
-                }
-                "eventCategory" => string(raw, "eventCategory").map(|v| r.event_category = v),
-                "addendum" => {
-                    r.addendum = non_null(raw);
-                    Ok(())
-                }
-                "edgeDeviceDetails" => {
-                    r.edge_device_details = non_null(raw);
-                    Ok(())
-                }
-                "tlsDetails" => tls_details(raw, unknown).map(|v| r.tls_details = v),
-                "sessionCredentialFromConsole" => boolean(raw, "sessionCredentialFromConsole")
-                    .map(|v| r.session_credential_from_console = v),
-                "insightDetails" => {
-                    r.insight_details = non_null(raw);
-                    Ok(())
-                }
-                _ => {
-                    unknown.push((key, raw));
-                    return;
-                }
-            };
+            "resources" => r.resources = resources_in_place(value, &mut r.unknown)?,
+            "tlsDetails" => {
+                let mut t = TlsDetails::default();
+                r.tls_details = nested(value, &mut t, &mut r.unknown)?.then_some(t);
+            }
+            _ => self.member(key, value.value()?),
+        }
+        Ok(())
+    }
+
+    fn member(&mut self, key: Str<'a>, raw: Raw<'a>) {
+        if self.fatal.is_some() {
+            return;
+        }
+        // What a nested object set aside before it turned out to be of a wrong type is dropped
+        // with it: the whole object is kept instead, once.
+        let set_aside = self.r.unknown.len();
+        match self.known(&key, raw) {
+            Ok(true) => {}
+            Ok(false) => self.r.unknown.push((key, raw)),
             // A field of an unexpected type is kept as it came rather than costing the event;
             // only the fields that make it a record of a call in time must be right.
-            if let Err(e) = parsed {
-                match key.as_ref() {
-                    "eventName" | "eventTime" => fatal = Some(e),
-                    _ => {
-                        unknown.truncate(set_aside);
-                        unknown.push((key, raw));
-                    }
+            Err(e) => match key.as_ref() {
+                "eventName" | "eventTime" => self.fatal = Some(e),
+                _ => {
+                    self.r.unknown.truncate(set_aside);
+                    self.r.unknown.push((key, raw));
                 }
+            },
+        }
+    }
+
+    /// Reads a documented member into the record: `false` if `key` is not one.
+    fn known(&mut self, key: &str, raw: Raw<'a>) -> Result<bool, DecodeError> {
+        let r = &mut self.r;
+        match key {
+            "eventVersion" => r.event_version = string(raw, "eventVersion")?,
+            "eventTime" => {
+                self.event_time_raw = Some(raw);
+                self.event_time = string(raw, "eventTime")?;
             }
-        };
-        let mut visitor = RecordMembers {
-            f,
-            unknown: Vec::new(),
-            in_place,
-            identity: None,
-            resources: None,
-            tls_details: None,
-        };
-        let mut de = serde_json::Deserializer::from_str(json);
-        de.deserialize_map(&mut visitor)?;
-        de.end()?;
-        let RecordMembers {
-            unknown,
-            identity,
-            resources,
-            tls_details,
-            ..
-        } = visitor;
-        r.unknown = unknown;
-        if let Some(identity) = identity {
-            r.user_identity = identity;
+            "eventSource" => r.event_source = string(raw, "eventSource")?,
+            "eventName" => self.event_name = string(raw, "eventName")?,
+            "awsRegion" => r.aws_region = string(raw, "awsRegion")?,
+            "sourceIPAddress" => r.source_ip_address = string(raw, "sourceIPAddress")?,
+            "userAgent" => r.user_agent = string(raw, "userAgent")?,
+            "userIdentity" => r.user_identity = user_identity(raw, &mut r.unknown)?,
+            "errorCode" => r.error_code = string(raw, "errorCode")?,
+            "errorMessage" => r.error_message = string(raw, "errorMessage")?,
+            "requestParameters" => r.request_parameters = non_null(raw),
+            "responseElements" => r.response_elements = non_null(raw),
+            "additionalEventData" => r.additional_event_data = non_null(raw),
+            "serviceEventDetails" => r.service_event_details = non_null(raw),
+            "requestID" => r.request_id = string(raw, "requestID")?,
+            "eventID" => r.event_id = string(raw, "eventID")?,
+            "readOnly" => r.read_only = boolean(raw, "readOnly")?,
+            "resources" => r.resources = resources(raw, &mut r.unknown)?,
+            "eventType" => r.event_type = string(raw, "eventType")?,
+            "apiVersion" => r.api_version = string(raw, "apiVersion")?,
+            "managementEvent" => r.management_event = boolean(raw, "managementEvent")?,
+            "recipientAccountId" => r.recipient_account_id = string(raw, "recipientAccountId")?,
+            "sharedEventID" => r.shared_event_id = string(raw, "sharedEventID")?,
+            "vpcEndpointId" => r.vpc_endpoint_id = string(raw, "vpcEndpointId")?,
+            "vpcEndpointAccountId" => {
+                r.vpc_endpoint_account_id = string(raw, "vpcEndpointAccountId")?
+            }
+            "eventCategory" => r.event_category = string(raw, "eventCategory")?,
+            "addendum" => r.addendum = non_null(raw),
+            "edgeDeviceDetails" => r.edge_device_details = non_null(raw),
+            "tlsDetails" => r.tls_details = tls_details(raw, &mut r.unknown)?,
+            "sessionCredentialFromConsole" => {
+                r.session_credential_from_console = boolean(raw, "sessionCredentialFromConsole")?
+            }
+            "insightDetails" => r.insight_details = non_null(raw),
+            _ => return Ok(false),
         }
-        if let Some(resources) = resources {
-            r.resources = resources;
+        Ok(true)
+    }
+
+    fn finish(self) -> Result<CloudTrailRecord<'a>, DecodeError> {
+        let mut r = self.r;
+        if let Some(e) = self.fatal {
+            return Err(e);
         }
-        if let Some(tls_details) = tls_details {
-            r.tls_details = tls_details;
-        }
-        if let Some(e) = fatal {
-            return Ok(Err(e));
-        }
-        if let Some(text) = event_time {
+        if let Some(text) = self.event_time {
             (r.event_time, r.event_time_is_rfc3339) = match parse_time_as(&text) {
                 Some((t, rfc3339)) => (Some(t), rfc3339),
                 None => (None, false),
             };
             if r.event_time.is_none() {
                 // Kept as it came; where the event is indexed is decided by the encoder.
-                if let Some(raw) = event_time_raw {
+                if let Some(raw) = self.event_time_raw {
                     r.unknown.push((Cow::Borrowed("eventTime"), raw));
                 }
             }
             r.event_time_text = Some(text);
         }
-        r.event_source = event_source;
         // Without an eventName it is not a record of an API call at all.
-        Ok(match event_name {
-            Some(name) => {
-                r.event_name = name;
-                Ok(r)
-            }
-            None => Err(DecodeError::Missing("eventName")),
-        })
+        r.event_name = self.event_name.ok_or(DecodeError::Missing("eventName"))?;
+        Ok(r)
     }
 }
 
-/// The members of a record: `f` gets each one raw, except the nested ones that are read in place
-/// when `in_place` (`userIdentity`, `resources`, `tlsDetails`: what was read, if they came).
-struct RecordMembers<'a, F> {
-    f: F,
-    unknown: Unknown<'a>,
-    in_place: bool,
-    identity: Option<Option<UserIdentity<'a>>>,
-    resources: Option<Vec<Resource<'a>>>,
-    tls_details: Option<Option<TlsDetails<'a>>>,
-}
+/// The members of a record for the careful reading: each one raw, through serde_json.
+struct RecordMembers<'r, 'a>(&'r mut Reader<'a>);
 
-/// `resources` read in place: `null` elements are skipped; an element that is neither `null` nor
-/// an object is an error here (the careful reading keeps it aside).
-struct Resources<'u, 'a> {
-    unknown: &'u mut Unknown<'a>,
-}
-
-impl<'a> DeserializeSeed<'a> for Resources<'_, 'a> {
-    type Value = Vec<Resource<'a>>;
-    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'a> Visitor<'a> for Resources<'_, 'a> {
-    type Value = Vec<Resource<'a>>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of objects")
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_some<D: Deserializer<'a>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-    fn visit_seq<S: SeqAccess<'a>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
-        let mut out = Vec::new();
-        loop {
-            let mut res = Resource::default();
-            match seq.next_element_seed(Nested {
-                target: &mut res,
-                unknown: &mut *self.unknown,
-            })? {
-                None => return Ok(out),
-                Some(true) => out.push(res),
-                Some(false) => {}
-            }
-        }
-    }
-}
-
-impl<'a> Members<'a> for Resource<'a> {
-    fn member<M: MapAccess<'a>>(
-        &mut self,
-        k: Str<'a>,
-        map: &mut M,
-        unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
-        let v: Raw<'a> = map.next_value()?;
-        match k.as_ref() {
-            "ARN" | "arn" => self.arn = string(v, "resources[].ARN").map_err(refused)?,
-            "accountId" => self.account_id = string(v, "resources[].accountId").map_err(refused)?,
-            "type" => self.resource_type = string(v, "resources[].type").map_err(refused)?,
-            _ => push_unknown(unknown, "resources[]", k, v),
-        }
-        Ok(())
-    }
-}
-
-impl<'a> Members<'a> for TlsDetails<'a> {
-    fn member<M: MapAccess<'a>>(
-        &mut self,
-        k: Str<'a>,
-        map: &mut M,
-        unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
-        let v: Raw<'a> = map.next_value()?;
-        match k.as_ref() {
-            "tlsVersion" => {
-                self.tls_version = string(v, "tlsDetails.tlsVersion").map_err(refused)?
-            }
-            "cipherSuite" => {
-                self.cipher_suite = string(v, "tlsDetails.cipherSuite").map_err(refused)?
-            }
-            "clientProvidedHostHeader" => {
-                self.client_provided_host_header =
-                    string(v, "tlsDetails.clientProvidedHostHeader").map_err(refused)?
-            }
-            _ => push_unknown(unknown, "tlsDetails", k, v),
-        }
-        Ok(())
-    }
-}
-
-impl<'a, F: FnMut(Str<'a>, Raw<'a>, &mut Unknown<'a>)> Visitor<'a> for &mut RecordMembers<'a, F> {
+impl<'a> Visitor<'a> for RecordMembers<'_, 'a> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<(), M::Error> {
         while let Some(key) = map.next_key::<BorrowedKey<'a>>()? {
-            if self.in_place {
-                let unknown = &mut self.unknown;
-                match key.0.as_ref() {
-                    "userIdentity" => {
-                        let mut u = UserIdentity::default();
-                        let read = map.next_value_seed(Nested {
-                            target: &mut u,
-                            unknown,
-                        })?;
-                        self.identity = Some(read.then_some(u));
-                        continue;
-                    }
-                    "resources" => {
-                        self.resources = Some(map.next_value_seed(Resources { unknown })?);
-                        continue;
-                    }
-                    "tlsDetails" => {
-                        let mut t = TlsDetails::default();
-                        let read = map.next_value_seed(Nested {
-                            target: &mut t,
-                            unknown,
-                        })?;
-                        self.tls_details = Some(read.then_some(t));
-                        continue;
-                    }
-                    _ => {}
-                }
-            }
             let raw: Raw<'a> = map.next_value()?;
-            (self.f)(key.0, raw, &mut self.unknown);
+            self.0.member(key.0, raw);
         }
         Ok(())
     }
@@ -474,39 +346,48 @@ fn parse_cloudtrail_time(text: &str) -> Option<DateTime<Utc>> {
 
 /// Each member of the JSON object `raw` (`what` in errors), read as it comes.
 fn object<'a>(
-    raw: &'a RawValue,
+    raw: Raw<'a>,
     what: &'static str,
     f: impl FnMut(Str<'a>, Raw<'a>) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
-    members(raw.get(), f).map_err(|stop| match stop {
+    members(raw.get(), f).map_err(|stop| wrong_type(what, stop))
+}
+
+/// A nested reading's error as the member's own: what in it was wrong.
+fn wrong_type(field: &'static str, stop: Stop<DecodeError>) -> DecodeError {
+    match stop {
         Stop::Json(e) => DecodeError::WrongType {
-            field: what,
+            field,
             reason: e.to_string(),
         },
         Stop::Refused(e) => e,
-    })
+    }
 }
 
-fn is_null(raw: &RawValue) -> bool {
+fn is_null(raw: Raw<'_>) -> bool {
     raw.get() == "null"
 }
 
-fn non_null(raw: &RawValue) -> Option<&RawValue> {
+fn non_null(raw: Raw<'_>) -> Option<Raw<'_>> {
     (!is_null(raw)).then_some(raw)
 }
 
-fn string<'a>(raw: &'a RawValue, field: &'static str) -> Result<Option<Str<'a>>, DecodeError> {
+#[inline]
+fn string<'a>(raw: Raw<'a>, field: &'static str) -> Result<Option<Str<'a>>, DecodeError> {
+    // Nearly every value: a string without escapes, borrowed as it is.
+    match raw.plain_str() {
+        Some(text) => Ok(Some(Cow::Borrowed(text))),
+        None => unusual_string(raw, field),
+    }
+}
+
+/// `null`, a string with escapes, or not a string.
+#[inline(never)]
+fn unusual_string<'a>(raw: Raw<'a>, field: &'static str) -> Result<Option<Str<'a>>, DecodeError> {
     if is_null(raw) {
         return Ok(None);
     }
-    // Fast path (nearly every value): `raw` is already validated JSON, so a value in quotes with
-    // no backslash is a complete string whose text is exactly what lies between the quotes
-    // (JSON forbids raw control characters in strings): borrow it without parsing it again.
-    let text = raw.get();
-    if text.len() >= 2 && text.starts_with('"') && !text.contains('\\') {
-        return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
+    let mut de = serde_json::Deserializer::from_str(raw.get());
     BorrowedKey::deserialize(&mut de)
         .map(|s| Some(s.0))
         .map_err(|e| DecodeError::WrongType {
@@ -517,7 +398,7 @@ fn string<'a>(raw: &'a RawValue, field: &'static str) -> Result<Option<Str<'a>>,
 
 /// CloudTrail writes some booleans as strings (`"mfaAuthenticated": "true"`,
 /// `"sessionCredentialFromConsole": "true"`): accept both.
-fn boolean(raw: &RawValue, field: &'static str) -> Result<Option<bool>, DecodeError> {
+fn boolean(raw: Raw<'_>, field: &'static str) -> Result<Option<bool>, DecodeError> {
     match raw.get() {
         "null" => Ok(None),
         "true" | "\"true\"" | "\"TRUE\"" | "\"True\"" => Ok(Some(true)),
@@ -530,117 +411,128 @@ fn boolean(raw: &RawValue, field: &'static str) -> Result<Option<bool>, DecodeEr
 }
 
 fn user_identity<'a>(
-    raw: &'a RawValue,
+    raw: Raw<'a>,
     unknown: &mut Unknown<'a>,
 ) -> Result<Option<UserIdentity<'a>>, DecodeError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
     // One pass over the identity, its session context and the objects in that read in place:
     // taking each level raw and reading it again read the deepest parts four times.
     let mut u = UserIdentity::default();
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    Nested {
-        target: &mut u,
-        unknown,
-    }
-    .deserialize(&mut de)
-    .map_err(|e| DecodeError::WrongType {
-        field: "userIdentity",
-        reason: e.to_string(),
-    })?;
-    Ok(Some(u))
+    let read = nested(&mut Cursor::new(raw.get()), &mut u, unknown)
+        .map_err(|stop| wrong_type("userIdentity", stop))?;
+    Ok(read.then_some(u))
 }
 
 /// The members of one JSON object, read into `Self` as they come.
 trait Members<'a> {
-    fn member<M: MapAccess<'a>>(
+    /// Reads the member `key`, whose value is at `value`.
+    fn member(
         &mut self,
         key: Str<'a>,
-        map: &mut M,
+        value: &mut Cursor<'a>,
         unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error>;
+    ) -> Result<(), Stop<DecodeError>>;
 }
 
-/// Reads the object at hand into `target` member by member: `true`, or `false` for `null`;
+/// Reads the object at `value` into `target` member by member: `true`, or `false` for `null`;
 /// anything else is an error.
-struct Nested<'t, 'u, 'a, T> {
-    target: &'t mut T,
-    unknown: &'u mut Unknown<'a>,
+fn nested<'a, T: Members<'a>>(
+    value: &mut Cursor<'a>,
+    target: &mut T,
+    unknown: &mut Unknown<'a>,
+) -> Result<bool, Stop<DecodeError>> {
+    if value.null()? {
+        return Ok(false);
+    }
+    value.object(|key, value| target.member(key, value, unknown))?;
+    Ok(true)
 }
 
-impl<'a, T: Members<'a>> DeserializeSeed<'a> for Nested<'_, '_, 'a, T> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_option(self)
+/// `resources` read in place: `null` elements are skipped; an element that is neither `null` nor
+/// an object is an error here (the careful reading keeps it aside).
+fn resources_in_place<'a>(
+    value: &mut Cursor<'a>,
+    unknown: &mut Unknown<'a>,
+) -> Result<Vec<Resource<'a>>, Stop<DecodeError>> {
+    let mut out = Vec::new();
+    if value.null()? {
+        return Ok(out);
     }
-}
-
-impl<'a, T: Members<'a>> Visitor<'a> for Nested<'_, '_, 'a, T> {
-    type Value = bool;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_none<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_some<D: Deserializer<'a>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-    fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<bool, M::Error> {
-        while let Some(key) = map.next_key::<BorrowedKey<'a>>()? {
-            self.target.member(key.0, &mut map, self.unknown)?;
+    value.array(|element| {
+        let mut res = Resource::default();
+        if nested(element, &mut res, unknown)? {
+            out.push(res);
         }
-        Ok(true)
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+impl<'a> Members<'a> for Resource<'a> {
+    fn member(
+        &mut self,
+        k: Str<'a>,
+        value: &mut Cursor<'a>,
+        unknown: &mut Unknown<'a>,
+    ) -> Result<(), Stop<DecodeError>> {
+        let v = value.value()?;
+        match k.as_ref() {
+            "ARN" | "arn" => self.arn = string(v, "resources[].ARN").map_err(Stop::Refused)?,
+            "accountId" => {
+                self.account_id = string(v, "resources[].accountId").map_err(Stop::Refused)?
+            }
+            "type" => self.resource_type = string(v, "resources[].type").map_err(Stop::Refused)?,
+            _ => push_unknown(unknown, "resources[]", k, v),
+        }
+        Ok(())
     }
 }
 
-fn refused<E: serde::de::Error>(e: DecodeError) -> E {
-    E::custom(e)
-}
-
-/// A `null` member kept among the unknown ones (as the model always kept those).
-fn null() -> Raw<'static> {
-    serde_json::from_str("null").expect("null is JSON")
+impl<'a> Members<'a> for TlsDetails<'a> {
+    fn member(
+        &mut self,
+        k: Str<'a>,
+        value: &mut Cursor<'a>,
+        unknown: &mut Unknown<'a>,
+    ) -> Result<(), Stop<DecodeError>> {
+        let v = value.value()?;
+        let field = |name| string(v, name).map_err(Stop::Refused);
+        match k.as_ref() {
+            "tlsVersion" => self.tls_version = field("tlsDetails.tlsVersion")?,
+            "cipherSuite" => self.cipher_suite = field("tlsDetails.cipherSuite")?,
+            "clientProvidedHostHeader" => {
+                self.client_provided_host_header = field("tlsDetails.clientProvidedHostHeader")?
+            }
+            _ => push_unknown(unknown, "tlsDetails", k, v),
+        }
+        Ok(())
+    }
 }
 
 impl<'a> Members<'a> for UserIdentity<'a> {
-    fn member<M: MapAccess<'a>>(
+    fn member(
         &mut self,
         key: Str<'a>,
-        map: &mut M,
+        value: &mut Cursor<'a>,
         unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
+    ) -> Result<(), Stop<DecodeError>> {
         let u = self;
         if key == "sessionContext" {
             let mut c = SessionContext::default();
-            let read = map.next_value_seed(Nested {
-                target: &mut c,
-                unknown,
-            })?;
-            u.session_context = read.then_some(c);
+            u.session_context = nested(value, &mut c, unknown)?.then_some(c);
             return Ok(());
         }
-        let raw: Raw<'a> = map.next_value()?;
+        let raw = value.value()?;
+        let field = |name| string(raw, name).map_err(Stop::Refused);
         match key.as_ref() {
-            "type" => u.identity_type = string(raw, "userIdentity.type").map_err(refused)?,
-            "principalId" => {
-                u.principal_id = string(raw, "userIdentity.principalId").map_err(refused)?
-            }
-            "arn" => u.arn = string(raw, "userIdentity.arn").map_err(refused)?,
-            "accountId" => u.account_id = string(raw, "userIdentity.accountId").map_err(refused)?,
-            "accessKeyId" => {
-                u.access_key_id = string(raw, "userIdentity.accessKeyId").map_err(refused)?
-            }
-            "userName" => u.user_name = string(raw, "userIdentity.userName").map_err(refused)?,
-            "invokedBy" => u.invoked_by = string(raw, "userIdentity.invokedBy").map_err(refused)?,
-            "identityProvider" => {
-                u.identity_provider =
-                    string(raw, "userIdentity.identityProvider").map_err(refused)?
-            }
-            "credentialId" => {
-                u.credential_id = string(raw, "userIdentity.credentialId").map_err(refused)?
-            }
+            "type" => u.identity_type = field("userIdentity.type")?,
+            "principalId" => u.principal_id = field("userIdentity.principalId")?,
+            "arn" => u.arn = field("userIdentity.arn")?,
+            "accountId" => u.account_id = field("userIdentity.accountId")?,
+            "accessKeyId" => u.access_key_id = field("userIdentity.accessKeyId")?,
+            "userName" => u.user_name = field("userIdentity.userName")?,
+            "invokedBy" => u.invoked_by = field("userIdentity.invokedBy")?,
+            "identityProvider" => u.identity_provider = field("userIdentity.identityProvider")?,
+            "credentialId" => u.credential_id = field("userIdentity.credentialId")?,
             "onBehalfOf" => u.on_behalf_of = non_null(raw),
             _ => push_unknown(unknown, "userIdentity", key, raw),
         }
@@ -649,25 +541,19 @@ impl<'a> Members<'a> for UserIdentity<'a> {
 }
 
 impl<'a> Members<'a> for SessionContext<'a> {
-    fn member<M: MapAccess<'a>>(
+    fn member(
         &mut self,
         key: Str<'a>,
-        map: &mut M,
+        value: &mut Cursor<'a>,
         unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
+    ) -> Result<(), Stop<DecodeError>> {
         const PARENT: &str = "userIdentity.sessionContext";
         let c = self;
         let read = match key.as_ref() {
-            "attributes" => map.next_value_seed(Nested {
-                target: &mut Attributes(c),
-                unknown,
-            })?,
+            "attributes" => nested(value, &mut Attributes(c), unknown)?,
             "sessionIssuer" => {
                 let mut i = SessionIssuer::default();
-                let read = map.next_value_seed(Nested {
-                    target: &mut i,
-                    unknown,
-                })?;
+                let read = nested(value, &mut i, unknown)?;
                 if read {
                     c.session_issuer = Some(i);
                 }
@@ -675,30 +561,21 @@ impl<'a> Members<'a> for SessionContext<'a> {
             }
             "webIdFederationData" => {
                 let mut w = WebIdFederationData::default();
-                let read = map.next_value_seed(Nested {
-                    target: &mut w,
-                    unknown,
-                })?;
+                let read = nested(value, &mut w, unknown)?;
                 if read {
                     c.web_id_federation_data = Some(w);
                 }
                 read
             }
             _ => {
-                let raw: Raw<'a> = map.next_value()?;
+                let raw = value.value()?;
+                let field = |name| string(raw, name).map_err(Stop::Refused);
                 match key.as_ref() {
-                    "sourceIdentity" => {
-                        c.source_identity =
-                            string(raw, "sessionContext.sourceIdentity").map_err(refused)?
-                    }
+                    "sourceIdentity" => c.source_identity = field("sessionContext.sourceIdentity")?,
                     "ec2RoleDelivery" => {
-                        c.ec2_role_delivery =
-                            string(raw, "sessionContext.ec2RoleDelivery").map_err(refused)?
+                        c.ec2_role_delivery = field("sessionContext.ec2RoleDelivery")?
                     }
-                    "assumedRoot" => {
-                        c.assumed_root =
-                            string(raw, "sessionContext.assumedRoot").map_err(refused)?
-                    }
+                    "assumedRoot" => c.assumed_root = field("sessionContext.assumedRoot")?,
                     _ => push_unknown(unknown, PARENT, key, raw),
                 }
                 return Ok(());
@@ -706,7 +583,7 @@ impl<'a> Members<'a> for SessionContext<'a> {
         };
         if !read {
             // `"attributes": null` and the like were always kept as unknown members.
-            push_unknown(unknown, PARENT, key, null());
+            push_unknown(unknown, PARENT, key, RawJson::NULL);
         }
         Ok(())
     }
@@ -716,20 +593,21 @@ impl<'a> Members<'a> for SessionContext<'a> {
 struct Attributes<'c, 'a>(&'c mut SessionContext<'a>);
 
 impl<'a> Members<'a> for Attributes<'_, 'a> {
-    fn member<M: MapAccess<'a>>(
+    fn member(
         &mut self,
         k: Str<'a>,
-        map: &mut M,
+        value: &mut Cursor<'a>,
         unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
-        let v: Raw<'a> = map.next_value()?;
+    ) -> Result<(), Stop<DecodeError>> {
+        let v = value.value()?;
         match k.as_ref() {
             "mfaAuthenticated" => {
                 self.0.mfa_authenticated =
-                    boolean(v, "attributes.mfaAuthenticated").map_err(refused)?
+                    boolean(v, "attributes.mfaAuthenticated").map_err(Stop::Refused)?
             }
             "creationDate" => {
-                self.0.creation_date = string(v, "attributes.creationDate").map_err(refused)?
+                self.0.creation_date =
+                    string(v, "attributes.creationDate").map_err(Stop::Refused)?
             }
             _ => push_unknown(unknown, "userIdentity.sessionContext.attributes", k, v),
         }
@@ -738,22 +616,21 @@ impl<'a> Members<'a> for Attributes<'_, 'a> {
 }
 
 impl<'a> Members<'a> for SessionIssuer<'a> {
-    fn member<M: MapAccess<'a>>(
+    fn member(
         &mut self,
         k: Str<'a>,
-        map: &mut M,
+        value: &mut Cursor<'a>,
         unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
-        let v: Raw<'a> = map.next_value()?;
+    ) -> Result<(), Stop<DecodeError>> {
+        let v = value.value()?;
+        let field = |name| string(v, name).map_err(Stop::Refused);
         let i = self;
         match k.as_ref() {
-            "type" => i.issuer_type = string(v, "sessionIssuer.type").map_err(refused)?,
-            "principalId" => {
-                i.principal_id = string(v, "sessionIssuer.principalId").map_err(refused)?
-            }
-            "arn" => i.arn = string(v, "sessionIssuer.arn").map_err(refused)?,
-            "accountId" => i.account_id = string(v, "sessionIssuer.accountId").map_err(refused)?,
-            "userName" => i.user_name = string(v, "sessionIssuer.userName").map_err(refused)?,
+            "type" => i.issuer_type = field("sessionIssuer.type")?,
+            "principalId" => i.principal_id = field("sessionIssuer.principalId")?,
+            "arn" => i.arn = field("sessionIssuer.arn")?,
+            "accountId" => i.account_id = field("sessionIssuer.accountId")?,
+            "userName" => i.user_name = field("sessionIssuer.userName")?,
             _ => push_unknown(unknown, "userIdentity.sessionContext.sessionIssuer", k, v),
         }
         Ok(())
@@ -761,17 +638,17 @@ impl<'a> Members<'a> for SessionIssuer<'a> {
 }
 
 impl<'a> Members<'a> for WebIdFederationData<'a> {
-    fn member<M: MapAccess<'a>>(
+    fn member(
         &mut self,
         k: Str<'a>,
-        map: &mut M,
+        value: &mut Cursor<'a>,
         unknown: &mut Unknown<'a>,
-    ) -> Result<(), M::Error> {
-        let v: Raw<'a> = map.next_value()?;
+    ) -> Result<(), Stop<DecodeError>> {
+        let v = value.value()?;
         match k.as_ref() {
             "federatedProvider" => {
                 self.federated_provider =
-                    string(v, "webIdFederationData.federatedProvider").map_err(refused)?
+                    string(v, "webIdFederationData.federatedProvider").map_err(Stop::Refused)?
             }
             "attributes" => self.attributes = non_null(v),
             _ => push_unknown(
@@ -786,7 +663,7 @@ impl<'a> Members<'a> for WebIdFederationData<'a> {
 }
 
 fn resources<'a>(
-    raw: &'a RawValue,
+    raw: Raw<'a>,
     unknown: &mut Unknown<'a>,
 ) -> Result<Vec<Resource<'a>>, DecodeError> {
     if is_null(raw) {
@@ -801,33 +678,25 @@ fn resources<'a>(
             unknown.push((Cow::Borrowed("resources[]"), raw));
             return Ok(());
         }
-        {
-            let mut res = Resource::default();
-            object(raw, "resources[]", |k, v| {
-                match k.as_ref() {
-                    "ARN" | "arn" => res.arn = string(v, "resources[].ARN")?,
-                    "accountId" => res.account_id = string(v, "resources[].accountId")?,
-                    "type" => res.resource_type = string(v, "resources[].type")?,
-                    _ => push_unknown(unknown, "resources[]", k, v),
-                }
-                Ok(())
-            })?;
-            out.push(res);
-        }
+        let mut res = Resource::default();
+        object(raw, "resources[]", |k, v| {
+            match k.as_ref() {
+                "ARN" | "arn" => res.arn = string(v, "resources[].ARN")?,
+                "accountId" => res.account_id = string(v, "resources[].accountId")?,
+                "type" => res.resource_type = string(v, "resources[].type")?,
+                _ => push_unknown(unknown, "resources[]", k, v),
+            }
+            Ok(())
+        })?;
+        out.push(res);
         Ok(())
     });
-    match read {
-        Ok(()) => Ok(out),
-        Err(Stop::Json(e)) => Err(DecodeError::WrongType {
-            field: "resources",
-            reason: e.to_string(),
-        }),
-        Err(Stop::Refused(e)) => Err(e),
-    }
+    read.map(|()| out)
+        .map_err(|stop| wrong_type("resources", stop))
 }
 
 fn tls_details<'a>(
-    raw: &'a RawValue,
+    raw: Raw<'a>,
     unknown: &mut Unknown<'a>,
 ) -> Result<Option<TlsDetails<'a>>, DecodeError> {
     if is_null(raw) {
@@ -1032,5 +901,121 @@ mod tests {
         assert_eq!(parse_time("2025-01-21 17:49:47.000000000"), Some(a));
         assert_eq!(parse_time("2025-01-21T17:49:47.000+00:00"), Some(a));
         assert_eq!(parse_time("21/01/2025"), None);
+    }
+
+    /// Names the decoder gives a meaning to, at any level, and one it does not.
+    const NAMES: &[&str] = &[
+        "eventVersion",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "userIdentity",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "serviceEventDetails",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "resources",
+        "eventType",
+        "apiVersion",
+        "managementEvent",
+        "recipientAccountId",
+        "sharedEventID",
+        "vpcEndpointId",
+        "vpcEndpointAccountId",
+        "eventCategory",
+        "addendum",
+        "edgeDeviceDetails",
+        "tlsDetails",
+        "sessionCredentialFromConsole",
+        "insightDetails",
+        "type",
+        "principalId",
+        "arn",
+        "accountId",
+        "accessKeyId",
+        "userName",
+        "invokedBy",
+        "identityProvider",
+        "credentialId",
+        "onBehalfOf",
+        "sessionContext",
+        "attributes",
+        "sessionIssuer",
+        "webIdFederationData",
+        "sourceIdentity",
+        "ec2RoleDelivery",
+        "assumedRoot",
+        "mfaAuthenticated",
+        "creationDate",
+        "federatedProvider",
+        "ARN",
+        "tlsVersion",
+        "cipherSuite",
+        "clientProvidedHostHeader",
+        "event\\u004eame",
+        "other",
+    ];
+
+    /// A record-shaped object: documented names at every level, with values of the right
+    /// type or not, `null`s, duplicates, whitespace.
+    fn record() -> impl proptest::strategy::Strategy<Value = String> {
+        use crate::event::json_scan::tests::{value, ws};
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            Just("\"2024-01-02T03:04:05Z\"".to_owned()),
+            prop::sample::select(vec!["\"true\"", "\"False\"", "true", "null", "\"a\\\"b\""])
+                .prop_map(String::from),
+            value(),
+        ];
+        let tree = scalar.prop_recursive(4, 48, 6, |inner| {
+            let member = (ws(), prop::sample::select(NAMES), ws(), inner.clone())
+                .prop_map(|(a, k, b, v)| format!("{a}\"{k}\":{b}{v}"));
+            prop_oneof![
+                prop::collection::vec(member, 0..6).prop_map(|m| format!("{{{}}}", m.join(","))),
+                prop::collection::vec(inner, 0..4).prop_map(|e| format!("[{}]", e.join(","))),
+            ]
+        });
+        let member = (prop::sample::select(NAMES), tree).prop_map(|(k, v)| format!("\"{k}\":{v}"));
+        (prop::collection::vec(member, 0..12), any::<bool>()).prop_map(|(mut m, named)| {
+            if named {
+                m.push("\"eventName\":\"X\"".to_owned());
+            }
+            format!("{{{}}}", m.join(","))
+        })
+    }
+
+    /// The scanner's reading is an optimisation of the careful one: whatever the input, the
+    /// outcome is the same.
+    fn assert_read_as_carefully(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let careful = CloudTrailRecord::read_carefully(text)
+            .unwrap_or_else(|e| Err(DecodeError::NotJson(e.to_string())));
+        proptest::prop_assert_eq!(
+            format!("{:?}", CloudTrailRecord::parse(text)),
+            format!("{careful:?}"),
+            "{}",
+            text
+        );
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::event::json_scan::tests::config(500))]
+
+        #[test]
+        fn records_read_in_place_as_they_read_carefully(
+            text in record(),
+            mutations in proptest::collection::vec(crate::event::json_scan::tests::mutation(), 0..3),
+        ) {
+            assert_read_as_carefully(&text)?;
+            assert_read_as_carefully(&crate::event::json_scan::tests::mutate(&text, &mutations))?;
+        }
     }
 }

@@ -4,12 +4,12 @@
 
 use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
 use super::json_escape;
+use super::json_scan::RawJson;
 use crate::enrich::user_agent::CachedUserAgent;
 use crate::enrich::Enrichment;
 use crate::source::Origin;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -181,7 +181,7 @@ struct CloudTrail<'a> {
         skip_serializing_if = "<[_]>::is_empty",
         serialize_with = "serialize_unknown"
     )]
-    unknown_fields: &'a [(Cow<'a, str>, &'a RawValue)],
+    unknown_fields: &'a [(Cow<'a, str>, RawJson<'a>)],
 }
 
 #[derive(Serialize)]
@@ -199,7 +199,7 @@ struct Identity<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     credential_id: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_behalf_of: Option<&'a RawValue>,
+    on_behalf_of: Option<RawJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     session_context: Option<Session<'a>>,
 }
@@ -241,7 +241,7 @@ struct WebId<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     federated_provider: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    attributes: Option<&'a RawValue>,
+    attributes: Option<RawJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -267,13 +267,13 @@ struct TlsField<'a> {
 #[derive(Serialize, Default)]
 struct Flattened<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_parameters: Option<&'a RawValue>,
+    request_parameters: Option<RawJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    response_elements: Option<&'a RawValue>,
+    response_elements: Option<RawJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    additional_event_data: Option<&'a RawValue>,
+    additional_event_data: Option<RawJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    service_event_details: Option<&'a RawValue>,
+    service_event_details: Option<RawJson<'a>>,
 }
 
 impl Flattened<'_> {
@@ -296,7 +296,7 @@ struct CloudWatch<'a> {
 }
 
 /// A raw JSON value written as a JSON string holding its text.
-struct JsonText<'a>(&'a RawValue);
+struct JsonText<'a>(RawJson<'a>);
 
 impl Serialize for JsonText<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -305,7 +305,7 @@ impl Serialize for JsonText<'_> {
 }
 
 fn serialize_unknown<S: Serializer>(
-    fields: &&[(Cow<'_, str>, &RawValue)],
+    fields: &&[(Cow<'_, str>, RawJson<'_>)],
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(fields.len()))?;
@@ -322,11 +322,11 @@ const MAX_FLATTENED_BYTES: usize = 32 * 1024;
 
 /// Only JSON objects can go into a `flat_object` field; anything else, or anything too large to
 /// index safely, is kept as text only.
-fn object_only(raw: Option<&RawValue>) -> Option<&RawValue> {
+fn object_only(raw: Option<RawJson<'_>>) -> Option<RawJson<'_>> {
     raw.filter(|r| r.get().starts_with('{') && r.get().len() <= MAX_FLATTENED_BYTES)
 }
 
-fn text(raw: Option<&RawValue>) -> Option<JsonText<'_>> {
+fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
     raw.map(JsonText)
 }
 
@@ -375,7 +375,7 @@ impl<'o> Obj<'o> {
     }
 
     /// A raw JSON value, as it came.
-    fn opt_raw(&mut self, key: &str, value: Option<&RawValue>) {
+    fn opt_raw(&mut self, key: &str, value: Option<RawJson<'_>>) {
         if let Some(value) = value {
             self.key(key).extend_from_slice(value.get().as_bytes());
         }

@@ -17,9 +17,10 @@ const HI: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of each byte of `w` that is `"`, `\` or a control character (< 0x20). Bytes below
 /// the lowest flagged one are never flagged wrongly (a borrow only runs upwards from a flagged
-/// byte), so `trailing_zeros` finds the first byte to escape exactly.
+/// byte), so `trailing_zeros` finds the first byte to escape exactly. (The decoder's scanner
+/// finds where a string ends with it too.)
 #[inline(always)]
-fn special(w: u64) -> u64 {
+pub(super) fn special(w: u64) -> u64 {
     let control = w.wrapping_sub(LO * 0x20);
     let quote = w ^ (LO * u64::from(b'"'));
     let backslash = w ^ (LO * u64::from(b'\\'));
@@ -27,7 +28,7 @@ fn special(w: u64) -> u64 {
 }
 
 #[inline(always)]
-fn is_special(b: u8) -> bool {
+pub(super) fn is_special(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 

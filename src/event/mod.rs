@@ -8,3 +8,4 @@ pub mod fields;
 pub mod filter;
 pub mod iam_action;
 pub mod json_escape;
+pub mod json_scan;
