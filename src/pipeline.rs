@@ -26,6 +26,10 @@ pub enum PipelineError {
 /// dead-lettered: what a checkpoint may move past.
 pub trait Acknowledge {
     fn ack(&mut self, origin: &Origin);
+
+    /// The pipeline took these events off its channel (before encoding any): a source that
+    /// bounds what it holds ahead of the pipeline counts them as handed on.
+    fn received(&mut self, _events: &[RawEvent]) {}
 }
 
 impl<F: FnMut(&Origin)> Acknowledge for F {
@@ -84,6 +88,7 @@ impl Pipeline {
                 _ = stop.cancelled() => break,
                 page = rx.recv(), if in_flight.len() < self.sink.concurrency_limit() => {
                     let Some(events) = page else { break };
+                    acks.received(&events);
                     self.stats.read(events.len());
                     for event in events {
                         match self.encoder.encode(&mut batch, event) {

@@ -2,10 +2,11 @@
 //! crash-safe checkpoints.
 
 use super::PipelineArgs;
+use crate::pipeline::Acknowledge;
 use crate::source::ack::AckTracker;
 use crate::source::checkpoint::{CheckpointFile, CheckpointStore};
 use crate::source::checkpoint_index::CheckpointIndex;
-use crate::source::cloudwatch::{self, Reader};
+use crate::source::cloudwatch::{self, ReadAhead, Reader};
 use crate::source::poller::{Checkpoints, PollConfig, Poller};
 use crate::stats::Snapshot;
 use anyhow::{Context, Result};
@@ -177,6 +178,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
     .await?;
     let cancel = CancellationToken::new();
     let acks = Arc::new(AckTracker::default());
+    let read_ahead = Arc::new(ReadAhead::new(cloudwatch::READ_AHEAD_BYTES));
     let poller = Arc::new(Poller {
         reader: Reader {
             client,
@@ -185,6 +187,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
             )),
             filter_pattern: args.filter_pattern.clone(),
             give_up_after: args.source_give_up,
+            read_ahead: read_ahead.clone(),
         },
         checkpoints: checkpoints.clone(),
         acks: acks.clone(),
@@ -200,9 +203,13 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
 
     let (tx, rx) = mpsc::channel(8);
     let pipeline_task = {
-        let (acks, stop) = (acks.clone(), cancel.clone());
+        let mut feedback = Feedback {
+            acks: acks.clone(),
+            read_ahead,
+        };
+        let stop = cancel.clone();
         tokio::spawn(async move {
-            let result = pipeline.run_until(rx, &mut &*acks, &stop).await;
+            let result = pipeline.run_until(rx, &mut feedback, &stop).await;
             acks.close();
             result
         })
@@ -228,6 +235,23 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
     delivered?;
     polling?;
     Ok(s)
+}
+
+/// What the pipeline reports back to the readers: events done (the checkpoints may pass them),
+/// and pages taken off the channel (room to read ahead again).
+struct Feedback {
+    acks: Arc<AckTracker>,
+    read_ahead: Arc<ReadAhead>,
+}
+
+impl Acknowledge for Feedback {
+    fn ack(&mut self, origin: &crate::source::Origin) {
+        (&mut &*self.acks).ack(origin);
+    }
+
+    fn received(&mut self, events: &[crate::source::RawEvent]) {
+        self.read_ahead.received(events);
+    }
 }
 
 /// Polls every group until cancelled (or once). Returns when done; dropping `tx` then lets the

@@ -7,9 +7,9 @@ use super::{CloudWatchPosition, Origin, RawEvent};
 use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::Client;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,126 @@ pub enum SourceError {
 
 /// Events per message on the pipeline's channel.
 const CHUNK_EVENTS: usize = 1000;
+
+/// The bytes of messages readers may hold ahead of the pipeline (see [`ReadAhead`]). AWS pages
+/// are at most 1 MB: the channel's 8 chunks and a page or two being split stay well below
+/// this, so it never holds a reader back there. moto ignores that cap (pages of 10,000 events,
+/// ~12 MB): the next page is fetched once the pipeline has taken most of the last one, instead
+/// of while the channel is still full of it.
+pub const READ_AHEAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// Back-pressure in bytes between the readers and the pipeline. A read counts the messages of
+/// each page it holds (being split, or handed on and still waiting on the channel) until the
+/// pipeline takes them off the channel ([`ReadAhead::received`]); before fetching a page it
+/// waits until one as large as the last page fits within the limit, or nothing at all is held
+/// (a page larger than the limit still goes through, alone). Shared by every group's read.
+#[derive(Debug)]
+pub struct ReadAhead {
+    max: usize,
+    state: Mutex<ReadAheadState>,
+    freed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct ReadAheadState {
+    /// Bytes held now: reserved for pages being fetched, of pages being split, on the channel.
+    held: usize,
+    /// The bytes of the last page fetched that had any: what the next page is expected to take.
+    last_page: usize,
+}
+
+impl ReadAhead {
+    pub fn new(max: usize) -> Self {
+        ReadAhead {
+            max,
+            state: Mutex::new(ReadAheadState::default()),
+            freed: Notify::new(),
+        }
+    }
+
+    /// Bytes held now.
+    pub fn held(&self) -> usize {
+        self.state.lock().unwrap().held
+    }
+
+    /// The pipeline took `events` off the channel: their bytes are no longer held.
+    pub fn received(&self, events: &[RawEvent]) {
+        self.release(events.iter().map(|e| e.message.len()).sum());
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let mut state = self.state.lock().unwrap();
+        state.held = state.held.saturating_sub(bytes);
+        drop(state);
+        self.freed.notify_waiters();
+    }
+
+    /// Waits until a page as large as the last one fits, and holds that much for it.
+    async fn reserve(&self) -> Held<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut state = self.state.lock().unwrap();
+                let want = state.last_page.min(self.max);
+                if state.held == 0 || state.held + want <= self.max {
+                    state.held += want;
+                    return Held {
+                        budget: self,
+                        bytes: want,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+/// What one read holds of a [`ReadAhead`]; given back when dropped.
+struct Held<'a> {
+    budget: &'a ReadAhead,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// The page came: hold its real size (more than reserved is taken without waiting: it is
+    /// already here).
+    fn page(&mut self, bytes: usize) {
+        let mut state = self.budget.state.lock().unwrap();
+        if bytes > 0 {
+            state.last_page = bytes;
+        }
+        if bytes >= self.bytes {
+            state.held += bytes - self.bytes;
+            self.bytes = bytes;
+        } else {
+            drop(state);
+            self.release(self.bytes - bytes);
+        }
+    }
+
+    /// Gives back the bytes of messages dropped here.
+    fn release(&mut self, bytes: usize) {
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        self.budget.release(bytes);
+    }
+
+    /// The bytes of a chunk put on the channel: still held, until the pipeline takes it.
+    fn hand_over(&mut self, bytes: usize) {
+        self.bytes -= bytes.min(self.bytes);
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
 
 /// A time window of a log group to read, both ends inclusive (milliseconds since the epoch), as
 /// FilterLogEvents treats them. `None` leaves that end open.
@@ -79,6 +199,8 @@ pub struct Reader {
     pub filter_pattern: Option<String>,
     /// How long to keep retrying a failing CloudWatch Logs before giving up.
     pub give_up_after: Duration,
+    /// What reads may hold ahead of the pipeline (the pipeline reports what it takes).
+    pub read_ahead: Arc<ReadAhead>,
 }
 
 impl Reader {
@@ -104,6 +226,20 @@ impl Reader {
             if cancel.is_cancelled() {
                 return Ok(stats);
             }
+            // Room for the page first: what the pipeline has not taken yet of earlier pages, and
+            // the page about to come, stay within the read-ahead limit.
+            let mut held = tokio::select! {
+                held = self.read_ahead.reserve() => held,
+                _ = cancel.cancelled() => return Ok(stats),
+                // The pipeline is gone: on purpose when shutting down.
+                _ = tx.closed() => {
+                    return if cancel.is_cancelled() {
+                        Ok(stats)
+                    } else {
+                        Err(SourceError::Closed)
+                    };
+                }
+            };
             let Some(response) = self
                 .page(
                     log_group,
@@ -124,11 +260,17 @@ impl Reader {
             let token = response.next_token.take().filter(|t| !t.is_empty());
             let page = response.events.take().unwrap_or_default();
             drop(response);
+            held.page(page.iter().map(|e| e.message().map_or(0, str::len)).sum());
             let mut chunk = Vec::with_capacity(CHUNK_EVENTS.min(page.len()));
+            let mut chunk_bytes = 0;
             // Streams repeat across events: share one Arc per run of the same name.
             let mut last_stream: Option<Arc<str>> = None;
             for e in page {
-                let (Some(message), Some(timestamp)) = (e.message, e.timestamp) else {
+                let Some(message) = e.message else {
+                    continue;
+                };
+                let Some(timestamp) = e.timestamp else {
+                    held.release(message.len());
                     continue;
                 };
                 let event_id = e.event_id.unwrap_or_default();
@@ -142,6 +284,7 @@ impl Reader {
                 }
                 if !keep(&event_id) {
                     stats.skipped += 1;
+                    held.release(message.len());
                     continue;
                 }
                 let stream = e.log_stream_name.unwrap_or_default();
@@ -153,6 +296,7 @@ impl Reader {
                         s
                     }
                 };
+                chunk_bytes += message.len();
                 chunk.push(RawEvent {
                     message,
                     origin: Origin::CloudWatch(CloudWatchPosition {
@@ -167,14 +311,19 @@ impl Reader {
                 // events (moto ignores AWS's 1 MB page cap), so chunks keep memory bounded.
                 if chunk.len() == CHUNK_EVENTS {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_EVENTS));
-                    if !Self::hand_on(log_group, full, acks, tx, cancel).await? {
+                    held.hand_over(std::mem::take(&mut chunk_bytes));
+                    if !self.hand_on(log_group, full, acks, tx, cancel).await? {
                         return Ok(stats);
                     }
                 }
             }
-            if !chunk.is_empty() && !Self::hand_on(log_group, chunk, acks, tx, cancel).await? {
-                return Ok(stats);
+            if !chunk.is_empty() {
+                held.hand_over(chunk_bytes);
+                if !self.hand_on(log_group, chunk, acks, tx, cancel).await? {
+                    return Ok(stats);
+                }
             }
+            drop(held);
             match token {
                 Some(token) => next_token = Some(token),
                 None => {
@@ -221,9 +370,11 @@ impl Reader {
         Ok(None)
     }
 
-    /// Sends one chunk down the pipeline, counted in `acks` first. `Ok(false)`: shutting down
-    /// (the pipeline stopped taking events on purpose), stop reading.
+    /// Sends one chunk down the pipeline, counted in `acks` first (and its bytes already handed
+    /// over to the channel in the read-ahead). `Ok(false)`: shutting down (the pipeline stopped
+    /// taking events on purpose), stop reading.
     async fn hand_on(
+        &self,
         log_group: &str,
         chunk: Vec<RawEvent>,
         acks: &AckTracker,
@@ -232,8 +383,9 @@ impl Reader {
     ) -> Result<bool, SourceError> {
         let n = chunk.len();
         acks.sent(log_group, n);
-        if tx.send(chunk).await.is_err() {
+        if let Err(mpsc::error::SendError(chunk)) = tx.send(chunk).await {
             acks.sent_failed(log_group, n);
+            self.read_ahead.received(&chunk);
             if cancel.is_cancelled() {
                 return Ok(false);
             }
@@ -437,4 +589,81 @@ pub async fn client_assuming(
 pub struct AssumeRoleError {
     pub role_arn: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    fn events(sizes: &[usize]) -> Vec<RawEvent> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| RawEvent {
+                message: "x".repeat(n),
+                origin: Origin::File {
+                    path: Arc::from("test"),
+                    record: i as u64,
+                },
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn read_ahead_fetches_a_page_only_when_one_like_the_last_fits() {
+        let budget = ReadAhead::new(100);
+        // Nothing known yet, nothing held: the first page goes at once.
+        let mut first = budget.reserve().await;
+        first.page(60);
+        first.release(10); // an event already delivered, dropped
+        first.hand_over(50); // the rest on the channel
+        drop(first);
+        assert_eq!(budget.held(), 50);
+
+        // A page like the last (60 bytes) does not fit beside 50 held.
+        let next = budget.reserve();
+        tokio::pin!(next);
+        assert!(next.as_mut().now_or_never().is_none());
+        // The pipeline takes 20 bytes off the channel: 30 + 60 fit.
+        budget.received(&events(&[5, 15]));
+        let mut next = tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .expect("room was made");
+        assert_eq!(budget.held(), 90);
+        // A smaller page than expected gives the difference back; dropping the rest, the rest.
+        next.page(20);
+        assert_eq!(budget.held(), 50);
+        drop(next);
+        assert_eq!(budget.held(), 30);
+        budget.received(&events(&[30]));
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_page_larger_than_the_read_ahead_goes_alone() {
+        let budget = ReadAhead::new(100);
+        let mut big = budget.reserve().await;
+        big.page(250); // already here: held beyond the limit, not refused
+        big.hand_over(250);
+        drop(big);
+        assert_eq!(budget.held(), 250);
+        let next = budget.reserve();
+        tokio::pin!(next);
+        assert!(next.as_mut().now_or_never().is_none());
+        budget.received(&events(&[200]));
+        assert!(
+            next.as_mut().now_or_never().is_none(),
+            "50 held + 100 > 100"
+        );
+        budget.received(&events(&[50]));
+        let next = next.now_or_never().expect("nothing held: it goes");
+        assert_eq!(
+            budget.held(),
+            100,
+            "the limit is the most a page is expected to take"
+        );
+        drop(next);
+        assert_eq!(budget.held(), 0);
+    }
 }
