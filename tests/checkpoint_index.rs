@@ -52,6 +52,7 @@ fn state(watermark: i64, seen: &[(&str, i64)]) -> GroupState {
         watermark: Some(watermark),
         seen: seen.iter().map(|(id, ts)| (id.to_string(), *ts)).collect(),
         max_ingestion_delay: 0,
+        max_ingestion_delay_at: None,
         last_read_at: None,
     }
 }

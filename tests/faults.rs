@@ -416,6 +416,14 @@ async fn late_events(stack: &Stack) -> Row {
         (4 * 60_000..=7 * 60_000).contains(&delay),
         "measured delay {delay} ms"
     );
+    // With the time of the read that measured it (the second): it fades from there.
+    let measured_at = checkpoint["groups"][&s.group]["max_ingestion_delay_at"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        now.timestamp_millis() < measured_at && measured_at <= Utc::now().timestamp_millis(),
+        "measured at {measured_at}"
+    );
     let row = s
         .row(
             &url,

@@ -67,7 +67,8 @@ pub struct ForwardArgs {
     #[arg(long, env = "TRAILSCOPE_SINCE")]
     pub since: Option<String>,
     /// The smallest lag allowance: how far back each poll re-reads for late events. It grows
-    /// with the ingestion delays measured.
+    /// with the ingestion delays measured, and comes back down as they fade (a measured delay
+    /// halves every day).
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_LAG_FLOOR")]
     pub lag_floor: Duration,
     /// CloudWatch Logs endpoint override (for a local CloudWatch Logs API such as moto); by default

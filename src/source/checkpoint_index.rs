@@ -75,6 +75,7 @@ impl CheckpointIndex {
                     "log_group": {"type": "keyword"},
                     "watermark": {"type": "date", "format": "epoch_millis"},
                     "max_ingestion_delay": {"type": "long"},
+                    "max_ingestion_delay_at": {"type": "long"},
                     "seen": {"type": "object", "enabled": false},
                     "updated": {"type": "date"}
                 }

@@ -199,8 +199,8 @@ impl Poller {
         tx: &mpsc::Sender<Vec<RawEvent>>,
     ) -> Result<PassReport, PollError> {
         let state = self.checkpoints.group(group).await?;
-        let lag = lag_allowance(self.config.lag_floor, state.max_ingestion_delay);
         let now = chrono::Utc::now().timestamp_millis();
+        let lag = lag_allowance(self.config.lag_floor, state.ingestion_delay(now));
         let lateness = Lateness {
             lag,
             // A group's first read: only what arrives while it runs can be late.
@@ -266,10 +266,11 @@ impl Poller {
             let floor = self.config.lag_floor;
             self.checkpoints
                 .update(group, |g| {
-                    g.max_ingestion_delay = g.max_ingestion_delay.max(stats.max_ingestion_delay);
+                    g.observe_delay(stats.max_ingestion_delay, now);
                     if complete {
-                        // Keep the ids the *next* window will cover, with the lag it will use.
-                        g.advance(end + 1, lag_allowance(floor, g.max_ingestion_delay));
+                        // Keep the ids the *next* window will cover, with the lag it would use
+                        // now (later, the delay will have faded: a shorter window, a subset).
+                        g.advance(end + 1, lag_allowance(floor, g.ingestion_delay(now)));
                         g.last_read_at = Some(now);
                     }
                 })
