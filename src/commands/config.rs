@@ -4,7 +4,6 @@
 //! output is itself a valid TOML configuration file. Exits 2 when the configuration is invalid.
 
 use crate::config::{ConfigError, ConfigFile, Origin, Setting};
-use crate::secret::Secret;
 use clap::{Args, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -209,11 +208,10 @@ pub fn check(
         let _ = writeln!(out, "{line:width$}  # {origin}");
     }
     // Secrets: said to be set, never shown.
-    if let Ok(p) = std::env::var("TRAILSCOPE_OPENSEARCH_PASSWORD") {
+    if std::env::var_os("TRAILSCOPE_OPENSEARCH_PASSWORD").is_some() {
         let _ = writeln!(
             out,
-            "# opensearch password: {} (env TRAILSCOPE_OPENSEARCH_PASSWORD)",
-            Secret::new(p)
+            "# opensearch password: *** (env TRAILSCOPE_OPENSEARCH_PASSWORD)"
         );
     }
     let aws = match (
