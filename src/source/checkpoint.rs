@@ -138,6 +138,7 @@ struct FileFormat {
 const VERSION: u32 = 1;
 
 /// The checkpoint of one `forward` job, in one file.
+#[derive(Clone)]
 pub struct CheckpointFile {
     path: PathBuf,
 }
@@ -200,6 +201,22 @@ impl CheckpointFile {
 
     /// Replaces the saved state atomically and durably.
     pub fn save(&self, groups: &BTreeMap<String, GroupState>) -> Result<(), CheckpointError> {
+        self.write(&Self::encode(groups))
+    }
+
+    /// The file's bytes for `groups`: taken while the state is locked, so that the slow part,
+    /// [`CheckpointFile::write`], can run without the lock and off the async runtime.
+    pub fn encode(groups: &BTreeMap<String, GroupState>) -> Vec<u8> {
+        serde_json::to_vec(&FileFormatRef {
+            version: VERSION,
+            groups,
+        })
+        .expect("checkpoint state always serializes")
+    }
+
+    /// Writes `body` (from [`CheckpointFile::encode`]) atomically and durably: blocking file I/O
+    /// with two fsyncs.
+    pub fn write(&self, body: &[u8]) -> Result<(), CheckpointError> {
         let err = |source| CheckpointError::Write {
             path: self.path.clone(),
             source,
@@ -209,14 +226,9 @@ impl CheckpointFile {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(err)?;
-        let body = serde_json::to_vec(&FileFormatRef {
-            version: VERSION,
-            groups,
-        })
-        .expect("checkpoint state always serializes");
         let tmp = self.path.with_extension("tmp");
         let mut file = std::fs::File::create(&tmp).map_err(err)?;
-        file.write_all(&body).map_err(err)?;
+        file.write_all(body).map_err(err)?;
         file.sync_all().map_err(err)?;
         drop(file);
         std::fs::rename(&tmp, &self.path).map_err(err)?;
