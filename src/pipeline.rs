@@ -6,7 +6,8 @@ use crate::event::encode::{Encoded, Encoder};
 use crate::sink::bulk::{BulkBatch, BulkItem};
 use crate::sink::dead_letter::{DeadLetterError, Stage};
 use crate::sink::{BatchReport, Sink, SinkError};
-use crate::source::{Origin, RawEvent};
+use crate::source::ack::Acknowledge;
+use crate::source::RawEvent;
 use crate::stats::Stats;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
@@ -20,22 +21,6 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
-}
-
-/// Receives each event's origin once the event is safely indexed, known duplicate or
-/// dead-lettered: what a checkpoint may move past.
-pub trait Acknowledge {
-    fn ack(&mut self, origin: &Origin);
-
-    /// The pipeline took these events off its channel (before encoding any): a source that
-    /// bounds what it holds ahead of the pipeline counts them as handed on.
-    fn received(&mut self, _events: &[RawEvent]) {}
-}
-
-impl<F: FnMut(&Origin)> Acknowledge for F {
-    fn ack(&mut self, origin: &Origin) {
-        self(origin)
-    }
 }
 
 pub struct Pipeline {

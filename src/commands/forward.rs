@@ -2,8 +2,8 @@
 //! crash-safe checkpoints.
 
 use super::PipelineArgs;
-use crate::pipeline::Acknowledge;
 use crate::source::ack::AckTracker;
+use crate::source::ack::Acknowledge;
 use crate::source::checkpoint::{CheckpointFile, CheckpointStore};
 use crate::source::checkpoint_index::CheckpointIndex;
 use crate::source::cloudwatch::{self, ReadAhead, Reader};

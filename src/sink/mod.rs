@@ -318,7 +318,8 @@ impl Sink {
             );
             tokio::time::sleep(delay).await;
         }
-        self.stats.delivered(&report);
+        self.stats
+            .delivered(report.indexed, report.duplicates, report.dead_lettered);
         Ok((report, batch.into_items()))
     }
 
