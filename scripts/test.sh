@@ -14,6 +14,8 @@ if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 
+echo "== module graph: no cycle (scripts/module-cycles.py)"
+python3 scripts/module-cycles.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"

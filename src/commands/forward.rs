@@ -4,8 +4,8 @@
 use super::PipelineArgs;
 use crate::source::ack::AckTracker;
 use crate::source::ack::Acknowledge;
+use crate::source::checkpoint::CheckpointIndex;
 use crate::source::checkpoint::{CheckpointFile, CheckpointStore};
-use crate::source::checkpoint_index::CheckpointIndex;
 use crate::source::cloudwatch::{self, ReadAhead, Reader};
 use crate::source::poller::{Checkpoints, PollConfig, Poller};
 use crate::stats::Snapshot;
@@ -54,7 +54,7 @@ pub struct ForwardArgs {
         long,
         value_name = "INDEX",
         num_args = 0..=1,
-        default_missing_value = crate::source::checkpoint_index::DEFAULT_INDEX,
+        default_missing_value = crate::source::checkpoint::index::DEFAULT_INDEX,
         env = "TRAILSCOPE_CHECKPOINT_INDEX"
     )]
     pub checkpoint_index: Option<String>,
