@@ -22,6 +22,7 @@ echo "== GeoIP test database (npm, into .cache/geoip)"
 scripts/geoip-db.sh
 echo "== cargo test"
 cargo test --all-targets
+scripts/check-first-run.sh   # the demo twice (checkpoint explained), the audit it prints, stack.sh status ports
 
 echo "== disk: target/ is $(du -sh target | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 
