@@ -4,7 +4,8 @@
 #     first run reads the 301 sample events, the second reads 0 and says it is the checkpoint;
 #   - the audit command the demo prints runs as printed and shows both "Used but not granted"
 #     and "Granted but never used" (examples/vendor-policy.json against the sample's vendor key);
-#   - scripts/stack.sh status knows every port the scripts use (the README's table).
+#   - scripts/stack.sh status knows every port the scripts use (the README's table), and `down`
+#     stops the services of its cache, by pid file and by port, and leaves other caches' alone.
 # It deletes its indices and state afterwards. Needs the stack up and trailscope built (debug).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,5 +53,38 @@ scripts/stack.sh status > "$OUT"
 for port in 19200 19210 19230 19240 15000 15040; do
   grep -q ":$port\b\|port $port)" "$OUT" || fail "stack.sh status does not mention port $port"
 done
+
+echo "== stack.sh down stops what its cache started (by pid file, by port) and nothing else"
+# Two moto servers of a private cache on free ports: one recorded in a pid file like the stack's,
+# one without, like bench.sh's. The running stack (another cache) must survive the `down`.
+PRIV=$DEMO_STATE_DIR/stack
+mkdir -p "$PRIV/run"
+ln -s "$(cd "$TRAILSCOPE_TEST_VENV" && pwd -P)" "$PRIV/venv"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+P_STACK=$(free_port); P_BENCH=$(free_port)
+"$PRIV/venv/bin/moto_server" -H 127.0.0.1 -p "$P_STACK" > /dev/null 2>&1 &
+M_STACK=$!; echo "$M_STACK" > "$PRIV/run/moto.pid"
+"$PRIV/venv/bin/moto_server" -H 127.0.0.1 -p "$P_BENCH" > /dev/null 2>&1 &
+M_BENCH=$!
+trap 'kill "$M_STACK" "$M_BENCH" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 60); do
+  curl -fsS "http://127.0.0.1:$P_STACK/moto-api/" >/dev/null 2>&1 && curl -fsS "http://127.0.0.1:$P_BENCH/moto-api/" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+private() {
+  TRAILSCOPE_CACHE=$PRIV TRAILSCOPE_MOTO_PORT=$P_STACK BENCH_MOTO_PORT=$P_BENCH \
+    TRAILSCOPE_OS_PORT=$(free_port) TRAILSCOPE_SECURED_PORT=$(free_port) BENCH_OS_PORT=$(free_port) \
+    scripts/stack.sh "$@"
+}
+private status > "$OUT"
+expect "moto: running on 127.0.0.1:$P_STACK (pid $M_STACK)"
+expect "moto-bench: running on 127.0.0.1:$P_BENCH (pid $M_BENCH)"
+private down > "$OUT" 2>&1
+for pid in "$M_STACK" "$M_BENCH"; do
+  for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  ! kill -0 "$pid" 2>/dev/null || fail "stack.sh down left pid $pid running"
+done
+curl -fsS "$TRAILSCOPE_TEST_CLOUDWATCH_URL/moto-api/" >/dev/null && curl -fsS "$TRAILSCOPE_TEST_OPENSEARCH_URL" >/dev/null \
+  || fail "stack.sh down of another cache stopped the running stack"
 
 echo "check-first-run: ok"
