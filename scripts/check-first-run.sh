@@ -18,6 +18,9 @@ OUT=$DEMO_STATE_DIR/out
 cleanup() {
   curl -fsS -X DELETE "$TRAILSCOPE_TEST_OPENSEARCH_URL/$DEMO_INDEX_PREFIX*?expand_wildcards=all" >/dev/null 2>&1 || true
   curl -fsS -X DELETE "$TRAILSCOPE_TEST_OPENSEARCH_URL/_index_template/trailscope-${DEMO_INDEX_PREFIX%-}" >/dev/null 2>&1 || true
+  "$TRAILSCOPE_TEST_VENV/bin/python" -c 'import boto3, sys; boto3.client("logs", endpoint_url=sys.argv[1],
+    region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).delete_log_group(logGroupName=sys.argv[2])' "$TRAILSCOPE_TEST_CLOUDWATCH_URL" "$DEMO_LOG_GROUP" 2>/dev/null || true
   rm -rf "$DEMO_STATE_DIR"
 }
 trap cleanup EXIT
