@@ -41,6 +41,7 @@ scripts/geoip-db.sh
 echo "== cargo test"
 rm -rf target/fault-rows
 cargo test --all-targets
+scripts/check-first-run.sh   # the demo twice (checkpoint explained), the audit it prints, stack.sh status ports
 
 if [ -n "${os3_pid:-}" ]; then
   echo "== OpenSearch $OS3_VERSION: the core integration tests again"

@@ -472,6 +472,25 @@ async fn vendor_key_report_in_three_formats() {
         )),
         "{stderr}"
     );
+    // The default period (30d to now) reads as typed: whole seconds, no nanoseconds.
+    let stderr = failed(audit(
+        dir.path(),
+        &prefix,
+        &["--access-key", "AKIANOBODYEXAMPLE001"],
+    ));
+    let period = stderr
+        .split(" from ")
+        .nth(1)
+        .and_then(|s| s.split(": searched").next())
+        .unwrap_or_else(|| panic!("no period in {stderr}"));
+    let bounds: Vec<&str> = period.split(" to ").collect();
+    assert_eq!(bounds.len(), 2, "{stderr}");
+    for b in bounds {
+        assert!(
+            b.len() == "2026-01-01T00:00:00Z".len() && b.ends_with('Z') && !b.contains('.'),
+            "{b} in {stderr}"
+        );
+    }
     stack.cleanup(&prefix).await;
 }
 

@@ -65,6 +65,17 @@ fn access(read_only: Option<bool>) -> &'static str {
     }
 }
 
+/// A bound of the period as a person writes it: a date when it is a UTC midnight (`--since
+/// 2026-01-05`), else the time to the second (`--since 30d` from a whole-second now), with a
+/// fraction only when one was typed.
+fn period_bound(t: DateTime<Utc>) -> String {
+    if t.time() == chrono::NaiveTime::MIN {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        rfc3339(t)
+    }
+}
+
 /// The header lines shared by the table and Markdown formats: (label, value).
 fn summary_lines(r: &Report) -> Vec<(&'static str, String)> {
     let s = &r.summary;
@@ -77,8 +88,8 @@ fn summary_lines(r: &Report) -> Vec<(&'static str, String)> {
             "Period",
             format!(
                 "{} to {} (until excluded)",
-                rfc3339(r.period.since),
-                rfc3339(r.period.until)
+                period_bound(r.period.since),
+                period_bound(r.period.until)
             ),
         ),
         (
@@ -535,6 +546,29 @@ mod tests {
             truncated: vec![],
         };
         build_report(&request, agg)
+    }
+
+    #[test]
+    fn the_period_reads_as_typed() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        assert_eq!(period_bound(t("2026-01-05T00:00:00Z")), "2026-01-05");
+        assert_eq!(
+            period_bound(t("2026-01-05T12:30:00Z")),
+            "2026-01-05T12:30:00Z"
+        );
+        assert_eq!(
+            period_bound(t("2026-01-05T12:30:00.25Z")),
+            "2026-01-05T12:30:00.250Z"
+        );
+        let text = table(&report(vec![], vec![]), false);
+        assert!(
+            text.contains("Period       2026-01-01 to 2026-01-02 (until excluded)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The command whose configuration to check.
+    /// The command whose configuration to check; name it before its flags
+    /// (`config check forward --concurrency 4`).
     #[arg(value_enum, default_value_t = Mode::Forward)]
     pub mode: Mode,
     /// Flags as they would be given to that command (they take precedence as usual).

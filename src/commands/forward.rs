@@ -95,6 +95,10 @@ pub struct ForwardArgs {
     /// Time between looks for new log groups matching --log-group-prefix.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_DISCOVER_INTERVAL")]
     pub discover_interval: Duration,
+    /// Without a terminal, a `backfill progress` log line at most this often (a terminal shows a
+    /// bar instead).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, env = "TRAILSCOPE_PROGRESS_EVERY")]
+    pub progress_every: Duration,
     /// Give up (exit non-zero, checkpoint kept) when CloudWatch Logs keeps failing this long.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_SOURCE_GIVE_UP")]
     pub source_give_up: Duration,
@@ -198,7 +202,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
             ..PollConfig::default()
         },
         cancel: cancel.clone(),
-        progress: crate::progress::Backfill::new(),
+        progress: crate::progress::Backfill::new(args.progress_every),
     });
     spawn_signal_handler(cancel.clone());
 
