@@ -90,6 +90,8 @@ impl Pipeline {
                     let Some(events) = page else { break };
                     acks.received(&events);
                     self.stats.read(events.len());
+                    // Acknowledged once their dead letters are synced, one sync per page.
+                    let mut refused_origins = Vec::new();
                     for event in events {
                         match self.encoder.encode(&mut batch, event) {
                             Ok(Encoded::Added) => {}
@@ -102,7 +104,7 @@ impl Pipeline {
                                 let (event, e) = (refused.event, refused.error);
                                 self.sink.dead_letters().write(Stage::Decode, e.kind(), &e.to_string(), None, None, &event)?;
                                 self.stats.dead_lettered(1);
-                                acks.ack(&event.origin);
+                                refused_origins.push(event.origin);
                                 continue;
                             }
                         }
@@ -119,6 +121,10 @@ impl Pipeline {
                             deadline = None;
                         }
                     }
+                    if !refused_origins.is_empty() {
+                        self.sink.dead_letters().sync()?;
+                        for origin in &refused_origins { acks.ack(origin); }
+                    }
                     if !batch.is_empty() && deadline.is_none() {
                         deadline = Some(Instant::now() + config.linger);
                     }
@@ -134,6 +140,9 @@ impl Pipeline {
                 acks.ack(&item.event.origin);
             }
         }
+        // Letters written beside the pipeline (`ingest`'s malformed payloads) are on disk too
+        // before the run counts as done.
+        self.sink.dead_letters().sync()?;
         Ok(())
     }
 }
