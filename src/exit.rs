@@ -83,6 +83,7 @@ pub fn code(error: &anyhow::Error) -> u8 {
         if let Some(e) = sink {
             return match e {
                 SinkError::GaveUp { .. } => UNREACHABLE,
+                SinkError::Auth { .. } => AUTH,
                 _ => FAILURE,
             };
         }
@@ -168,6 +169,13 @@ mod tests {
         })
         .into();
         assert_eq!(code(&refused), FAILURE);
+        let denied: anyhow::Error = PipelineError::from(SinkError::Auth {
+            url: "u".into(),
+            status: 403,
+            body: "no permissions".into(),
+        })
+        .into();
+        assert_eq!(code(&denied), AUTH);
         assert_eq!(code(&anyhow::anyhow!("anything")), FAILURE);
     }
 

@@ -339,3 +339,26 @@ async fn a_connection_cut_mid_body_is_retried() {
     let run = ingest(&always, &prefix, &lines, &[]).await;
     run.assert_gave_up("broke off");
 }
+
+/// A `_bulk` request refused as a whole stops the run with the code a supervisor can act on: 403
+/// is a permission (3), any other refusal 1. Nothing is dead-lettered: the events are still
+/// good, only the cluster's answer is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_refused_as_a_whole_stops_with_its_exit_code() {
+    let prefix = format!("{}-", unique("t-refused"));
+    let lines = events(0x40006, 3);
+    for (status, code, said) in [
+        (403, 3, "refused the credentials for _bulk (HTTP 403)"),
+        (400, 1, "refused a _bulk request with HTTP 400"),
+    ] {
+        let fake = FakeOpenSearch::start(&prefix, move |_| {
+            Answer::Status(status, r#"{"error":{"type":"x","reason":"no"}}"#.into())
+        })
+        .await;
+        let run = ingest(&fake, &prefix, &lines, &[]).await;
+        assert_eq!(run.code, Some(code), "HTTP {status}: {}", run.stderr);
+        assert!(run.stderr.contains(said), "{said:?} in {}", run.stderr);
+        assert!(run.dead_letters.is_empty(), "{:?}", run.dead_letters);
+        assert_eq!(fake.bulk_requests().len(), 1, "not retried");
+    }
+}

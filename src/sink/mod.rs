@@ -453,7 +453,7 @@ fn too_large_reason(plain_bytes: usize, sent_bytes: usize, gzip: bool, answer: &
          only it was {sent}, more than the cluster (or a proxy in front of it) accepts per \
          request. Raise http.max_content_length (100mb by default; Amazon OpenSearch Service \
          caps requests at 10 MiB on some instance types) or the proxy's body limit, then \
-         replay this dead letter.{answer}"
+         ingest this letter's `event` again.{answer}"
     )
 }
 
