@@ -362,3 +362,64 @@ async fn a_request_refused_as_a_whole_stops_with_its_exit_code() {
         assert_eq!(fake.bulk_requests().len(), 1, "not retried");
     }
 }
+
+/// Through `forward` (moto as CloudWatch Logs): a 413 no longer stops the run, so the checkpoint
+/// moves past the batch and a second run reads nothing again (before, every restart re-read the
+/// same events and failed on them again).
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_gets_past_a_document_too_large_and_does_not_read_it_again() {
+    const LIMIT: usize = 30_000;
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-413fwd"));
+    let group = format!("/test/{}", unique("413fwd"));
+    let fake = FakeOpenSearch::start(&prefix, |r| {
+        if r.bytes > LIMIT {
+            Answer::Status(413, String::new())
+        } else {
+            Answer::AllCreated
+        }
+    })
+    .await;
+    let mut events = synthetic::events(
+        0x41301,
+        12,
+        Utc::now() - chrono::Duration::minutes(30),
+        1000,
+    );
+    let mut big: Value = serde_json::from_str(&events[5].1).unwrap();
+    big["requestParameters"] = json!({"policyDocument": "p".repeat(2 * LIMIT)});
+    events[5].1 = big.to_string();
+    stack.put_events(&group, 1, &events).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let mut args = forward_args(&group, &prefix, &dead, &["--retry-give-up-secs", "2"]);
+    let url = args.iter().position(|a| a == "--opensearch-url").unwrap() + 1;
+    args[url] = fake.url.clone();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            summary(&ok(trailscope(&args)))
+        })
+    };
+    let first = run(args.clone()).await.unwrap();
+    assert_eq!(first["read"], 12, "{first}");
+    assert_eq!(first["indexed"], 11, "{first}");
+    assert_eq!(first["dead_lettered"], 1, "{first}");
+    let letters = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(letters.lines().count(), 1);
+    let letter: Value = serde_json::from_str(letters.trim()).unwrap();
+    assert_eq!(letter["error_type"], "request_too_large");
+    assert_eq!(letter["event"], events[5].1.as_str());
+
+    let second = run(args).await.unwrap();
+    assert_eq!(
+        second["read"], 0,
+        "read again after the checkpoint: {second}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap().lines().count(),
+        1,
+        "no second dead letter"
+    );
+}
