@@ -98,6 +98,11 @@ impl Run {
             "{}",
             self.stderr
         );
+        assert!(
+            self.stderr.contains("s of retries (--retry-give-up-secs)"),
+            "names the setting, no debug-formatted duration: {}",
+            self.stderr
+        );
         assert!(self.stderr.contains(why), "{why:?} in:\n{}", self.stderr);
         assert!(
             self.dead_letters.is_empty(),

@@ -89,7 +89,12 @@ pub enum SinkError {
         status: u16,
         body: String,
     },
-    #[error("gave up delivering {pending} events to {url} after {elapsed:?}: {last_error}")]
+    #[error(
+        "gave up delivering {pending} events to {url} after {} s of retries \
+         (--retry-give-up-secs); nothing of them is acknowledged, a restart reads them again. \
+         Last error: {last_error}",
+        .elapsed.as_secs()
+    )]
     GaveUp {
         url: String,
         pending: usize,
@@ -260,6 +265,7 @@ impl Sink {
         let mut round = Round::default();
         // Parts still to send, the next one last.
         let mut parts = vec![positions];
+        let mut split_told = false;
         while let Some(part) = parts.pop() {
             let plain = if part.len() == batch.len() {
                 std::borrow::Cow::Borrowed(batch.body())
@@ -314,12 +320,17 @@ impl Sink {
                     }
                 }
                 Verdict::TooLarge { .. } if part.len() > 1 => {
-                    tracing::info!(
-                        items = part.len(),
-                        bytes = plain.len(),
-                        "OpenSearch refused a bulk request as too large (HTTP 413): sending it \
-                         in two halves"
-                    );
+                    // Once per round: the halves of halves would log one line per document
+                    // when most are refused.
+                    if !split_told {
+                        split_told = true;
+                        tracing::info!(
+                            items = part.len(),
+                            bytes = plain.len(),
+                            "OpenSearch refused a bulk request as too large (HTTP 413): sending \
+                             it in smaller parts"
+                        );
+                    }
                     let mut first = part;
                     let second = first.split_off(first.len() / 2);
                     parts.push(second);
