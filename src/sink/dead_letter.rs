@@ -129,6 +129,13 @@ impl DeadLetterFile {
         self.unsynced.store(false, Ordering::Relaxed);
         Ok(())
     }
+
+    /// Whether every letter written so far is synced (for tests of who syncs before acking).
+    #[cfg(test)]
+    pub(crate) fn is_synced(&self) -> bool {
+        let _guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        !self.unsynced.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
