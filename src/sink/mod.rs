@@ -488,3 +488,32 @@ mod aimd_tests {
         assert_eq!(Aimd::new(0).get(), 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_too_large_reason_gives_the_sizes_and_the_limit_to_raise() {
+        let r = too_large_reason(70_000, 1_200, true, "  ");
+        assert!(r.contains("was 70000 bytes (1200 gzipped)"), "{r}");
+        assert!(
+            r.contains("HTTP 413") && r.contains("http.max_content_length"),
+            "{r}"
+        );
+        assert!(!r.contains("It answered"), "no empty answer quoted: {r}");
+        let r = too_large_reason(70_000, 70_000, false, "<h1>413</h1>");
+        assert!(r.contains("was 70000 bytes, more than"), "{r}");
+        assert!(r.ends_with("It answered: <h1>413</h1>"), "{r}");
+    }
+
+    #[test]
+    fn a_round_with_any_pushback_stays_throttled_and_keeps_the_last_error() {
+        let mut round = Round::default();
+        round.fail(RetryCause::Items, "a".into());
+        assert_eq!(round.failure, Some((RetryCause::Items, "a".into())));
+        round.fail(RetryCause::Throttled, "b".into());
+        round.fail(RetryCause::Connection, "c".into());
+        assert_eq!(round.failure, Some((RetryCause::Throttled, "c".into())));
+    }
+}
