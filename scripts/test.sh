@@ -43,6 +43,18 @@ rm -rf target/fault-rows
 cargo test --all-targets
 scripts/check-first-run.sh   # the demo twice (checkpoint explained), the audit it prints, stack.sh status ports
 
+# Tests on data written by others (../shared/corpus, beside the checkout in CI and development
+# sessions, not in a user's clone) are ignored in the run above, with that reason, and run here.
+echo "== tests on the shared corpus (../shared/corpus)"
+if [ -d ../shared/corpus ]; then
+  cargo test --lib --tests shared_corpus -- --ignored
+elif [ -n "${CI:-}" ]; then
+  echo "error: ../shared/corpus is missing beside the checkout: CI expects it" >&2
+  exit 1
+else
+  echo "SKIPPED: no ../shared/corpus beside this checkout (the tests named shared_corpus_* stay ignored)"
+fi
+
 if [ -n "${os3_pid:-}" ]; then
   echo "== OpenSearch $OS3_VERSION: the core integration tests again"
   wait "$os3_pid" || { cat "$os3_log"; exit 1; }
