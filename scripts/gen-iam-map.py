@@ -84,9 +84,9 @@ def dataset_pairs(data: dict) -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], tuple[bool, list[str]]] = {}
     for key in sorted(data["sdk_method_iam_mappings"]):
         service, operation = key.split(".", 1)
-        prefix = prefixes[service]
-        actions = ordered_actions(operation, prefix, data["sdk_method_iam_mappings"][key])
-        if not actions:
+        prefix = prefixes.get(service)  # None: the service lists no action at all
+        actions = ordered_actions(operation, prefix or "", data["sdk_method_iam_mappings"][key])
+        if prefix is None or not actions:
             continue
         main = service.lower().replace("-", "") == prefix.replace("-", "")
         pair = (prefix, operation)

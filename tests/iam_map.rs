@@ -350,3 +350,65 @@ fn document_lists_every_action_of_a_call() {
     );
     assert!(plain["aws"]["cloudtrail"].get("iam_actions").is_none());
 }
+
+/// The generator reads both shapes of the dataset: the older one (no eventSource mapping) and
+/// the current one with `cloudtrail_service_mappings`; overrides win over the data.
+#[test]
+fn generator_reads_the_current_dataset_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("map.json");
+    std::fs::write(
+        &map,
+        r#"{
+  "sdk_permissionless_actions": ["STS.GetCallerIdentity"],
+  "sdk_method_iam_mappings": {
+    "Budgets.CreateBudget": [{"action": "budgets:ModifyBudget"}],
+    "EC2.RunInstances": [{"action": "ec2:RunInstances"}, {"action": "iam:PassRole"}, {"action": "ec2:RunInstances"}],
+    "EC2.DescribeInstances": [{"action": "ec2:DescribeInstances"}],
+    "Drs.DescribeJobs": [{"action": "ec2:DescribeInstances"}, {"action": "drs:DescribeJobs"}],
+    "Drs.StartRecovery": [{"action": "ec2:RunInstances"}, {"action": "ec2:CreateTags"}, {"action": "drs:StartRecovery"}],
+    "SQS.DeleteMessageBatch": [{"action": "sqs:DeleteMessageBatch"}],
+    "STS.GetCallerIdentity": []
+  },
+  "sdk_service_mappings": {"Budgets": "budgets"},
+  "cloudtrail_service_mappings": {
+    "ec2.amazonaws.com": "ec2",
+    "newservice-api.amazonaws.com": "newservice"
+  }
+}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("table.tsv");
+    let status = std::process::Command::new("python3")
+        .arg(root().join("scripts/gen-iam-map.py"))
+        .arg(&map)
+        .args(["--source", "test fixture"])
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("python3 runs scripts/gen-iam-map.py");
+    assert!(status.success());
+    let table = std::fs::read_to_string(&out).unwrap();
+    let rows: HashSet<&str> = table.lines().filter(|l| !l.starts_with('#')).collect();
+    for want in [
+        "S\tnewservice-api\tnewservice",
+        "S\tqconnect\twisdom",
+        "A\tbudgets\tCreateBudget\tbudgets:ModifyBudget",
+        "A\tec2\tRunInstances\tec2:RunInstances,iam:PassRole",
+        // Drs is not in sdk_service_mappings: its prefix is that of the actions named like
+        // their call, not the ec2 most of its actions use.
+        "A\tdrs\tStartRecovery\tdrs:StartRecovery,ec2:RunInstances,ec2:CreateTags",
+        "A\tsqs\tDeleteMessageBatch\tsqs:DeleteMessage",
+        "P\tsts\tGetCallerIdentity",
+    ] {
+        assert!(rows.contains(want), "{want:?} missing from\n{table}");
+    }
+    // Identity pairs are left to the fallback; a host that is its own prefix is not listed.
+    assert!(!table.contains("\tec2\tDescribeInstances"), "{table}");
+    assert!(rows.contains("A\tdrs\tDescribeJobs\tdrs:DescribeJobs,ec2:DescribeInstances"));
+    assert!(!table.contains("S\tec2\t"), "{table}");
+    assert!(
+        table.contains("# Data: test fixture (MIT licence"),
+        "{table}"
+    );
+}
