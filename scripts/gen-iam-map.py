@@ -169,9 +169,11 @@ def main() -> None:
         head = [
             f"# A sample of {len(picked)} of the {len(ordered)} calls in {args.source}",
             f"# ({LICENCE}); written by scripts/gen-iam-map.py --sample.",
-            "# prefix<TAB>Operation<TAB>IAM actions as the dataset gives them (primary first)",
+            "# prefix<TAB>Operation<TAB>IAM actions as the dataset gives them (primary first);",
+            "# '=' stands for the one action prefix:Operation",
         ]
-        body = [f"{p}\t{o}\t{','.join(a)}" for (p, o), a in picked]
+        body = [f"{p}\t{o}\t{'=' if a == [f'{p}:{o}'] else ','.join(a)}"
+                for (p, o), a in picked]
         args.sample.write_text("\n".join(head + body) + "\n")
 
 
