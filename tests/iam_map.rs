@@ -228,7 +228,7 @@ const DOCUMENTED: &[(&str, &str, &str, &[&str])] = &[
     ("chime-sdk-media-pipelines.amazonaws.com", "CreateMediaCapturePipeline", "chime:CreateMediaCapturePipeline", &[]),
     ("contact-lens.amazonaws.com", "ListRealtimeContactAnalysisSegments", "connect:ListRealtimeContactAnalysisSegments", &[]),
     // Authorised by differently named actions.
-    // Amazon Keyspaces developer guide, "Keyspaces API permissions".
+    // SAR list_keyspaces.html, "API operations defined by Amazon Keyspaces".
     ("cassandra.amazonaws.com", "CreateKeyspace", "cassandra:Create", &[]),
     ("cassandra.amazonaws.com", "DeleteTable", "cassandra:Drop", &[]),
     ("cassandra.amazonaws.com", "UpdateTable", "cassandra:Alter", &[]),
