@@ -1,7 +1,7 @@
 //! Renders a [`Report`]: an aligned terminal table (colours only when asked, i.e. on a
 //! terminal), JSON for machines, Markdown for tickets. Pure functions: same report, same text.
 
-use super::{rfc3339, Count, Report};
+use super::{rfc3339, Count, DecisionKind, Report};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, Table};
 
@@ -280,7 +280,7 @@ fn sections(r: &Report) -> Vec<Section> {
     if let Some(p) = &r.policy {
         out.push(Section {
             title: format!("Granted but never used ({})", p.granted_unused.len()),
-            header: vec!["Pattern", "Statement", "Policy"],
+            header: vec!["Pattern", "Statement", "Policy", "What CloudTrail can show"],
             numeric: vec![],
             rows: p
                 .granted_unused
@@ -290,6 +290,7 @@ fn sections(r: &Report) -> Vec<Section> {
                         (g.pattern.clone(), Tone::Warn),
                         plain(&g.statement),
                         plain(&g.document),
+                        plain(g.meaning),
                     ]
                 })
                 .collect(),
@@ -318,7 +319,37 @@ fn sections(r: &Report) -> Vec<Section> {
             empty: "none: the policies allow every action used",
         });
         out.push(Section {
-            title: "Not evaluated (treated as matching)".into(),
+            title: format!("Policy decisions ({})", p.decisions.len()),
+            header: vec!["Action", "Decision", "Decided by"],
+            numeric: vec![],
+            rows: p
+                .decisions
+                .iter()
+                .map(|d| {
+                    let (word, tone) = match d.decision {
+                        DecisionKind::Allowed => ("allowed", Tone::Plain),
+                        DecisionKind::AllowedUnlessDenied => {
+                            ("allowed unless a Deny applies", Tone::Warn)
+                        }
+                        DecisionKind::Denied => ("denied", Tone::Bad),
+                        DecisionKind::NotGranted => ("not granted", Tone::Bad),
+                    };
+                    let mut by = if d.by.is_empty() {
+                        "no statement allows it".to_owned()
+                    } else {
+                        d.by.join(", ")
+                    };
+                    if !d.unless.is_empty() {
+                        by.push_str("; unless ");
+                        by.push_str(&d.unless.join(", "));
+                    }
+                    vec![plain(&d.action), (word.to_owned(), tone), plain(by)]
+                })
+                .collect(),
+            empty: "none",
+        });
+        out.push(Section {
+            title: "Not evaluated (an Allow is taken to apply, a Deny is not)".into(),
             header: vec!["Statement", "Policy", "Elements"],
             numeric: vec![],
             rows: p

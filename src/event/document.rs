@@ -130,6 +130,8 @@ struct CloudTrail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     iam_action: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    iam_actions: Option<&'static [&'static str]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     management_event: Option<bool>,
@@ -526,6 +528,9 @@ impl CloudTrail<'_> {
         o.opt_str("event_type", self.event_type);
         o.opt_str("event_category", self.event_category);
         o.opt_str("iam_action", self.iam_action);
+        if let Some(actions) = self.iam_actions {
+            o.str_array("iam_actions", actions);
+        }
         o.opt_bool("read_only", self.read_only);
         o.opt_bool("management_event", self.management_event);
         o.opt_str("error_code", self.error_code);
@@ -708,7 +713,8 @@ impl<'a> Document<'a> {
                     event_version: record.event_version.as_deref(),
                     event_type: record.event_type.as_deref(),
                     event_category: record.event_category.as_deref(),
-                    iam_action: enrichment.iam_action.as_deref(),
+                    iam_action: enrichment.iam.as_ref().map(|a| &*a.primary),
+                    iam_actions: enrichment.iam.as_ref().and_then(|a| a.several()),
                     read_only,
                     management_event: record.management_event,
                     error_code: record.error_code.as_deref(),

@@ -7,5 +7,6 @@ pub mod encode;
 pub mod fields;
 pub mod filter;
 pub mod iam_action;
+pub mod iam_map;
 pub mod json_escape;
 pub mod json_scan;
