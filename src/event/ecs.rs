@@ -159,27 +159,35 @@ pub fn actor<'a>(record: &'a CloudTrailRecord<'a>) -> Actor<'a> {
     let issuer = identity
         .and_then(|i| i.session_context.as_ref())
         .and_then(|c| c.session_issuer.as_ref())
-        .and_then(|i| i.user_name.as_deref());
+        .and_then(|i| given(i.user_name.as_deref()));
     let name = issuer
-        .or_else(|| identity.and_then(|i| i.user_name.as_deref()))
+        .or_else(|| identity.and_then(|i| given(i.user_name.as_deref())))
         .or_else(|| {
             (record.event_name == "UserAuthentication")
-                .then(|| string_member(record.additional_event_data, "UserName"))
+                .then(|| given(string_member(record.additional_event_data, "UserName")))
                 .flatten()
         });
     Actor {
         name,
-        id: identity.and_then(|i| i.principal_id.as_deref()),
+        id: identity.and_then(|i| given(i.principal_id.as_deref())),
         email: name.filter(|n| n.find('@').is_some_and(|at| at > 0)),
         session_name: identity.and_then(session_name),
     }
 }
 
+/// CloudTrail writes `""` for what it does not know (`"arn": ""` of an Identity Center user):
+/// no value, not an empty name.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
 fn session_name<'a>(identity: &'a UserIdentity<'a>) -> Option<&'a str> {
     match identity.identity_type.as_deref() {
-        Some("AssumedRole") | Some("FederatedUser") => {
-            identity.arn.as_deref()?.rsplit_once('/').map(|(_, s)| s)
-        }
+        Some("AssumedRole") | Some("FederatedUser") => identity
+            .arn
+            .as_deref()?
+            .rsplit_once('/')
+            .and_then(|(_, s)| given(Some(s))),
         _ => None,
     }
 }
@@ -209,14 +217,15 @@ pub fn iam_target<'a>(record: &'a CloudTrailRecord<'a>) -> IamTarget<'a> {
     let [user_name, new_user_name, group_name] = string_members(
         record.request_parameters,
         ["userName", "newUserName", "groupName"],
-    );
+    )
+    .map(given);
     let [user, group] = raw_members(record.response_elements, ["user", "group"]);
     IamTarget {
         user_name,
-        user_id: string_member(user, "userId"),
+        user_id: given(string_member(user, "userId")),
         new_user_name,
         group_name,
-        group_id: string_member(group, "groupId"),
+        group_id: given(string_member(group, "groupId")),
     }
 }
 
@@ -477,9 +486,13 @@ mod tests {
         assert_eq!(a.name, Some("bob@example.com"));
         assert_eq!(a.email, Some("bob@example.com"));
         assert_eq!(a.session_name, None);
+        // An Identity Center user: no principal, empty ARN; the name is in the event data.
         let sso = r#"{"eventSource":"signin.amazonaws.com","eventName":"UserAuthentication",
+            "userIdentity":{"type":"IdentityCenterUser","arn":"","accessKeyId":"","userName":""},
             "additionalEventData":{"UserName":"carol","CredentialType":"PASSWORD"}}"#;
-        assert_eq!(actor(&record(sso)).name, Some("carol"));
+        let r = record(sso);
+        let a = actor(&r);
+        assert_eq!((a.name, a.id, a.session_name), (Some("carol"), None, None));
     }
 
     /// AWS IAM documentation examples of CreateUser / AddUserToGroup / UpdateUser records.
