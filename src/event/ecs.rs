@@ -163,7 +163,9 @@ pub fn actor<'a>(record: &'a CloudTrailRecord<'a>) -> Actor<'a> {
     let name = issuer
         .or_else(|| identity.and_then(|i| given(i.user_name.as_deref())))
         .or_else(|| {
-            (record.event_name == "UserAuthentication")
+            // IAM Identity Center sign-ins (UserAuthentication, CredentialVerification, ...)
+            // name the user only there; Elastic reads it for UserAuthentication alone.
+            (record.event_source.as_deref() == Some("signin.amazonaws.com"))
                 .then(|| given(string_member(record.additional_event_data, "UserName")))
                 .flatten()
         });
