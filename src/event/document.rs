@@ -1001,6 +1001,27 @@ mod tests {
         ] {
             assert_same_bytes(full, &origin);
             assert_same_bytes(r#"{"eventName":"X"}"#, &origin);
+            // The ECS fields of IAM calls, sign-ins and an IPv6 caller (tls, group, user.target,
+            // user.changes, user.email, related.ip, no event.type).
+            assert_same_bytes(
+                r#"{"eventName":"UpdateUser","eventSource":"iam.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "userIdentity":{"type":"IAMUser","principalId":"AIDA","userName":"a@example.com"},
+                "sourceIPAddress":"2001:db8::1","requestParameters":{"userName":"Bob","newUserName":"Rob","groupName":"G"},
+                "responseElements":{"user":{"userId":"AIDABOB"},"group":{"groupId":"AGPA"}},
+                "tlsDetails":{"tlsVersion":"TLSv1.2","cipherSuite":"c","clientProvidedHostHeader":"iam.amazonaws.com"}}"#,
+                &origin,
+            );
+            assert_same_bytes(
+                r#"{"eventName":"Publish","eventSource":"sns.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "sourceIPAddress":"sns.amazonaws.com","tlsDetails":{"tlsVersion":"1.3"}}"#,
+                &origin,
+            );
+            assert_same_bytes(
+                r#"{"eventName":"CheckMfa","eventSource":"signin.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","sessionContext":{"sessionIssuer":{"userName":"R"}}},
+                "responseElements":{"CheckMfa":"Failure"},"sourceIPAddress":"192.0.2.1"}"#,
+                &origin,
+            );
             assert_same_bytes(
                 r#"{"eventName":"X","eventTime":"2024-01-02 03:04:05","userIdentity":{"type":"IAMUser","userName":"u"},"requestParameters":null}"#,
                 &origin,
