@@ -31,7 +31,8 @@ pub enum Identity {
     AccessKey(String),
     /// `aws.cloudtrail.user_identity.arn`, or a role's ARN as the session issuer.
     PrincipalArn(String),
-    /// `user.name` of an assumed-role or federated session.
+    /// The session name of an assumed-role or federated session
+    /// (`aws.cloudtrail.user_identity.session_name`).
     RoleSession(String),
 }
 

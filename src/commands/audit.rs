@@ -22,7 +22,8 @@ pub struct AuditArgs {
     /// session of that role.
     #[arg(long, group = "identity")]
     pub principal_arn: Option<String>,
-    /// The session name of an assumed role or federated user (user.name).
+    /// The session name of an assumed role or federated user
+    /// (aws.cloudtrail.user_identity.session_name).
     #[arg(long, group = "identity")]
     pub role_session: Option<String>,
     /// Start of the period: RFC 3339, a date (UTC midnight) or an age such as 30d, 12h.

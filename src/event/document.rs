@@ -3,6 +3,7 @@
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
 use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
+use super::ecs::{self, Actor, IamTarget};
 use super::json_escape;
 use super::json_scan::RawJson;
 use crate::enrich::user_agent::CachedUserAgent;
@@ -29,6 +30,10 @@ pub struct Document<'a> {
     related: Related<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<UserAgentField<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<Tls<'a>>,
+    #[serde(skip_serializing_if = "Group::is_empty")]
+    group: Group<'a>,
     aws: Aws<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cloudwatch: Option<CloudWatch<'a>>,
@@ -43,9 +48,10 @@ struct Event<'a> {
     provider: Option<Str<'a>>,
     outcome: &'static str,
     kind: &'static str,
-    category: [&'static str; 1],
-    #[serde(rename = "type")]
-    event_type: [&'static str; 1],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    category: &'static [&'static str],
+    #[serde(rename = "type", skip_serializing_if = "<[_]>::is_empty")]
+    event_type: &'static [&'static str],
 }
 
 #[derive(Serialize)]
@@ -79,9 +85,48 @@ struct User<'a> {
     name: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<Str<'a>>,
+    /// The user an IAM call acts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<TargetUser<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<ChangedUser<'a>>,
 }
 
 impl User<'_> {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.id.is_none()
+            && self.email.is_none()
+            && self.target.is_none()
+            && self.changes.is_none()
+    }
+}
+
+#[derive(Serialize)]
+struct TargetUser<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Str<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChangedUser<'a> {
+    name: Str<'a>,
+}
+
+/// The IAM group an IAM call acts on.
+#[derive(Serialize, Default)]
+struct Group<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Str<'a>>,
+}
+
+impl Group<'_> {
     fn is_empty(&self) -> bool {
         self.name.is_none() && self.id.is_none()
     }
@@ -91,12 +136,32 @@ impl User<'_> {
 struct Related<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     user: Vec<Str<'a>>,
+    /// `source.ip` (ECS: every IP seen on the event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<[IpAddr; 1]>,
 }
 
 impl Related<'_> {
     fn is_empty(&self) -> bool {
-        self.user.is_empty()
+        self.user.is_empty() && self.ip.is_none()
     }
+}
+
+#[derive(Serialize)]
+struct Tls<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_protocol: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<TlsClient<'a>>,
+}
+
+#[derive(Serialize)]
+struct TlsClient<'a> {
+    server_name: Str<'a>,
 }
 
 #[derive(Serialize)]
@@ -192,6 +257,9 @@ struct Identity<'a> {
     identity_type: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arn: Option<Str<'a>>,
+    /// The session name of a role session or federated user (trailscope's; see `ecs::Actor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_name: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_key_id: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -402,7 +470,7 @@ impl<'o> Obj<'o> {
         self.out.extend_from_slice(members.as_bytes());
     }
 
-    /// A one-element array of a string.
+    /// An array of strings.
     fn str_array(&mut self, key: &str, values: &[&str]) {
         let out = self.key(key);
         out.push(b'[');
@@ -437,13 +505,8 @@ impl Document<'_> {
         if let Some(source) = &self.source {
             let mut s = Obj::open(o.key("source"));
             s.str("address", source.address);
-            match source.ip {
-                // Rust reads an IPv4 address only in the dotted-decimal form it prints (no
-                // leading zeros, no spaces): the address as it came is the printed IP, without
-                // the formatting machinery.
-                Some(IpAddr::V4(_)) => s.str("ip", source.address),
-                Some(ip) => s.value("ip", &ip)?,
-                None => {}
+            if let Some(ip) = source.ip {
+                write_ip(s.key("ip"), ip, Some(source.address))?;
             }
             if let Some(geo) = source.geo {
                 s.value("geo", geo)?;
@@ -457,11 +520,31 @@ impl Document<'_> {
             let mut u = Obj::open(o.key("user"));
             u.opt_str("name", self.user.name);
             u.opt_str("id", self.user.id);
+            u.opt_str("email", self.user.email);
+            if let Some(t) = &self.user.target {
+                let mut t_ = Obj::open(u.key("target"));
+                t_.opt_str("name", t.name);
+                t_.opt_str("id", t.id);
+                t_.close();
+            }
+            if let Some(c) = &self.user.changes {
+                let mut c_ = Obj::open(u.key("changes"));
+                c_.str("name", c.name);
+                c_.close();
+            }
             u.close();
         }
         if !self.related.is_empty() {
             let mut r = Obj::open(o.key("related"));
-            r.str_array("user", &self.related.user);
+            if !self.related.user.is_empty() {
+                r.str_array("user", &self.related.user);
+            }
+            if let Some([ip]) = self.related.ip {
+                let out = r.key("ip");
+                out.push(b'[');
+                write_ip(out, ip, self.source.as_ref().map(|s| s.address))?;
+                out.push(b']');
+            }
             r.close();
         }
         if let Some(user_agent) = &self.user_agent {
@@ -471,6 +554,24 @@ impl Document<'_> {
                 u.members(cached.ecs_members_json());
             }
             u.close();
+        }
+        if let Some(tls) = &self.tls {
+            let mut t = Obj::open(o.key("tls"));
+            t.opt_str("version_protocol", tls.version_protocol.as_deref());
+            t.opt_str("version", tls.version);
+            t.opt_str("cipher", tls.cipher);
+            if let Some(client) = &tls.client {
+                let mut c = Obj::open(t.key("client"));
+                c.str("server_name", client.server_name);
+                c.close();
+            }
+            t.close();
+        }
+        if !self.group.is_empty() {
+            let mut g = Obj::open(o.key("group"));
+            g.opt_str("name", self.group.name);
+            g.opt_str("id", self.group.id);
+            g.close();
         }
         {
             let mut aws = Obj::open(o.key("aws"));
@@ -501,8 +602,12 @@ impl Event<'_> {
         o.opt_str("provider", self.provider);
         o.str("outcome", self.outcome);
         o.str("kind", self.kind);
-        o.str_array("category", &self.category);
-        o.str_array("type", &self.event_type);
+        if !self.category.is_empty() {
+            o.str_array("category", self.category);
+        }
+        if !self.event_type.is_empty() {
+            o.str_array("type", self.event_type);
+        }
         o.close();
     }
 }
@@ -609,6 +714,7 @@ impl Identity<'_> {
         let mut o = Obj::open(out);
         o.opt_str("type", self.identity_type);
         o.opt_str("arn", self.arn);
+        o.opt_str("session_name", self.session_name);
         o.opt_str("access_key_id", self.access_key_id);
         o.opt_str("invoked_by", self.invoked_by);
         o.opt_str("identity_provider", self.identity_provider);
@@ -652,37 +758,30 @@ impl<'a> Document<'a> {
     ) -> Document<'a> {
         let identity = record.user_identity.as_ref();
         let read_only = record.read_only;
-        let user_name = identity.and_then(user_name);
-        let mut related = Related::default();
-        if let Some(name) = user_name {
-            related.user.push(name);
-        }
-        if let Some(issuer) = identity
-            .and_then(|i| i.session_context.as_ref())
-            .and_then(|c| c.session_issuer.as_ref())
-            .and_then(|i| i.user_name.as_deref())
-        {
-            if Some(issuer) != user_name {
-                related.user.push(issuer);
-            }
-        }
+        let actor = ecs::actor(record);
+        let target = ecs::iam_target(record);
+        let class = ecs::classify(
+            record.event_source.as_deref().unwrap_or_default(),
+            &record.event_name,
+        );
+        let source_ip: Option<IpAddr> = record
+            .source_ip_address
+            .as_deref()
+            .and_then(|a| a.parse().ok());
+        let related = Related {
+            user: ecs::related_users(&target, &actor),
+            ip: source_ip.map(|ip| [ip]),
+        };
         Document {
             timestamp,
             event: Event {
                 id: record.event_id.as_deref(),
                 action: &record.event_name,
                 provider: record.event_source.as_deref(),
-                outcome: if record.error_code.is_some() {
-                    "failure"
-                } else {
-                    "success"
-                },
+                outcome: ecs::outcome(record).as_str(),
                 kind: "event",
-                category: [category(
-                    record.event_source.as_deref().unwrap_or_default(),
-                    &record.event_name,
-                )],
-                event_type: [event_type(&record.event_name, read_only)],
+                category: class.category,
+                event_type: class.event_type,
             },
             cloud: Cloud {
                 provider: "aws",
@@ -694,20 +793,27 @@ impl<'a> Document<'a> {
             },
             source: record.source_ip_address.as_deref().map(|address| Source {
                 address,
-                ip: address.parse().ok(),
+                ip: source_ip,
                 geo: enrichment.geo.as_deref(),
                 autonomous_system: enrichment.autonomous_system.as_deref(),
             }),
-            user: User {
-                name: user_name,
-                id: identity.and_then(|i| i.principal_id.as_deref()),
-            },
+            user: user(&actor, &target),
             related,
             user_agent: record.user_agent.as_deref().map(|original| UserAgentField {
                 original,
                 parsed: enrichment.user_agent.as_deref().map(|p| &p.ecs),
                 cached: enrichment.user_agent.as_deref(),
             }),
+            tls: record.tls_details.as_ref().and_then(ecs::tls).map(|t| Tls {
+                version_protocol: t.version_protocol,
+                version: t.version,
+                cipher: t.cipher,
+                client: t.server_name.map(|server_name| TlsClient { server_name }),
+            }),
+            group: Group {
+                name: target.group_name,
+                id: target.group_id,
+            },
             aws: Aws {
                 cloudtrail: CloudTrail {
                     event_version: record.event_version.as_deref(),
@@ -726,7 +832,7 @@ impl<'a> Document<'a> {
                     vpc_endpoint_id: record.vpc_endpoint_id.as_deref(),
                     vpc_endpoint_account_id: record.vpc_endpoint_account_id.as_deref(),
                     session_credential_from_console: record.session_credential_from_console,
-                    user_identity: identity.map(identity_field),
+                    user_identity: identity.map(|i| identity_field(i, &actor)),
                     resources: record.resources.iter().map(resource_field).collect(),
                     tls_details: record.tls_details.as_ref().map(tls_field),
                     request_parameters: text(record.request_parameters),
@@ -759,23 +865,36 @@ impl<'a> Document<'a> {
     }
 }
 
-/// `user.name`: the IAM user name, or for a role session the session name (the last part of
-/// `arn:aws:sts::111122223333:assumed-role/RoleName/SessionName`), which is what people search by.
-fn user_name<'a>(identity: &'a UserIdentity<'a>) -> Option<&'a str> {
-    if let Some(name) = identity.user_name.as_deref() {
-        return Some(name);
-    }
-    let arn = identity.arn.as_deref()?;
-    match identity.identity_type.as_deref() {
-        Some("AssumedRole") | Some("FederatedUser") => arn.rsplit('/').next(),
-        _ => None,
+/// ECS `user.*`: who called ([`ecs::actor`]) and, for IAM calls, on whom ([`ecs::iam_target`]).
+fn user<'a>(actor: &Actor<'a>, target: &IamTarget<'a>) -> User<'a> {
+    User {
+        name: actor.name,
+        id: actor.id,
+        email: actor.email,
+        target: (target.user_name.is_some() || target.user_id.is_some()).then_some(TargetUser {
+            name: target.user_name,
+            id: target.user_id,
+        }),
+        changes: target.new_user_name.map(|name| ChangedUser { name }),
     }
 }
 
-fn identity_field<'a>(i: &'a UserIdentity<'a>) -> Identity<'a> {
+/// Writes an IP address as serde_json writes it. Rust reads an IPv4 address only in the
+/// dotted-decimal form it prints (no leading zeros, no spaces): the address as it came is the
+/// printed IP, without the formatting machinery.
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr, text: Option<&str>) -> serde_json::Result<()> {
+    match (ip, text) {
+        (IpAddr::V4(_), Some(text)) => json_escape::write_str(out, text),
+        _ => serde_json::to_writer(out, &ip)?,
+    }
+    Ok(())
+}
+
+fn identity_field<'a>(i: &'a UserIdentity<'a>, actor: &Actor<'a>) -> Identity<'a> {
     Identity {
         identity_type: i.identity_type.as_deref(),
         arn: i.arn.as_deref(),
+        session_name: actor.session_name,
         access_key_id: i.access_key_id.as_deref(),
         invoked_by: i.invoked_by.as_deref(),
         identity_provider: i.identity_provider.as_deref(),
@@ -819,40 +938,6 @@ fn tls_field<'a>(t: &'a TlsDetails<'a>) -> TlsField<'a> {
         tls_version: t.tls_version.as_deref(),
         cipher_suite: t.cipher_suite.as_deref(),
         client_provided_host_header: t.client_provided_host_header.as_deref(),
-    }
-}
-
-/// ECS `event.category`: what kind of activity, coarsely.
-fn category(source: &str, name: &str) -> &'static str {
-    match source {
-        "signin.amazonaws.com" => "authentication",
-        "sts.amazonaws.com" if name.starts_with("AssumeRole") || name == "GetFederationToken" => {
-            "authentication"
-        }
-        "iam.amazonaws.com" | "sso.amazonaws.com" | "identitystore.amazonaws.com" => "iam",
-        _ => "configuration",
-    }
-}
-
-/// ECS `event.type`: `info` for reads, `creation` / `deletion` by verb, `change` otherwise.
-fn event_type(name: &str, read_only: Option<bool>) -> &'static str {
-    if read_only == Some(true) {
-        return "info";
-    }
-    const CREATE: [&str; 4] = ["Create", "Put", "Run", "Register"];
-    const DELETE: [&str; 4] = ["Delete", "Remove", "Terminate", "Deregister"];
-    if CREATE.iter().any(|p| name.starts_with(p)) {
-        "creation"
-    } else if DELETE.iter().any(|p| name.starts_with(p)) {
-        "deletion"
-    } else if read_only.is_none()
-        && ["Describe", "Get", "List", "Head", "Lookup"]
-            .iter()
-            .any(|p| name.starts_with(p))
-    {
-        "info"
-    } else {
-        "change"
     }
 }
 
@@ -922,6 +1007,27 @@ mod tests {
         ] {
             assert_same_bytes(full, &origin);
             assert_same_bytes(r#"{"eventName":"X"}"#, &origin);
+            // The ECS fields of IAM calls, sign-ins and an IPv6 caller (tls, group, user.target,
+            // user.changes, user.email, related.ip, no event.type).
+            assert_same_bytes(
+                r#"{"eventName":"UpdateUser","eventSource":"iam.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "userIdentity":{"type":"IAMUser","principalId":"AIDA","userName":"a@example.com"},
+                "sourceIPAddress":"2001:db8::1","requestParameters":{"userName":"Bob","newUserName":"Rob","groupName":"G"},
+                "responseElements":{"user":{"userId":"AIDABOB"},"group":{"groupId":"AGPA"}},
+                "tlsDetails":{"tlsVersion":"TLSv1.2","cipherSuite":"c","clientProvidedHostHeader":"iam.amazonaws.com"}}"#,
+                &origin,
+            );
+            assert_same_bytes(
+                r#"{"eventName":"Publish","eventSource":"sns.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "sourceIPAddress":"sns.amazonaws.com","tlsDetails":{"tlsVersion":"1.3"}}"#,
+                &origin,
+            );
+            assert_same_bytes(
+                r#"{"eventName":"CheckMfa","eventSource":"signin.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","sessionContext":{"sessionIssuer":{"userName":"R"}}},
+                "responseElements":{"CheckMfa":"Failure"},"sourceIPAddress":"192.0.2.1"}"#,
+                &origin,
+            );
             assert_same_bytes(
                 r#"{"eventName":"X","eventTime":"2024-01-02 03:04:05","userIdentity":{"type":"IAMUser","userName":"u"},"requestParameters":null}"#,
                 &origin,

@@ -3,6 +3,7 @@
 
 pub mod cloudtrail;
 pub mod document;
+pub mod ecs;
 pub mod encode;
 pub mod fields;
 pub mod filter;
