@@ -106,6 +106,37 @@ fn check_field(fields: &BTreeMap<String, Field>, field: &str, usage: &str, what:
     );
 }
 
+/// The metadata fields OpenSearch Dashboards lists in an index pattern (its `metaFields` setting).
+const META_FIELDS: [&str; 5] = ["_id", "_index", "_score", "_source", "_type"];
+
+/// The OpenSearch Dashboards field type of a mapping type (OSD's osd_field_types).
+fn osd_type(es_type: &str) -> &'static str {
+    match es_type {
+        "keyword" | "text" | "match_only_text" | "flat_object" => "string",
+        "long" | "integer" | "short" | "byte" | "double" | "float" | "half_float"
+        | "scaled_float" | "unsigned_long" => "number",
+        "date" | "date_nanos" => "date",
+        "ip" => "ip",
+        "boolean" => "boolean",
+        "geo_point" => "geo_point",
+        other => panic!("mapping type {other} has no OpenSearch Dashboards type here"),
+    }
+}
+
+/// The index pattern's `fields` (a JSON string of an array) by name.
+fn pattern_fields(o: &Object) -> BTreeMap<String, Value> {
+    let list = o.json_attr("fields");
+    let mut out = BTreeMap::new();
+    for f in list.as_array().expect("fields is an array") {
+        let name = f["name"].as_str().expect("a field has a name").to_owned();
+        assert!(
+            out.insert(name.clone(), f.clone()).is_none(),
+            "field {name} twice"
+        );
+    }
+    out
+}
+
 /// A shipped saved object, with the JSON inside its string attributes parsed.
 struct Object {
     ty: String,
@@ -252,6 +283,20 @@ fn translate(
                 ));
                 described.push(format!("terms({field}, size {size})"));
             }
+            ("filters", "segment" | "group" | "bucket" | "split") => {
+                let mut named = serde_json::Map::new();
+                for f in params["filters"].as_array().expect("filters list") {
+                    let label = f["label"].as_str().expect("every filter has a label");
+                    assert!(!label.is_empty(), "{what}: a filter without a label");
+                    let source = json!({"query": f["input"], "filter": []});
+                    named.insert(label.to_owned(), query_of(&source, fields, what));
+                }
+                described.push(format!(
+                    "filters({})",
+                    named.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+                buckets.push((id, json!({"filters": {"filters": named}})));
+            }
             ("date_histogram", "segment" | "group" | "bucket" | "split") => {
                 check_field(fields, field, "date_histogram", what);
                 // "auto" depends on the time picker: one hour fits a day of sample events.
@@ -295,29 +340,43 @@ fn check_response(t: &Translation, response: &Value, what: &str) -> Vec<String> 
         response["hits"]["total"]["value"].as_u64().unwrap_or(0) > 0,
         "{what}: the query matched no sample event: {response}"
     );
+    /// A bucket aggregation's non-empty buckets by key: terms and date_histogram answer a list,
+    /// filters an object keyed by label (with a bucket per label even when nothing matched).
+    fn buckets(agg: &Value) -> Vec<(String, &Value)> {
+        match &agg["buckets"] {
+            Value::Array(list) => list
+                .iter()
+                .map(|b| {
+                    let key = b["key_as_string"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| b["key"].to_string().trim_matches('"').to_owned());
+                    (key, b)
+                })
+                .collect(),
+            Value::Object(keyed) => keyed
+                .iter()
+                .filter(|(_, b)| b["doc_count"].as_u64().unwrap_or(0) > 0)
+                .map(|(k, b)| (k.clone(), b))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
     let mut level: Vec<&Value> = vec![&response["aggregations"]];
     let mut top_keys = Vec::new();
     for (depth, id) in t.bucket_ids.iter().enumerate() {
-        let next: Vec<&Value> = level
+        let next: Vec<(String, &Value)> = level
             .iter()
-            .flat_map(|parent| parent[id]["buckets"].as_array().into_iter().flatten())
+            .flat_map(|parent| buckets(&parent[id]))
             .collect();
         assert!(
             !next.is_empty(),
             "{what}: aggregation {id} (level {depth}) returned no buckets: {response}"
         );
         if depth == 0 {
-            top_keys = next
-                .iter()
-                .map(|b| {
-                    b["key_as_string"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| b["key"].to_string().trim_matches('"').to_owned())
-                })
-                .collect();
+            top_keys = next.iter().map(|(k, _)| k.clone()).collect();
         }
-        level = next;
+        level = next.into_iter().map(|(_, b)| b).collect();
     }
     for id in &t.metric_ids {
         assert!(
@@ -418,12 +477,59 @@ fn every_object_parses_and_every_reference_resolves() {
                 let time = o.attr("timeFieldName").as_str().expect("a time field");
                 assert_eq!(time, "@timestamp");
                 check_field(&fields, time, "date_histogram", &what);
+                // The field list is shipped (a browser without it refreshes and saves it), and it
+                // is the template's: every leaf and multi-field, plus the metadata fields.
+                let shipped = pattern_fields(o);
+                let names: Vec<&str> = shipped.keys().map(String::as_str).collect();
+                let mut expected: Vec<&str> = fields.keys().map(String::as_str).collect();
+                expected.extend(META_FIELDS);
+                expected.sort_unstable();
+                assert_eq!(
+                    names, expected,
+                    "{what}: fields differ from the index template"
+                );
+                for (name, f) in &shipped {
+                    for key in [
+                        "searchable",
+                        "aggregatable",
+                        "readFromDocValues",
+                        "scripted",
+                    ] {
+                        assert!(f[key].is_boolean(), "{what}: {name} has no {key}: {f}");
+                    }
+                    assert_eq!(f["count"], 0, "{what}: {name}");
+                    let Some(t) = fields.get(name) else { continue };
+                    assert_eq!(f["esTypes"], json!([t.ty]), "{what}: {name}");
+                    assert_eq!(f["type"], osd_type(&t.ty), "{what}: {name}");
+                }
+                // user_agent.original.text is a multi-field of user_agent.original, as OSD says.
+                assert_eq!(
+                    shipped["user_agent.original.text"]["subType"],
+                    json!({"multi": {"parent": "user_agent.original"}})
+                );
             }
             "visualization" => {
                 let vis = o.json_attr("visState");
                 assert_eq!(&vis["title"], o.attr("title"), "{what}: visState title");
                 o.json_attr("uiStateJSON");
                 let source = o.search_source();
+                if vis["type"] == "region_map" {
+                    // The World Countries layer is joined on iso2: the buckets must be alpha-2
+                    // country codes, which source.geo.country_iso_code holds.
+                    assert_eq!(vis["params"]["selectedJoinField"]["name"], "iso2", "{what}");
+                    let segments: Vec<&Value> = vis["aggs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|a| a["schema"] == "segment")
+                        .collect();
+                    assert_eq!(segments.len(), 1, "{what}: one region bucket");
+                    assert_eq!(segments[0]["type"], "terms", "{what}");
+                    assert_eq!(
+                        segments[0]["params"]["field"], "source.geo.country_iso_code",
+                        "{what}"
+                    );
+                }
                 if vis["type"] == "input_control_vis" {
                     for c in vis["params"]["controls"].as_array().expect("controls") {
                         let name = c["indexPatternRefName"].as_str().expect("control ref");
@@ -497,13 +603,44 @@ fn every_object_parses_and_every_reference_resolves() {
             .find(|o| o.ty == "dashboard" && o.attr("title") == title)
             .unwrap_or_else(|| panic!("no dashboard titled {title}"))
     };
-    dashboard("CloudTrail overview");
+    // Each dashboard opens on the range it is read over: the overview on the last day, an
+    // identity's activity over the default retention (90 days).
+    for (title, from) in [
+        ("CloudTrail overview", "now-24h"),
+        ("Identity activity", "now-90d"),
+    ] {
+        let d = dashboard(title);
+        assert_eq!(
+            d.attr("timeRestore"),
+            true,
+            "{title} restores its time range"
+        );
+        assert_eq!(d.attr("timeFrom"), from, "{title}");
+        assert_eq!(d.attr("timeTo"), "now", "{title}");
+    }
+    // A map of where calls come from, next to (same row as) the ASN table.
+    for title in ["CloudTrail overview", "Identity activity"] {
+        let d = dashboard(title);
+        let panels = d.json_attr("panelsJSON");
+        let grid_of = |id: &str| {
+            let panel = panels
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| d.reference(p["panelRefName"].as_str().unwrap())["id"] == id)
+                .unwrap_or_else(|| panic!("{title} has no panel {id}"));
+            panel["gridData"].clone()
+        };
+        let (map, asn) = (
+            grid_of("trailscope-calls-map"),
+            grid_of("trailscope-calls-by-network"),
+        );
+        assert_eq!(
+            map["y"], asn["y"],
+            "{title}: the map is next to the ASN table"
+        );
+    }
     let identity = dashboard("Identity activity");
-    assert_eq!(
-        identity.attr("timeRestore"),
-        true,
-        "Identity activity sets a time range"
-    );
     let controls: Vec<String> = identity.raw["references"]
         .as_array()
         .unwrap()
@@ -554,13 +691,21 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                 let query = query_of(&o.search_source(), &fields, &what);
                 match vis_type {
                     "histogram" | "horizontal_bar" | "line" | "area" | "pie" | "table"
-                    | "metric" => {
+                    | "metric" | "region_map" => {
                         let t = translate(&vis, query, &fields, &what);
                         if vis_type != "metric" {
                             assert!(!t.bucket_ids.is_empty(), "{what}: a {vis_type} has buckets");
                         }
                         let response = search(&stack, &prefix, t.body.clone()).await;
                         let keys = check_response(&t, &response, &what);
+                        if vis_type == "region_map" {
+                            assert!(
+                                keys.iter()
+                                    .all(|k| k.len() == 2
+                                        && k.chars().all(|c| c.is_ascii_uppercase())),
+                                "{what}: the map joins on ISO alpha-2 codes, got {keys:?}"
+                            );
+                        }
                         report.push(format!(
                             "{} [{vis_type}] query {} aggs {} -> top buckets {:?}",
                             o.id,
@@ -649,6 +794,78 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
         "the issue asks for at least ten visualizations"
     );
     assert_eq!(checked.get("search"), Some(&1));
+    stack.cleanup(&prefix).await;
+}
+
+/// The shipped field list against what Dashboards itself would read: `_field_caps` on an index
+/// the installed template made, in the real node, turned into fields as OSD's
+/// readFieldCapsResponse does (object parents dropped, underscore fields only from `metaFields`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_pattern_fields_are_what_dashboards_reads_from_field_caps() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-dash-fields"));
+    setup(&prefix);
+    let index = format!("{prefix}fields");
+    let (status, body) = stack.request(Method::Put, &format!("/{index}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, caps) = stack
+        .request(Method::Get, &format!("/{index}/_field_caps?fields=*"), None)
+        .await;
+    assert_eq!(status, 200, "{caps}");
+    let pattern = objects()
+        .into_iter()
+        .find(|o| o.ty == "index-pattern")
+        .unwrap();
+    let shipped = pattern_fields(&pattern);
+    let mut from_node = BTreeMap::new();
+    for (name, by_type) in caps["fields"].as_object().unwrap() {
+        let (es_type, cap) = by_type.as_object().unwrap().iter().next().unwrap();
+        // flat_object answers an extra "<field>." entry: an artifact with no name to show, left out.
+        let listed = if name.starts_with('_') {
+            META_FIELDS.contains(&name.as_str())
+        } else {
+            !matches!(es_type.as_str(), "object" | "nested") && !name.ends_with('.')
+        };
+        if listed {
+            from_node.insert(name.clone(), (es_type.clone(), cap.clone()));
+        }
+    }
+    let mut checked = 0;
+    for (name, f) in &shipped {
+        let Some((es_type, cap)) = from_node.get(name) else {
+            // Not in field_caps: OSD lists it with its defaults (not searchable, not aggregatable).
+            assert!(
+                META_FIELDS.contains(&name.as_str()),
+                "{name} is not in the index: {f}"
+            );
+            assert_eq!(f["searchable"], false, "{name}");
+            assert_eq!(f["aggregatable"], false, "{name}");
+            continue;
+        };
+        assert_eq!(f["searchable"], cap["searchable"], "{name}: searchable");
+        assert_eq!(
+            f["aggregatable"], cap["aggregatable"],
+            "{name}: aggregatable"
+        );
+        assert_eq!(f["esTypes"], json!([es_type]), "{name}: esTypes");
+        let docs = cap["aggregatable"] == true
+            && !matches!(es_type.as_str(), "text" | "geo_shape")
+            && !es_type.starts_with('_');
+        assert_eq!(f["readFromDocValues"], docs, "{name}: readFromDocValues");
+        checked += 1;
+    }
+    let missing: Vec<&String> = from_node
+        .keys()
+        .filter(|n| !shipped.contains_key(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields the node has and the pattern lacks: {missing:?}"
+    );
+    println!(
+        "{checked} shipped fields match _field_caps of {index}; {} fields shipped",
+        shipped.len()
+    );
     stack.cleanup(&prefix).await;
 }
 
