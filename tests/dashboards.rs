@@ -6,8 +6,12 @@
 //! local OpenSearch. A visualization type or aggregation this verifier cannot translate fails the
 //! test: nothing is skipped.
 //!
-//! And `setup --dashboards-url`: no Dashboards server can run here, so the import client is
-//! checked up to its errors (server unreachable, a URL that is OpenSearch rather than Dashboards).
+//! The index pattern's field list is compared with what Dashboards would read from `_field_caps`
+//! on an index the template made in the real node.
+//!
+//! And `setup --dashboards-url`: no Dashboards server can run here, so the import goes to a small
+//! fake that checks the request as OpenSearch Dashboards' `_import` does and answers its success,
+//! and the client's errors are checked too (server unreachable, a URL that is OpenSearch).
 
 mod common;
 
@@ -926,4 +930,298 @@ async fn setup_says_when_the_dashboards_url_is_opensearch() {
         "{stderr}"
     );
     stack.cleanup(&prefix).await;
+}
+
+/// What the fake Dashboards saw of one request: the checks it failed (empty when the request is
+/// one OpenSearch Dashboards would import) and the objects it read.
+#[derive(Default)]
+struct ImportSeen {
+    problems: Vec<String>,
+    objects: Vec<Value>,
+}
+
+/// Reads one HTTP/1.1 request (head and a Content-Length body).
+async fn read_request(
+    stream: &mut tokio::net::TcpStream,
+) -> (String, HashMap<String, String>, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed inside the request head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap().to_owned();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .get("content-length")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed inside the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (request_line, headers, body)
+}
+
+/// Checks an import request as OpenSearch Dashboards' `POST /api/saved_objects/_import` does:
+/// the route and its `overwrite` query, the `osd-xsrf` header it demands of API calls, a
+/// multipart form whose `file` part is an `.ndjson` file, and in it one saved object a line
+/// (type among the importable ones, id, attributes) whose references resolve within the file
+/// (the fake has no saved objects of its own, so a reference outside the file would be missing).
+fn check_import(
+    request_line: &str,
+    headers: &HashMap<String, String>,
+    body: &[u8],
+    seen: &mut ImportSeen,
+) {
+    let mut problem = |p: String| seen.problems.push(p);
+    if request_line != "POST /api/saved_objects/_import?overwrite=true HTTP/1.1" {
+        problem(format!("request line {request_line}"));
+    }
+    if !headers.contains_key("osd-xsrf") {
+        problem(
+            "no osd-xsrf header: Dashboards answers 400 Request must contain a osd-xsrf header"
+                .into(),
+        );
+    }
+    let Some(boundary) = headers
+        .get("content-type")
+        .and_then(|ct| ct.strip_prefix("multipart/form-data; boundary="))
+    else {
+        problem(format!("content-type {:?}", headers.get("content-type")));
+        return;
+    };
+    let body = String::from_utf8_lossy(body);
+    let Some(part) = body
+        .strip_prefix(&format!("--{boundary}\r\n"))
+        .and_then(|b| b.strip_suffix(&format!("\r\n--{boundary}--\r\n")))
+    else {
+        problem("the body is not one part between the boundaries".into());
+        return;
+    };
+    let Some((part_head, content)) = part.split_once("\r\n\r\n") else {
+        problem("the part has no head".into());
+        return;
+    };
+    let disposition = part_head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Content-Disposition: "))
+        .unwrap_or("");
+    if !disposition.starts_with("form-data; name=\"file\"; filename=\"")
+        || !disposition.ends_with(".ndjson\"")
+    {
+        problem(format!(
+            "Content-Disposition {disposition}: Dashboards wants a file field with an .ndjson name"
+        ));
+    }
+    const IMPORTABLE: [&str; 4] = ["index-pattern", "visualization", "search", "dashboard"];
+    for (n, line) in content.lines().enumerate() {
+        match serde_json::from_str::<Value>(line) {
+            Ok(o)
+                if IMPORTABLE.contains(&o["type"].as_str().unwrap_or(""))
+                    && o["id"].as_str().is_some_and(|id| !id.is_empty())
+                    && o["attributes"].is_object()
+                    && o["references"].is_array() =>
+            {
+                seen.objects.push(o)
+            }
+            _ => problem(format!("line {} is not a saved object: {line:.200}", n + 1)),
+        }
+    }
+    let ids: HashSet<(String, String)> = seen
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o["type"].as_str().unwrap().into(),
+                o["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for o in &seen.objects {
+        for r in o["references"].as_array().unwrap() {
+            let key = (
+                r["type"].as_str().unwrap_or("").to_owned(),
+                r["id"].as_str().unwrap_or("").to_owned(),
+            );
+            if r["name"].as_str().is_none() || !ids.contains(&key) {
+                seen.problems
+                    .push(format!("{} {}: missing reference {r}", o["type"], o["id"]));
+            }
+        }
+    }
+}
+
+/// `setup --dashboards-url` against a fake OpenSearch Dashboards that checks the import request
+/// as the real one does and answers as it does on success: setup reports the count it was told.
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_imports_the_saved_objects_into_dashboards() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncWriteExt;
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-dash-import"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dashboards = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::<ImportSeen>::new()));
+    let server = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (request_line, headers, body) = read_request(&mut stream).await;
+                let mut one = ImportSeen::default();
+                check_import(&request_line, &headers, &body, &mut one);
+                let (status, answer) = if one.problems.is_empty() {
+                    let results: Vec<Value> = one
+                        .objects
+                        .iter()
+                        .map(|o| json!({"type": o["type"], "id": o["id"], "meta": {"title": o["attributes"]["title"]}}))
+                        .collect();
+                    (
+                        "200 OK",
+                        json!({"success": true, "successCount": one.objects.len(),
+                               "successResults": results}),
+                    )
+                } else {
+                    (
+                        "400 Bad Request",
+                        json!({"statusCode": 400, "error": "Bad Request",
+                               "message": one.problems.join("; ")}),
+                    )
+                };
+                let answer = answer.to_string();
+                let _ = stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json; charset=utf-8\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                            answer.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                seen.lock().unwrap().push(one);
+            }
+        })
+    };
+    let args = [
+        "setup",
+        "--opensearch-url",
+        &opensearch_url(),
+        "--index-prefix",
+        &prefix,
+        "--dashboards-url",
+        &dashboards,
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let stdout = ok(out);
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 1, "one import request");
+    assert!(seen[0].problems.is_empty(), "{:?}", seen[0].problems);
+    let shipped = NDJSON.lines().filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(
+        seen[0].objects.len(),
+        shipped,
+        "every shipped object was sent"
+    );
+    let pattern = seen[0]
+        .objects
+        .iter()
+        .find(|o| o["type"] == "index-pattern")
+        .unwrap();
+    assert_eq!(pattern["attributes"]["title"], format!("{prefix}*"));
+    assert!(
+        pattern["attributes"]["fields"].is_string(),
+        "the field list travels with the index pattern"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "OpenSearch Dashboards {dashboards}/: {shipped} saved objects imported"
+        )),
+        "{stdout}"
+    );
+    stack.cleanup(&prefix).await;
+}
+
+/// The fake's checks are not a formality: each request Dashboards would refuse is refused.
+#[test]
+fn the_fake_dashboards_refuses_what_dashboards_refuses() {
+    let line = |refs: Value| {
+        json!({"type": "visualization", "id": "v", "attributes": {"title": "v"}, "references": refs})
+            .to_string()
+    };
+    let body = |filename: &str, content: &str| {
+        format!(
+            "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+             Content-Type: application/ndjson\r\n\r\n{content}\r\n--B--\r\n"
+        )
+        .into_bytes()
+    };
+    let good_headers: HashMap<String, String> = [
+        ("osd-xsrf", "true"),
+        ("content-type", "multipart/form-data; boundary=B"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into_iter()
+    .collect();
+    let route = "POST /api/saved_objects/_import?overwrite=true HTTP/1.1";
+    let problems = |request_line: &str, headers: &HashMap<String, String>, body: &[u8]| {
+        let mut seen = ImportSeen::default();
+        check_import(request_line, headers, body, &mut seen);
+        seen.problems
+    };
+    let good = body("t.ndjson", &line(json!([])));
+    assert!(problems(route, &good_headers, &good).is_empty());
+    let mut no_xsrf = good_headers.clone();
+    no_xsrf.remove("osd-xsrf");
+    for (case, found) in [
+        ("no osd-xsrf", problems(route, &no_xsrf, &good)),
+        (
+            "no overwrite",
+            problems(
+                "POST /api/saved_objects/_import HTTP/1.1",
+                &good_headers,
+                &good,
+            ),
+        ),
+        (
+            "not .ndjson",
+            problems(route, &good_headers, &body("t.json", &line(json!([])))),
+        ),
+        (
+            "a dangling reference",
+            problems(
+                route,
+                &good_headers,
+                &body(
+                    "t.ndjson",
+                    &line(json!([{"name": "r", "type": "index-pattern", "id": "absent"}])),
+                ),
+            ),
+        ),
+        (
+            "not a saved object",
+            problems(route, &good_headers, &body("t.ndjson", "{\"id\":\"x\"}")),
+        ),
+    ] {
+        assert!(!found.is_empty(), "{case} was accepted");
+    }
 }
