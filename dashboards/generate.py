@@ -24,6 +24,18 @@ MIGRATION = {
 }
 
 FAILURES = "event.outcome:failure"
+# The error codes that mean "not authorised", as `audit` counts them: the same substrings as
+# AUTHORIZATION_ERRORS in src/audit/query.rs (tests/dashboards.rs keeps the two equal). AWS spells
+# them in one case, so a case-sensitive wildcard on the keyword matches what audit matches.
+AUTHORIZATION_ERRORS = [
+    "AccessDenied",
+    "Unauthorized",
+    "NotAuthorized",
+    "AuthorizationError",
+    "AuthFailure",
+    "Forbidden",
+]
+REFUSED = "aws.cloudtrail.error_code:(" + " OR ".join(f"*{c}*" for c in AUTHORIZATION_ERRORS) + ")"
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mappings", "index-template.json")
 
 # OpenSearch mapping type -> OpenSearch Dashboards field type, as OSD's osd_field_types casts them
@@ -271,6 +283,24 @@ def region_map_params():
         },
         "showAllShapes": True,
         "wms": {"enabled": False, "options": {"format": "image/png", "transparent": True}},
+    }
+
+
+def saved_search(search_id, title, description, columns, query=""):
+    return {
+        "id": search_id,
+        "type": "search",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "hits": 0,
+            "version": 1,
+            "columns": columns,
+            "sort": [["@timestamp", "desc"]],
+            "kibanaSavedObjectMeta": {"searchSourceJSON": dumps(search_source(query))},
+        },
+        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
+        "migrationVersion": MIGRATION["search"],
     }
 
 
@@ -669,34 +699,44 @@ objects = [
             terms("3", "bucket", "user_agent.original", 20, "User agent"),
         ],
     ),
-    {
-        "id": "trailscope-raw-events",
-        "type": "search",
-        "attributes": {
-            "title": "CloudTrail: raw events",
-            "description": "Every event, newest first, with the columns that say who did what from where.",
-            "hits": 0,
-            "version": 1,
-            # Short values only, so that a row stays one line: no principal ARN and no raw user
-            # agent (hundreds of characters; both are in the document view and in the tables).
-            # A saved search stores no column widths, so the columns are chosen to fit instead.
-            "columns": [
-                "aws.cloudtrail.iam_action",
-                "event.outcome",
-                "aws.cloudtrail.error_code",
-                "user.name",
-                AK,
-                "source.address",
-                "source.geo.country_iso_code",
-                "cloud.region",
-                "aws.user_agent.kind",
-            ],
-            "sort": [["@timestamp", "desc"]],
-            "kibanaSavedObjectMeta": {"searchSourceJSON": dumps(search_source())},
-        },
-        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
-        "migrationVersion": MIGRATION["search"],
-    },
+    saved_search(
+        "trailscope-raw-events",
+        "CloudTrail: raw events",
+        "Every event, newest first, with the columns that say who did what from where.",
+        # Short values only, so that a row stays one line: no principal ARN and no raw user
+        # agent (hundreds of characters; both are in the document view and in the tables).
+        # A saved search stores no column widths, so the columns are chosen to fit instead.
+        [
+            "aws.cloudtrail.iam_action",
+            "event.outcome",
+            "aws.cloudtrail.error_code",
+            "user.name",
+            AK,
+            "source.address",
+            "source.geo.country_iso_code",
+            "cloud.region",
+            "aws.user_agent.kind",
+        ],
+    ),
+    # The audit's "used but not granted" compares the calls with a policy document given to
+    # `audit --policy`; no event says what a policy grants, so no query can list it. What the events
+    # do say is what AWS itself refused for lack of permission: the other half of that question.
+    saved_search(
+        "trailscope-refused-calls",
+        "CloudTrail: calls refused for lack of permission",
+        "Calls AWS answered with an authorization error (AccessDenied, UnauthorizedOperation, "
+        "AuthFailure, ...): tried but not granted. For calls that succeeded but that a vendor's "
+        "policy does not grant, run trailscope audit --policy.",
+        [
+            "aws.cloudtrail.iam_action",
+            "aws.cloudtrail.error_code",
+            "user.name",
+            AK,
+            "source.address",
+            "aws.user_agent.kind",
+        ],
+        query=REFUSED,
+    ),
     # Tables that show ARNs, actions or user agents get a full row or half of it: narrower, their
     # values are cut. The map sits next to the ASN table: both answer "from where".
     dashboard(
@@ -744,7 +784,8 @@ objects = [
             ("visualization", "trailscope-top-source-addresses", 24, 93, 24, 14),
             ("visualization", "trailscope-errors-over-time", 0, 107, 24, 14),
             ("visualization", "trailscope-top-error-codes", 24, 107, 24, 14),
-            ("search", "trailscope-raw-events", 0, 121, 48, 18),
+            ("search", "trailscope-refused-calls", 0, 121, 48, 14),
+            ("search", "trailscope-raw-events", 0, 135, 48, 18),
         ],
         # Investigating a key means its history: 90 days shows what it usually does (and fits the
         # default retention of the ISM policy) before the picker narrows it.

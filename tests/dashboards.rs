@@ -19,6 +19,7 @@ use common::*;
 use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use trailscope::audit::query::{is_authorization_error, AUTHORIZATION_ERRORS};
 
 const NDJSON: &str = include_str!("../dashboards/trailscope.ndjson");
 const TEMPLATE: &str = include_str!("../mappings/index-template.json");
@@ -590,6 +591,22 @@ fn every_object_parses_and_every_reference_resolves() {
             }
             other => panic!("{what}: unexpected saved object type {other}"),
         }
+        if o.id == "trailscope-refused-calls" {
+            // The saved search matches the error codes audit counts as "not authorised".
+            let query = o.search_source()["query"]["query"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let alternatives: Vec<String> = AUTHORIZATION_ERRORS
+                .iter()
+                .map(|c| format!("*{c}*"))
+                .collect();
+            assert_eq!(
+                query,
+                format!("aws.cloudtrail.error_code:({})", alternatives.join(" OR ")),
+                "{what}"
+            );
+        }
         for r in o.raw["references"].as_array().unwrap() {
             assert!(
                 used.contains(r["name"].as_str().unwrap()),
@@ -766,6 +783,22 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                 let response = search(&stack, &prefix, body.clone()).await;
                 let hits = response["hits"]["hits"].as_array().unwrap();
                 assert!(!hits.is_empty(), "{what}: no hits");
+                if o.id == "trailscope-refused-calls" {
+                    // Exactly the events audit counts as authorization failures.
+                    let refused = |doc: &Value| {
+                        doc["aws"]["cloudtrail"]["error_code"]
+                            .as_str()
+                            .is_some_and(is_authorization_error)
+                    };
+                    assert!(hits.iter().all(|h| refused(&h["_source"])), "{what}");
+                    let all = stack.all_docs(&prefix).await;
+                    let expected = all.iter().filter(|d| refused(d)).count();
+                    assert_eq!(
+                        hits.len(),
+                        expected,
+                        "{what}: every refused call, only them"
+                    );
+                }
                 // Every column is filled in at least one sample event.
                 for c in o.attr("columns").as_array().unwrap() {
                     let path = c.as_str().unwrap();
@@ -797,7 +830,8 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
         visualizations >= 10,
         "the issue asks for at least ten visualizations"
     );
-    assert_eq!(checked.get("search"), Some(&1));
+    let searches = objects.iter().filter(|o| o.ty == "search").count();
+    assert_eq!(checked.get("search"), Some(&searches));
     stack.cleanup(&prefix).await;
 }
 
