@@ -39,14 +39,15 @@ REFUSED = "aws.cloudtrail.error_code:(" + " OR ".join(f"*{c}*" for c in AUTHORIZ
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mappings", "index-template.json")
 
 # OpenSearch mapping type -> OpenSearch Dashboards field type, as OSD's osd_field_types casts them
-# (src/plugins/data/common/osd_field_types). flat_object is a string in OSD 3.x; older OSD calls it
-# unknown, which only changes the icon. A type missing here fails generation rather than guessing.
+# (src/plugins/data/common/osd_field_types) in the 2.x line these objects are for (docker-compose
+# runs 2.19): there flat_object is `unknown`; OSD 3.5 calls it `string` (its PR #11085), which
+# changes the icon and the filter editor, not the searches. A type missing here fails generation
+# rather than guessing.
 OSD_TYPES = {
     "keyword": "string",
     "text": "string",
     "match_only_text": "string",
-    "wildcard": "string",
-    "flat_object": "string",
+    "flat_object": "unknown",
     "long": "number",
     "integer": "number",
     "short": "number",
@@ -68,10 +69,10 @@ NO_DOC_VALUES = {"text", "match_only_text", "flat_object", "geo_shape"}
 # The metadata fields OSD lists (its `metaFields` setting) with what it says about them: _id and
 # _index from field_caps, _source/_type/_score from its built-in defaults and overrides.
 META_FIELDS = [
-    {"name": "_id", "type": "string", "esTypes": ["_id"], "searchable": True, "aggregatable": True},
-    {"name": "_index", "type": "string", "esTypes": ["_index"], "searchable": True, "aggregatable": True},
+    {"name": "_id", "type": "string", "opensearchTypes": ["_id"], "searchable": True, "aggregatable": True},
+    {"name": "_index", "type": "string", "opensearchTypes": ["_index"], "searchable": True, "aggregatable": True},
     {"name": "_score", "type": "number", "searchable": False, "aggregatable": False},
-    {"name": "_source", "type": "_source", "esTypes": ["_source"], "searchable": False, "aggregatable": False},
+    {"name": "_source", "type": "_source", "opensearchTypes": ["_source"], "searchable": False, "aggregatable": False},
     {"name": "_type", "type": "string", "searchable": False, "aggregatable": False},
 ]
 
@@ -426,7 +427,9 @@ def index_pattern_fields():
     """The index pattern's `fields`, as OSD would compute them from `_field_caps` on an index made by
     the template: shipped so that the browser has nothing to refresh and save on first load (which
     it did, with 409 Conflict answers). Read from the template at generation time, so a field added
-    there is one `python3 dashboards/generate.py` away."""
+    there is one `python3 dashboards/generate.py` away. Each entry is what OSD's
+    IndexPatternField.toSpec saves; the mapping types are `opensearchTypes` there (Kibana's
+    `esTypes`, renamed in the fork)."""
     with open(TEMPLATE, encoding="utf-8") as f:
         properties = json.load(f)["template"]["mappings"]["properties"]
     fields = []
@@ -441,7 +444,7 @@ def index_pattern_fields():
             "count": 0,
             "name": name,
             "type": OSD_TYPES[es_type],
-            "esTypes": [es_type],
+            "opensearchTypes": [es_type],
             "scripted": False,
             "searchable": searchable,
             "aggregatable": aggregatable,

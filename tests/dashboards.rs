@@ -117,7 +117,9 @@ const META_FIELDS: [&str; 5] = ["_id", "_index", "_score", "_source", "_type"];
 /// The OpenSearch Dashboards field type of a mapping type (OSD's osd_field_types).
 fn osd_type(es_type: &str) -> &'static str {
     match es_type {
-        "keyword" | "text" | "match_only_text" | "flat_object" => "string",
+        "keyword" | "text" | "match_only_text" => "string",
+        // OSD 2.x has no flat_object type (3.5 added it as a string).
+        "flat_object" => "unknown",
         "long" | "integer" | "short" | "byte" | "double" | "float" | "half_float"
         | "scaled_float" | "unsigned_long" => "number",
         "date" | "date_nanos" => "date",
@@ -504,7 +506,7 @@ fn every_object_parses_and_every_reference_resolves() {
                     }
                     assert_eq!(f["count"], 0, "{what}: {name}");
                     let Some(t) = fields.get(name) else { continue };
-                    assert_eq!(f["esTypes"], json!([t.ty]), "{what}: {name}");
+                    assert_eq!(f["opensearchTypes"], json!([t.ty]), "{what}: {name}");
                     assert_eq!(f["type"], osd_type(&t.ty), "{what}: {name}");
                 }
                 // user_agent.original.text is a multi-field of user_agent.original, as OSD says.
@@ -885,7 +887,11 @@ async fn the_index_pattern_fields_are_what_dashboards_reads_from_field_caps() {
             f["aggregatable"], cap["aggregatable"],
             "{name}: aggregatable"
         );
-        assert_eq!(f["esTypes"], json!([es_type]), "{name}: esTypes");
+        assert_eq!(
+            f["opensearchTypes"],
+            json!([es_type]),
+            "{name}: opensearchTypes"
+        );
         let docs = cap["aggregatable"] == true
             && !matches!(es_type.as_str(), "text" | "geo_shape")
             && !es_type.starts_with('_');
