@@ -270,6 +270,12 @@ fn translate(
             }
             ("terms", "segment" | "group" | "bucket" | "split") => {
                 check_field(fields, field, "terms", what);
+                // A terms split on a boolean shows a reader `true` / `false`.
+                assert_ne!(
+                    fields[field].ty, "boolean",
+                    "{what}: terms on {field} shows true/false; label what they mean with a \
+                     filters aggregation"
+                );
                 assert!(
                     params["otherBucket"] != true && params["missingBucket"] != true,
                     "{what}: other/missing buckets are not translated by this verifier"
