@@ -434,7 +434,7 @@ def index_pattern_fields():
         properties = json.load(f)["template"]["mappings"]["properties"]
     fields = []
 
-    def spec(name, mapping, parent=None):
+    def spec(name, mapping, parent=None, nested=None):
         es_type = mapping["type"]
         if es_type not in OSD_TYPES:
             raise SystemExit(f"{name}: mapping type {es_type} has no OSD field type in OSD_TYPES")
@@ -451,21 +451,31 @@ def index_pattern_fields():
             # OSD reads doc values for every aggregatable field but text and geo_shape.
             "readFromDocValues": aggregatable and es_type not in ("text", "geo_shape"),
         }
+        sub_type = {}
         if parent is not None:
-            field["subType"] = {"multi": {"parent": parent}}
+            sub_type["multi"] = {"parent": parent}
+        if nested is not None:
+            sub_type["nested"] = {"path": nested}
+        if sub_type:
+            field["subType"] = sub_type
         return field
 
-    def walk(props, prefix):
+    def walk(props, prefix, nested):
         for name, mapping in props.items():
             path = prefix + name
-            if "properties" in mapping:
-                walk(mapping["properties"], path + ".")
+            if mapping.get("type") == "nested":
+                nested_here = path
+            else:
+                nested_here = nested
+            if "properties" in mapping or mapping.get("type") in ("object", "nested"):
+                # OSD lists no object or nested field itself, only the leaves under it.
+                walk(mapping.get("properties", {}), path + ".", nested_here)
                 continue
-            fields.append(spec(path, mapping))
+            fields.append(spec(path, mapping, nested=nested))
             for sub, sub_mapping in mapping.get("fields", {}).items():
-                fields.append(spec(f"{path}.{sub}", sub_mapping, parent=path))
+                fields.append(spec(f"{path}.{sub}", sub_mapping, parent=path, nested=nested))
 
-    walk(properties, "")
+    walk(properties, "", None)
     for meta in META_FIELDS:
         fields.append({"count": 0, "scripted": False, "readFromDocValues": False, **meta})
     return sorted(fields, key=lambda f: f["name"])
