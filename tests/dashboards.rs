@@ -64,6 +64,10 @@ fn template_fields() -> BTreeMap<String, Field> {
                 walk(children, &format!("{path}."), out);
                 continue;
             }
+            if matches!(def["type"].as_str(), Some("object" | "nested")) {
+                // No leaf: an object without properties (e.g. `enabled: false`) holds no field.
+                continue;
+            }
             let ty = def["type"].as_str().expect("a leaf has a type").to_owned();
             let doc_values_default = !matches!(
                 ty.as_str(),
