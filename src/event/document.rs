@@ -2,6 +2,7 @@
 //! CloudTrail's own fields under `aws.cloudtrail.*`, trailscope's enrichment beside them.
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
+use super::bound::{self, SetAside};
 use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
 use super::json_escape;
 use super::json_scan::RawJson;
@@ -181,7 +182,11 @@ struct CloudTrail<'a> {
         skip_serializing_if = "<[_]>::is_empty",
         serialize_with = "serialize_unknown"
     )]
-    unknown_fields: &'a [(Cow<'a, str>, RawJson<'a>)],
+    unknown_fields: Cow<'a, [(Cow<'a, str>, RawJson<'a>)]>,
+    /// What could not go into a `flat_object` field safely (see [`bound`]): the JSON text of an
+    /// object of those values by dotted path, stored, not indexed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unindexed_fields: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -305,7 +310,7 @@ impl Serialize for JsonText<'_> {
 }
 
 fn serialize_unknown<S: Serializer>(
-    fields: &&[(Cow<'_, str>, RawJson<'_>)],
+    fields: &[(Cow<'_, str>, RawJson<'_>)],
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(fields.len()))?;
@@ -320,10 +325,15 @@ fn serialize_unknown<S: Serializer>(
 /// whole event rejected. Payloads above this size are kept as text only.
 const MAX_FLATTENED_BYTES: usize = 32 * 1024;
 
-/// Only JSON objects can go into a `flat_object` field; anything else, or anything too large to
-/// index safely, is kept as text only.
-fn object_only(raw: Option<RawJson<'_>>) -> Option<RawJson<'_>> {
-    raw.filter(|r| r.get().starts_with('{') && r.get().len() <= MAX_FLATTENED_BYTES)
+/// Only JSON objects can go into a `flat_object` field; anything else, anything too large or
+/// anything that could hurt the node ([`bound::check`]) is kept as text only (its JSON text
+/// copy beside it).
+fn object_only<'a>(raw: Option<RawJson<'a>>, path: &str) -> Option<RawJson<'a>> {
+    raw.filter(|r| {
+        r.get().starts_with('{')
+            && r.get().len() <= MAX_FLATTENED_BYTES
+            && bound::check(*r, path.len()).is_ok()
+    })
 }
 
 fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
@@ -594,6 +604,9 @@ impl CloudTrail<'_> {
             }
             out.push(b'}');
         }
+        if let Some(text) = &self.unindexed_fields {
+            o.str("unindexed_fields", text);
+        }
         o.close();
         Ok(())
     }
@@ -646,6 +659,10 @@ impl<'a> Document<'a> {
         enrichment: &'a Enrichment,
     ) -> Document<'a> {
         let identity = record.user_identity.as_ref();
+        let mut aside = SetAside::default();
+        let unknown_fields =
+            bound::split_members(&record.unknown, UNKNOWN_FIELDS.len(), &mut aside);
+        let user_identity = identity.map(|i| identity_field(i, &mut aside));
         let read_only = record.read_only;
         let user_name = identity.and_then(user_name);
         let mut related = Related::default();
@@ -720,7 +737,7 @@ impl<'a> Document<'a> {
                     vpc_endpoint_id: record.vpc_endpoint_id.as_deref(),
                     vpc_endpoint_account_id: record.vpc_endpoint_account_id.as_deref(),
                     session_credential_from_console: record.session_credential_from_console,
-                    user_identity: identity.map(identity_field),
+                    user_identity,
                     resources: record.resources.iter().map(resource_field).collect(),
                     tls_details: record.tls_details.as_ref().map(tls_field),
                     request_parameters: text(record.request_parameters),
@@ -731,12 +748,25 @@ impl<'a> Document<'a> {
                     edge_device_details: text(record.edge_device_details),
                     insight_details: text(record.insight_details),
                     flattened: Flattened {
-                        request_parameters: object_only(record.request_parameters),
-                        response_elements: object_only(record.response_elements),
-                        additional_event_data: object_only(record.additional_event_data),
-                        service_event_details: object_only(record.service_event_details),
+                        request_parameters: object_only(
+                            record.request_parameters,
+                            "aws.cloudtrail.flattened.request_parameters",
+                        ),
+                        response_elements: object_only(
+                            record.response_elements,
+                            "aws.cloudtrail.flattened.response_elements",
+                        ),
+                        additional_event_data: object_only(
+                            record.additional_event_data,
+                            "aws.cloudtrail.flattened.additional_event_data",
+                        ),
+                        service_event_details: object_only(
+                            record.service_event_details,
+                            "aws.cloudtrail.flattened.service_event_details",
+                        ),
                     },
-                    unknown_fields: &record.unknown,
+                    unknown_fields,
+                    unindexed_fields: aside.into_text(),
                 },
                 user_agent: enrichment.user_agent.as_deref().map(|p| &p.aws),
                 user_agent_json: enrichment.user_agent.as_deref().map(|p| p.aws_json()),
@@ -766,7 +796,10 @@ fn user_name<'a>(identity: &'a UserIdentity<'a>) -> Option<&'a str> {
     }
 }
 
-fn identity_field<'a>(i: &'a UserIdentity<'a>) -> Identity<'a> {
+/// The dotted path of the `flat_object` field of unknown fields.
+const UNKNOWN_FIELDS: &str = "aws.cloudtrail.unknown_fields";
+
+fn identity_field<'a>(i: &'a UserIdentity<'a>, aside: &mut SetAside) -> Identity<'a> {
     Identity {
         identity_type: i.identity_type.as_deref(),
         arn: i.arn.as_deref(),
@@ -774,12 +807,16 @@ fn identity_field<'a>(i: &'a UserIdentity<'a>) -> Identity<'a> {
         invoked_by: i.invoked_by.as_deref(),
         identity_provider: i.identity_provider.as_deref(),
         credential_id: i.credential_id.as_deref(),
-        on_behalf_of: i.on_behalf_of.filter(|r| r.get().starts_with('{')),
-        session_context: i.session_context.as_ref().map(session_field),
+        on_behalf_of: aside.object_or_aside(
+            "userIdentity.onBehalfOf",
+            "aws.cloudtrail.user_identity.on_behalf_of",
+            i.on_behalf_of,
+        ),
+        session_context: i.session_context.as_ref().map(|c| session_field(c, aside)),
     }
 }
 
-fn session_field<'a>(c: &'a SessionContext<'a>) -> Session<'a> {
+fn session_field<'a>(c: &'a SessionContext<'a>, aside: &mut SetAside) -> Session<'a> {
     Session {
         mfa_authenticated: c.mfa_authenticated,
         creation_date: c.creation_date.as_deref(),
@@ -795,7 +832,11 @@ fn session_field<'a>(c: &'a SessionContext<'a>) -> Session<'a> {
         }),
         web_id_federation_data: c.web_id_federation_data.as_ref().map(|w| WebId {
             federated_provider: w.federated_provider.as_deref(),
-            attributes: w.attributes.filter(|r| r.get().starts_with('{')),
+            attributes: aside.object_or_aside(
+                "userIdentity.sessionContext.webIdFederationData.attributes",
+                "aws.cloudtrail.user_identity.session_context.web_id_federation_data.attributes",
+                w.attributes,
+            ),
         }),
     }
 }
@@ -916,6 +957,15 @@ mod tests {
         ] {
             assert_same_bytes(full, &origin);
             assert_same_bytes(r#"{"eventName":"X"}"#, &origin);
+            // What cannot go into a flat_object is kept as text (`bound`), in both writers.
+            let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+            assert_same_bytes(
+                &format!(
+                    r#"{{"eventName":"X","new":1,"new":{deep},"requestParameters":{{"a":{deep}}},
+                    "userIdentity":{{"onBehalfOf":{{"a":1,"a":2}}}}}}"#
+                ),
+                &origin,
+            );
             assert_same_bytes(
                 r#"{"eventName":"X","eventTime":"2024-01-02 03:04:05","userIdentity":{"type":"IAMUser","userName":"u"},"requestParameters":null}"#,
                 &origin,
