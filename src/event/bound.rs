@@ -250,11 +250,20 @@ pub struct SetAside(String);
 
 impl SetAside {
     pub fn push(&mut self, path: &str, value: RawJson<'_>) {
+        self.write(path, |out| out.extend_from_slice(value.get().as_bytes()));
+    }
+
+    /// A string value, decoded.
+    pub fn push_str(&mut self, path: &str, value: &str) {
+        self.write(path, |out| json_escape::write_str(out, value));
+    }
+
+    fn write(&mut self, path: &str, value: impl FnOnce(&mut Vec<u8>)) {
         let mut out = std::mem::take(&mut self.0).into_bytes();
         out.push(if out.is_empty() { b'{' } else { b',' });
         json_escape::write_str(&mut out, path);
         out.push(b':');
-        out.extend_from_slice(value.get().as_bytes());
+        value(&mut out);
         self.0 = String::from_utf8(out).expect("JSON text is UTF-8");
     }
 

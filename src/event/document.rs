@@ -3,7 +3,9 @@
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
 use super::bound::{self, SetAside};
-use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
+use super::cloudtrail::{
+    indexable_time, CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity,
+};
 use super::json_escape;
 use super::json_scan::RawJson;
 use crate::enrich::user_agent::CachedUserAgent;
@@ -819,7 +821,13 @@ fn identity_field<'a>(i: &'a UserIdentity<'a>, aside: &mut SetAside) -> Identity
 fn session_field<'a>(c: &'a SessionContext<'a>, aside: &mut SetAside) -> Session<'a> {
     Session {
         mfa_authenticated: c.mfa_authenticated,
-        creation_date: c.creation_date.as_deref(),
+        // A `date` field: a text OpenSearch cannot read would cost the event.
+        creation_date: c.creation_date.as_deref().filter(|t| {
+            indexable_time(t) || {
+                aside.push_str("userIdentity.sessionContext.attributes.creationDate", t);
+                false
+            }
+        }),
         source_identity: c.source_identity.as_deref(),
         ec2_role_delivery: c.ec2_role_delivery.as_deref(),
         assumed_root: c.assumed_root.as_deref(),
