@@ -15,7 +15,12 @@ use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
+use trailscope::enrich::Enricher;
 use trailscope::event::bound::MAX_DEPTH;
+use trailscope::event::encode::{Encoded, Encoder};
+use trailscope::event::filter::Filter;
+use trailscope::sink::bulk::BulkBatch;
+use trailscope::source::{Origin, RawEvent};
 
 /// The depth that survived on a disposable 2.19.1 node (~1,500 objects / ~3,000 arrays killed
 /// it): see FACTS.md and the note of #18.
@@ -410,4 +415,96 @@ async fn dates_outside_the_window_go_to_one_quarantine_index() {
     let day = (now - Duration::days(3 * 365)).format("%Y.%m.%d");
     assert_eq!(stack.count(&format!("{prefix}{day}")).await, 1);
     stack.cleanup(&prefix).await;
+}
+
+/// The deepest nesting of objects and arrays in JSON text, strings skipped.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for b in text.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b'}' | b']') => depth -= 1,
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The records that kill a node (~1,500 objects, ~3,000 arrays deep, and 20,000 for good
+/// measure), in every raw place, are encoded without touching any node: the bulk body nests
+/// them no deeper than the document's own levels plus the bound, and keeps every one as text.
+#[test]
+fn records_deep_enough_to_kill_a_node_are_never_sent_deep() {
+    let encoder = Encoder::new(Enricher::default(), "cloudtrail-", Filter::default());
+    let mut batch = BulkBatch::with_capacity(1 << 20);
+    let now = now_text();
+    let mut sent = 0;
+    for (n, deep) in [
+        objects(1_500),
+        arrays(3_000),
+        objects(20_000),
+        arrays(20_000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for field in [
+            "requestParameters",
+            "responseElements",
+            "additionalEventData",
+            "serviceEventDetails",
+            "insightDetails",
+            "brandNewField",
+        ] {
+            let message = record(
+                &format!("{n}-{field}"),
+                &now,
+                &format!("\"{field}\":{deep}"),
+            );
+            let event = RawEvent {
+                message,
+                origin: Origin::File {
+                    path: "hostile".into(),
+                    record: sent,
+                },
+            };
+            let added = encoder.encode(&mut batch, event);
+            assert!(matches!(added, Ok(Encoded::Added)), "{field}: {added:?}");
+            sent += 1;
+        }
+        let message = record(&format!("{n}-obo"), &now, "").replace(
+            "\"userName\":\"u\"",
+            &format!("\"userName\":\"u\",\"onBehalfOf\":{deep}"),
+        );
+        let event = RawEvent {
+            message,
+            origin: Origin::File {
+                path: "hostile".into(),
+                record: sent,
+            },
+        };
+        assert!(matches!(
+            encoder.encode(&mut batch, event),
+            Ok(Encoded::Added)
+        ));
+        sent += 1;
+    }
+    let body = std::str::from_utf8(batch.body()).unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 2 * sent as usize);
+    for doc in lines.iter().skip(1).step_by(2) {
+        // `{"aws":{"cloudtrail":{"flattened":{...` is 4 levels before a payload's own.
+        let depth = nesting(doc);
+        assert!(depth <= 4 + MAX_DEPTH, "{depth} levels: {}", &doc[..300]);
+        // The deep value is all there, as text.
+        assert!(doc.len() > 3_000, "{}", doc.len());
+    }
 }
