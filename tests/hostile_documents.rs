@@ -508,3 +508,77 @@ fn records_deep_enough_to_kill_a_node_are_never_sent_deep() {
         assert!(doc.len() > 3_000, "{}", doc.len());
     }
 }
+
+/// The same classes through `forward` (moto as CloudWatch Logs): the encoder is shared, and a
+/// record from CloudWatch Logs must come out the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_indexes_hostile_content_and_quarantines_hostile_dates() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-hostile-forward"));
+    let group = unique("/t/hostile-forward");
+    setup(&prefix);
+    let now = Utc::now();
+    let ts = now.timestamp_millis();
+    let today = now.format("%Y-%m-%d").to_string();
+    let now_s = now_text();
+    let mut messages = vec![
+        record(
+            "deep",
+            &now_s,
+            &format!("\"requestParameters\":{}", objects(4 * MAX_DEPTH)),
+        ),
+        record(
+            "dup",
+            &now_s,
+            r#""requestParameters":{"a":1,"a":2},"brandNew":1,"brandNew":2"#,
+        ),
+        record("leap", &format!("{today}T23:59:60Z"), ""),
+        record(
+            "long",
+            &now_s,
+            &format!("\"brandNewField\":\"{}\"", "x".repeat(40_000)),
+        ),
+        record("normal", &now_s, ""),
+    ];
+    for n in 0..10 {
+        messages.push(record(
+            &format!("hostile-{n}"),
+            &format!("{:04}-06-15T00:00:00Z", 1 + n * 999),
+            "",
+        ));
+    }
+    let events: Vec<(i64, String)> = messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| (ts - 60_000 + n as i64, m.clone()))
+        .collect();
+    stack.put_events(&group, 1, &events).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let s = forward_once(&group, &prefix, &dead, &[]);
+    assert_eq!(s["read"], 15, "{s}");
+    assert_eq!(s["indexed"], 15, "{s}");
+    assert_eq!(s["quarantined"], 10, "{s}");
+    assert_eq!(s["dead_lettered"], 0, "{s}: {:?}", dead_letters(&dead));
+    let docs = by_id(&stack.all_docs(&prefix).await);
+    let daily = format!("{prefix}{}", now.format("%Y.%m.%d"));
+    for id in ["deep", "dup", "leap", "long", "normal"] {
+        assert_eq!(docs[id]["_index"], daily.as_str(), "{id}");
+    }
+    for n in 0..10 {
+        assert_eq!(
+            docs[&format!("hostile-{n}")]["_index"],
+            format!("{prefix}quarantine")
+        );
+    }
+    assert_eq!(
+        docs["leap"]["@timestamp"],
+        format!("{today}T23:59:59.999999999Z")
+    );
+    assert!(docs["deep"]["aws"]["cloudtrail"]["flattened"].is_null());
+    assert_eq!(
+        docs["dup"]["aws"]["cloudtrail"]["unknown_fields"]["brandNew"],
+        1
+    );
+    stack.cleanup(&prefix).await;
+}
