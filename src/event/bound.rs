@@ -52,18 +52,26 @@ pub fn check(raw: RawJson<'_>, path: usize) -> Result<(), Unsafe> {
         text: raw.get(),
         bytes: raw.get().as_bytes(),
         keys: Vec::new(),
-        stack: Vec::new(),
+        stack: [EMPTY; MAX_DEPTH],
+        depth: 0,
     }
     .run(path)
 }
 
 /// One open container: whether it is an object, the path length of its values (for an
 /// array) or of the object itself, and where its keys start in `Walk::keys`.
+#[derive(Clone, Copy)]
 struct Frame {
     object: bool,
     path: usize,
     keys: usize,
 }
+
+const EMPTY: Frame = Frame {
+    object: false,
+    path: 0,
+    keys: 0,
+};
 
 struct Walk<'a> {
     text: &'a str,
@@ -71,7 +79,9 @@ struct Walk<'a> {
     /// The keys of the open objects, outermost first: each object's are checked for
     /// duplicates when it closes.
     keys: Vec<Cow<'a, str>>,
-    stack: Vec<Frame>,
+    /// The open containers, outermost first: never more than the bound, so no allocation.
+    stack: [Frame; MAX_DEPTH],
+    depth: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -85,26 +95,28 @@ impl<'a> Walk<'a> {
                 b' ' | b'\t' | b'\n' | b'\r' | b':' => i += 1,
                 b',' => {
                     i += 1;
-                    if let Some(top) = self.stack.last() {
+                    if let Some(top) = self.top() {
                         expect_key = top.object;
                         value_path = top.path;
                     }
                 }
                 b'{' | b'[' => {
-                    if self.stack.len() == MAX_DEPTH {
+                    if self.depth == MAX_DEPTH {
                         return Err(Unsafe::TooDeep);
                     }
                     let object = b == b'{';
-                    self.stack.push(Frame {
+                    self.stack[self.depth] = Frame {
                         object,
                         path: value_path,
                         keys: self.keys.len(),
-                    });
+                    };
+                    self.depth += 1;
                     expect_key = object;
                     i += 1;
                 }
                 b'}' | b']' => {
-                    let frame = self.stack.pop().expect("valid JSON closes what it opens");
+                    self.depth -= 1;
+                    let frame = self.stack[self.depth];
                     if frame.object {
                         self.no_duplicates(frame.keys)?;
                     }
@@ -115,7 +127,7 @@ impl<'a> Walk<'a> {
                     let end = self.string_end(i);
                     let len = end - i - 2;
                     if expect_key {
-                        let top = self.stack.last().expect("a key is inside an object");
+                        let top = self.top().expect("a key is inside an object");
                         // `<path>.<key>` is itself a term (the `_path` subfield).
                         value_path = top.path + 1 + len;
                         if value_path > MAX_TERM_BYTES {
@@ -147,6 +159,10 @@ impl<'a> Walk<'a> {
             }
         }
         Ok(())
+    }
+
+    fn top(&self) -> Option<Frame> {
+        self.depth.checked_sub(1).map(|n| self.stack[n])
     }
 
     /// Just past the closing quote of the string that opens at `start`.
