@@ -582,3 +582,72 @@ async fn forward_indexes_hostile_content_and_quarantines_hostile_dates() {
     );
     stack.cleanup(&prefix).await;
 }
+
+/// The same through the Lambda handler (a CloudWatch Logs subscription event, AWS's envelope).
+#[tokio::test(flavor = "multi_thread")]
+async fn lambda_indexes_hostile_content_and_quarantines_hostile_dates() {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    use trailscope::commands::lambda::{Handler, LambdaArgs};
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-hostile-lambda"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let now = Utc::now();
+    let now_s = now_text();
+    let messages = [
+        record(
+            "deep",
+            &now_s,
+            &format!("\"brandNewField\":{}", arrays(4 * MAX_DEPTH)),
+        ),
+        record("dup", &now_s, r#""requestParameters":{"a":1,"\u0061":2}"#),
+        record(
+            "digits",
+            &now_s,
+            &format!("\"responseElements\":{{\"n\":{}}}", "1".repeat(2_000)),
+        ),
+        record("lower", &now_s.replace('T', "t").replace('Z', "z"), ""),
+        record("year-1", "0001-01-01T00:00:00Z", ""),
+        record("year-9999", "9999-12-31T23:59:59Z", ""),
+    ];
+    let log_events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| json!({"id": format!("{n:056}"), "timestamp": now.timestamp_millis(), "message": m}))
+        .collect();
+    let payload = json!({"messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "logGroup": "/hostile", "logStream": "s", "subscriptionFilters": ["f"],
+        "logEvents": log_events});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(payload.to_string().as_bytes()).unwrap();
+    let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    let args = LambdaArgs::try_parse_from([
+        "trailscope-lambda",
+        "--opensearch-url",
+        &opensearch_url(),
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+    ])
+    .unwrap();
+    let h = Handler::new(&args).await.unwrap();
+    h.handle(json!({"awslogs": {"data": data}}), None)
+        .await
+        .unwrap();
+    let s = h.pipeline().stats.snapshot();
+    assert_eq!(
+        (s.read, s.indexed, s.dead_lettered, s.quarantined),
+        (6, 6, 0, 2),
+        "{s:?}"
+    );
+    let docs = by_id(&stack.all_docs(&prefix).await);
+    assert_eq!(docs["year-1"]["_index"], format!("{prefix}quarantine"));
+    assert_eq!(docs["year-9999"]["_index"], format!("{prefix}quarantine"));
+    assert_eq!(docs["lower"]["@timestamp"], now_s.as_str());
+    assert!(docs["dup"]["aws"]["cloudtrail"]["flattened"].is_null());
+    assert!(docs["deep"]["aws"]["cloudtrail"]["unindexed_fields"].is_string());
+    stack.cleanup(&prefix).await;
+}
