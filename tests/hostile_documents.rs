@@ -178,12 +178,22 @@ async fn nesting_at_and_four_times_above_the_bound_is_indexed_and_the_node_stays
             let c = ct(&format!("{tag}-{id}"));
             // The text copy is always there, exactly the original.
             assert_eq!(c[flat].as_str(), Some(original.as_str()), "{tag}-{id}");
-            // Searchable by path at the bound, text only above it.
+            // Searchable by path at the bound, text only above it, and why.
             assert_eq!(
                 c["flattened"][flat].is_object(),
                 tag == "at",
                 "{tag}-{id}: {c}"
             );
+            let reasons = c["unindexed_reasons"].clone();
+            if tag == "at" {
+                assert!(reasons.is_null(), "{reasons}");
+            } else {
+                let field = reasons[0].as_str().unwrap().split(':').next().unwrap();
+                assert_eq!(
+                    reasons,
+                    json!([format!("{field}: nested deeper than 32 levels")])
+                );
+            }
         }
     }
     // At the bound, searchable by its dotted path on the node.
@@ -199,6 +209,15 @@ async fn nesting_at_and_four_times_above_the_bound_is_indexed_and_the_node_stays
         )
         .await;
     assert_eq!((status, body["count"].as_u64()), (200, Some(1)), "{body}");
+    // The events whose content is not all searchable by path are found by their reasons.
+    let (status, body) = stack
+        .request(
+            Method::Post,
+            &format!("/{prefix}*/_count"),
+            Some(json!({"query": {"exists": {"field": "aws.cloudtrail.unindexed_reasons"}}})),
+        )
+        .await;
+    assert_eq!((status, body["count"].as_u64()), (200, Some(6)), "{body}");
     // An unknown field and onBehalfOf: in their flat_object at the bound, whole in
     // unindexed_fields above it.
     let at = ct("at-unknown");
@@ -313,6 +332,35 @@ async fn valid_events_with_content_a_flat_object_or_a_date_refuses_are_indexed_w
     let dup = ct("dup-unknown");
     assert_eq!(dup["unknown_fields"]["brandNew"], 1, "{dup}");
     assert_eq!(aside("dup-unknown")["brandNew"], 2);
+    // Each says why, in words.
+    let term = "a key path and value longer than Lucene's 32766-byte term limit";
+    for (id, reason) in [
+        ("long-unknown", format!("brandNewField: {term}")),
+        ("long-rp", format!("requestParameters: {term}")),
+        (
+            "dup-rp",
+            "requestParameters: a key that appears twice in one object".into(),
+        ),
+        (
+            "digits-rp",
+            "requestParameters: a number longer than 1000 characters".into(),
+        ),
+        (
+            "digits-unknown",
+            "brandNewNumber: a number longer than 1000 characters".into(),
+        ),
+        (
+            "dup-unknown",
+            "brandNew: the same field again (the first one is indexed)".into(),
+        ),
+        (
+            "creation",
+            "userIdentity.sessionContext.attributes.creationDate: not a time OpenSearch reads"
+                .into(),
+        ),
+    ] {
+        assert_eq!(ct(id)["unindexed_reasons"], json!([reason]), "{id}");
+    }
     // Times: the same instant as OpenSearch reads it, the text as it came kept.
     let leap = &docs["leap"];
     assert_eq!(leap["@timestamp"], format!("{today}T23:59:59.999999999Z"));

@@ -16,6 +16,7 @@
 use super::json_escape;
 use super::json_scan::RawJson;
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// Deepest nesting of objects and arrays taken into a `flat_object`. The deepest payload of
 /// the shared corpus of real records nests 10 levels; a node died at ~1,500 (1,000 survived):
@@ -29,7 +30,7 @@ pub const MAX_TERM_BYTES: usize = 32_766;
 /// characters) rejects the document.
 pub const MAX_NUMBER_CHARS: usize = 1_000;
 
-/// Why a value cannot go into a `flat_object` field.
+/// Why a value cannot go into its field (a `flat_object`, a `date`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unsafe {
     #[error("nested deeper than {MAX_DEPTH} levels")]
@@ -40,6 +41,14 @@ pub enum Unsafe {
     NumberTooLong,
     #[error("a key that appears twice in one object")]
     DuplicateKey,
+    #[error("the same field again (the first one is indexed)")]
+    Repeated,
+    #[error("not a JSON object")]
+    NotObject,
+    #[error("larger than {} KiB", MAX_FLATTENED_BYTES / 1024)]
+    TooLarge,
+    #[error("not a time OpenSearch reads")]
+    NotTime,
 }
 
 /// Whether `raw` can be indexed in a `flat_object` field whose own dotted path is `path` bytes
@@ -219,68 +228,105 @@ pub fn split_members<'s, 'a>(
     path: usize,
     aside: &mut SetAside,
 ) -> Cow<'s, [(Cow<'a, str>, RawJson<'a>)]> {
-    let safe = |n: usize| {
-        let (key, value) = &members[n];
-        let key_path = path + 1 + key.len();
-        key_path <= MAX_TERM_BYTES
-            && check(*value, key_path).is_ok()
-            && !members[..n].iter().any(|(k, _)| k == key)
-    };
     // Few members in nearly every record: the quadratic look for an earlier key costs less
     // than a set.
-    if members.len() <= 64 {
-        if (0..members.len()).all(safe) {
-            return Cow::Borrowed(members);
-        }
-        let mut kept = Vec::with_capacity(members.len());
-        for (n, member) in members.iter().enumerate() {
-            if safe(n) {
-                kept.push(member.clone());
-            } else {
-                aside.push(&member.0, member.1);
-            }
-        }
-        return Cow::Owned(kept);
-    }
-    let mut seen = std::collections::HashSet::with_capacity(members.len());
-    let mut kept = Vec::with_capacity(members.len());
-    for (key, value) in members {
+    let small = members.len() <= 64;
+    let verdict = |n: usize, seen: &mut HashSet<&'s str>| {
+        let (key, value) = &members[n];
         let key_path = path + 1 + key.len();
-        if key_path <= MAX_TERM_BYTES
-            && check(*value, key_path).is_ok()
-            && seen.insert(key.as_ref())
-        {
-            kept.push((key.clone(), *value));
+        if key_path > MAX_TERM_BYTES {
+            return Err(Unsafe::TermTooLong);
+        }
+        check(*value, key_path)?;
+        let repeated = if small {
+            members[..n].iter().any(|(k, _)| k == key)
         } else {
-            aside.push(key, *value);
+            !seen.insert(key.as_ref())
+        };
+        if repeated {
+            return Err(Unsafe::Repeated);
+        }
+        Ok(())
+    };
+    let mut seen = HashSet::new();
+    if small && (0..members.len()).all(|n| verdict(n, &mut seen).is_ok()) {
+        return Cow::Borrowed(members);
+    }
+    let mut seen = HashSet::new();
+    let mut kept = Vec::with_capacity(members.len());
+    for (n, (key, value)) in members.iter().enumerate() {
+        match verdict(n, &mut seen) {
+            Ok(()) => kept.push((key.clone(), *value)),
+            Err(why) => aside.push(key, *value, why),
         }
     }
     Cow::Owned(kept)
 }
 
+/// Lucene refuses a term over 32,766 bytes, and a `flat_object` indexes every string value as
+/// a term: a payload above this size (a CloudFormation template body, a policy document) is
+/// kept as text only, which also keeps big documents cheap to index.
+pub const MAX_FLATTENED_BYTES: usize = 32 * 1024;
+
+/// A payload for its `flat_object` field at `path` (its own dotted path): only a JSON object
+/// goes there, and only when it is safe ([`check`]) and not too large. The caller keeps the
+/// payload's text copy; what is left out here is noted under `name` with the reason.
+pub fn payload<'a>(
+    raw: Option<RawJson<'a>>,
+    name: &str,
+    path: &str,
+    aside: &mut SetAside,
+) -> Option<RawJson<'a>> {
+    let raw = raw.filter(|r| r.get().starts_with('{'))?;
+    let verdict = if raw.get().len() > MAX_FLATTENED_BYTES {
+        Err(Unsafe::TooLarge)
+    } else {
+        check(raw, path.len())
+    };
+    match verdict {
+        Ok(()) => Some(raw),
+        Err(why) => {
+            aside.note(name, why);
+            None
+        }
+    }
+}
+
 /// Values kept as text only, as the text of one JSON object by dotted path (`{"brandNew":
 /// <value as it came>, ...}`): indexed as a string that is stored, not searched, so no content
-/// can hurt the node, and the original is all there. A path may appear twice: it is text.
+/// can hurt the node, and the original is all there (a path may appear twice: it is text).
+/// Beside it, for people and searches, why each value is not searchable by its path.
 #[derive(Debug, Default)]
-pub struct SetAside(String);
+pub struct SetAside {
+    text: String,
+    /// `<dotted path>: <reason>`, in the order met.
+    reasons: Vec<String>,
+}
 
 impl SetAside {
-    pub fn push(&mut self, path: &str, value: RawJson<'_>) {
+    pub fn push(&mut self, path: &str, value: RawJson<'_>, why: Unsafe) {
         self.write(path, |out| out.extend_from_slice(value.get().as_bytes()));
+        self.note(path, why);
     }
 
     /// A string value, decoded.
-    pub fn push_str(&mut self, path: &str, value: &str) {
+    pub fn push_str(&mut self, path: &str, value: &str, why: Unsafe) {
         self.write(path, |out| json_escape::write_str(out, value));
+        self.note(path, why);
+    }
+
+    /// Why the value at `path` is not searchable by its path (its text is kept elsewhere).
+    pub fn note(&mut self, path: &str, why: Unsafe) {
+        self.reasons.push(format!("{path}: {why}"));
     }
 
     fn write(&mut self, path: &str, value: impl FnOnce(&mut Vec<u8>)) {
-        let mut out = std::mem::take(&mut self.0).into_bytes();
+        let mut out = std::mem::take(&mut self.text).into_bytes();
         out.push(if out.is_empty() { b'{' } else { b',' });
         json_escape::write_str(&mut out, path);
         out.push(b':');
         value(&mut out);
-        self.0 = String::from_utf8(out).expect("JSON text is UTF-8");
+        self.text = String::from_utf8(out).expect("JSON text is UTF-8");
     }
 
     /// A value for a `flat_object` field at `path` (its own dotted path), or `None` after
@@ -292,21 +338,28 @@ impl SetAside {
         value: Option<RawJson<'a>>,
     ) -> Option<RawJson<'a>> {
         let value = value?;
-        if value.get().starts_with('{') && check(value, path.len()).is_ok() {
-            return Some(value);
+        let verdict = if value.get().starts_with('{') {
+            check(value, path.len())
+        } else {
+            Err(Unsafe::NotObject)
+        };
+        match verdict {
+            Ok(()) => Some(value),
+            Err(why) => {
+                self.push(name, value, why);
+                None
+            }
         }
-        self.push(name, value);
-        None
     }
 
-    /// The JSON object text of what was set aside; `None` when nothing was.
-    pub fn into_text(self) -> Option<String> {
-        if self.0.is_empty() {
-            return None;
+    /// The JSON object text of what was set aside (`None` when nothing was), and the reasons.
+    pub fn into_parts(self) -> (Option<String>, Vec<String>) {
+        if self.text.is_empty() {
+            return (None, self.reasons);
         }
-        let mut text = self.0;
+        let mut text = self.text;
         text.push('}');
-        Some(text)
+        (Some(text), self.reasons)
     }
 }
 
@@ -426,10 +479,18 @@ mod tests {
         let kept = split_members(&members, 10, &mut aside);
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].0, "ok");
-        let text = aside.into_text().unwrap();
+        let (text, reasons) = aside.into_parts();
         assert_eq!(
-            text,
+            text.unwrap(),
             format!("{{\"long\":{long},\"ok\":2,\"deep\":{deep}}}")
+        );
+        assert_eq!(
+            reasons,
+            [
+                "long: a key path and value longer than Lucene's 32766-byte term limit",
+                "ok: the same field again (the first one is indexed)",
+                "deep: nested deeper than 32 levels",
+            ]
         );
         // Nothing unsafe: the members as they are, nothing set aside.
         let mut aside = SetAside::default();
@@ -437,6 +498,6 @@ mod tests {
             split_members(&members[..1], 10, &mut aside),
             Cow::Borrowed(_)
         ));
-        assert_eq!(aside.into_text(), None);
+        assert_eq!(aside.into_parts(), (None, Vec::new()));
     }
 }

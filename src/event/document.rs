@@ -2,7 +2,7 @@
 //! CloudTrail's own fields under `aws.cloudtrail.*`, trailscope's enrichment beside them.
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
-use super::bound::{self, SetAside};
+use super::bound::{self, SetAside, Unsafe};
 use super::cloudtrail::{
     indexable_time, CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity,
 };
@@ -189,6 +189,10 @@ struct CloudTrail<'a> {
     /// object of those values by dotted path, stored, not indexed.
     #[serde(skip_serializing_if = "Option::is_none")]
     unindexed_fields: Option<String>,
+    /// Why each value there, or a payload left out of `flattened`, is not searchable by its
+    /// path: `<dotted path>: <reason>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unindexed_reasons: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -320,22 +324,6 @@ fn serialize_unknown<S: Serializer>(
         map.serialize_entry(k.as_ref(), v)?;
     }
     map.end()
-}
-
-/// Lucene refuses a term over 32,766 bytes, and a `flat_object` indexes every string value as
-/// a term: one long string (a CloudFormation template body, a policy document) would get the
-/// whole event rejected. Payloads above this size are kept as text only.
-const MAX_FLATTENED_BYTES: usize = 32 * 1024;
-
-/// Only JSON objects can go into a `flat_object` field; anything else, anything too large or
-/// anything that could hurt the node ([`bound::check`]) is kept as text only (its JSON text
-/// copy beside it).
-fn object_only<'a>(raw: Option<RawJson<'a>>, path: &str) -> Option<RawJson<'a>> {
-    raw.filter(|r| {
-        r.get().starts_with('{')
-            && r.get().len() <= MAX_FLATTENED_BYTES
-            && bound::check(*r, path.len()).is_ok()
-    })
 }
 
 fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
@@ -609,6 +597,10 @@ impl CloudTrail<'_> {
         if let Some(text) = &self.unindexed_fields {
             o.str("unindexed_fields", text);
         }
+        if !self.unindexed_reasons.is_empty() {
+            let reasons: Vec<&str> = self.unindexed_reasons.iter().map(String::as_str).collect();
+            o.str_array("unindexed_reasons", &reasons);
+        }
         o.close();
         Ok(())
     }
@@ -665,6 +657,33 @@ impl<'a> Document<'a> {
         let unknown_fields =
             bound::split_members(&record.unknown, UNKNOWN_FIELDS.len(), &mut aside);
         let user_identity = identity.map(|i| identity_field(i, &mut aside));
+        let flattened = Flattened {
+            request_parameters: bound::payload(
+                record.request_parameters,
+                "requestParameters",
+                "aws.cloudtrail.flattened.request_parameters",
+                &mut aside,
+            ),
+            response_elements: bound::payload(
+                record.response_elements,
+                "responseElements",
+                "aws.cloudtrail.flattened.response_elements",
+                &mut aside,
+            ),
+            additional_event_data: bound::payload(
+                record.additional_event_data,
+                "additionalEventData",
+                "aws.cloudtrail.flattened.additional_event_data",
+                &mut aside,
+            ),
+            service_event_details: bound::payload(
+                record.service_event_details,
+                "serviceEventDetails",
+                "aws.cloudtrail.flattened.service_event_details",
+                &mut aside,
+            ),
+        };
+        let (unindexed_fields, unindexed_reasons) = aside.into_parts();
         let read_only = record.read_only;
         let user_name = identity.and_then(user_name);
         let mut related = Related::default();
@@ -749,26 +768,10 @@ impl<'a> Document<'a> {
                     addendum: text(record.addendum),
                     edge_device_details: text(record.edge_device_details),
                     insight_details: text(record.insight_details),
-                    flattened: Flattened {
-                        request_parameters: object_only(
-                            record.request_parameters,
-                            "aws.cloudtrail.flattened.request_parameters",
-                        ),
-                        response_elements: object_only(
-                            record.response_elements,
-                            "aws.cloudtrail.flattened.response_elements",
-                        ),
-                        additional_event_data: object_only(
-                            record.additional_event_data,
-                            "aws.cloudtrail.flattened.additional_event_data",
-                        ),
-                        service_event_details: object_only(
-                            record.service_event_details,
-                            "aws.cloudtrail.flattened.service_event_details",
-                        ),
-                    },
+                    flattened,
                     unknown_fields,
-                    unindexed_fields: aside.into_text(),
+                    unindexed_fields,
+                    unindexed_reasons,
                 },
                 user_agent: enrichment.user_agent.as_deref().map(|p| &p.aws),
                 user_agent_json: enrichment.user_agent.as_deref().map(|p| p.aws_json()),
@@ -824,7 +827,11 @@ fn session_field<'a>(c: &'a SessionContext<'a>, aside: &mut SetAside) -> Session
         // A `date` field: a text OpenSearch cannot read would cost the event.
         creation_date: c.creation_date.as_deref().filter(|t| {
             indexable_time(t) || {
-                aside.push_str("userIdentity.sessionContext.attributes.creationDate", t);
+                aside.push_str(
+                    "userIdentity.sessionContext.attributes.creationDate",
+                    t,
+                    Unsafe::NotTime,
+                );
                 false
             }
         }),
