@@ -13,12 +13,15 @@
 use crate::config::ConfigError;
 use crate::sink::opensearch::ConnectError;
 use crate::sink::SinkError;
-use crate::source::cloudwatch::{AssumeRoleError, SourceError};
+use crate::source::aws_client::AwsSetupError;
+use crate::source::aws_error::AwsFailure;
+use crate::source::cloudwatch::SourceError;
+use crate::source::poller::PollError;
 
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
-pub const AUTH: u8 = crate::commands::EXIT_AUTH;
+pub const AUTH: u8 = 3;
 pub const UNREACHABLE: u8 = 4;
 pub const INTERRUPTED: u8 = 130;
 
@@ -28,85 +31,84 @@ pub const INTERRUPTED: u8 = 130;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// An AWS credentials or permission failure (assume-role refused, access denied): exit code 3.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AwsAuthError(pub String);
-
-/// AWS error codes that mean "these credentials are not accepted or not allowed".
-const AWS_AUTH_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-];
-
-/// Whether an AWS error text names one of the credential or permission error codes.
-pub fn is_aws_auth_message(message: &str) -> bool {
-    message
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|word| AWS_AUTH_CODES.contains(&word))
+fn of_aws(kind: AwsFailure) -> u8 {
+    match kind {
+        AwsFailure::Auth => AUTH,
+        AwsFailure::Configuration => USAGE,
+        AwsFailure::Transient => UNREACHABLE,
+        AwsFailure::Other => FAILURE,
+    }
 }
 
-/// The exit code for an error: the first cause in the chain that says something decides.
+/// The exit code of one typed error; `None`: it does not say (look at its cause).
+fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<clap::Error>() {
+        return Some(USAGE);
+    }
+    if let Some(e) = cause.downcast_ref::<ConnectError>() {
+        return Some(match e {
+            ConnectError::Auth { .. } | ConnectError::Forbidden { .. } => AUTH,
+            ConnectError::Unreachable { .. } => UNREACHABLE,
+            ConnectError::NotTls { .. } | ConnectError::NotOpenSearch { .. } => USAGE,
+            ConnectError::Build { .. }
+            | ConnectError::Tls { .. }
+            | ConnectError::File { .. }
+            | ConnectError::Http { .. } => FAILURE,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<SinkError>() {
+        return match e {
+            SinkError::Auth { .. } => Some(AUTH),
+            SinkError::GaveUp { .. } => Some(UNREACHABLE),
+            SinkError::Refused { .. } => Some(FAILURE),
+            // The dead-letter file's own error: whatever its cause says.
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<AwsSetupError>() {
+        return Some(of_aws(e.kind()));
+    }
+    if let Some(e) = cause.downcast_ref::<SourceError>() {
+        return e.aws_failure().map(of_aws);
+    }
+    // Transparent wrappers: their `source()` skips the error they wrap.
+    if let Some(e) = cause.downcast_ref::<PollError>() {
+        return match e {
+            PollError::Source(e) => of(e),
+            PollError::Checkpoint(e) => of(e),
+            PollError::PipelineGone(_) => None,
+        };
+    }
+    None
+}
+
+/// The exit code for an error: the first error in the chain of causes whose type decides.
+/// The one place exit codes are decided.
 pub fn code(error: &anyhow::Error) -> u8 {
-    // Authentication first: it is the most specific (and what `commands::exit_code` decides).
-    if crate::commands::exit_code(error) == AUTH {
-        return AUTH;
-    }
-    for cause in error.chain() {
-        if cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<clap::Error>() {
-            return USAGE;
-        }
-        if cause.is::<AwsAuthError>() {
-            return AUTH;
-        }
-        if let Some(e) = cause.downcast_ref::<ConnectError>() {
-            return match e {
-                ConnectError::Unreachable { .. } => UNREACHABLE,
-                _ => FAILURE,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<SinkError>() {
-            return match e {
-                SinkError::GaveUp { .. } => UNREACHABLE,
-                _ => FAILURE,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<AssumeRoleError>() {
-            return if is_aws_auth_message(&e.message) {
-                AUTH
-            } else if e.message.contains("dispatch failure") || e.message.contains("timed out") {
-                UNREACHABLE
-            } else {
-                FAILURE
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<SourceError>() {
-            return match e {
-                SourceError::GaveUp { .. } => UNREACHABLE,
-                SourceError::Filter { message, .. } | SourceError::Describe(message)
-                    if is_aws_auth_message(message) =>
-                {
-                    AUTH
-                }
-                _ => FAILURE,
-            };
-        }
-    }
-    FAILURE
+    error.chain().find_map(of).unwrap_or(FAILURE)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::aws_client::Target;
+    use crate::source::aws_error::AwsError;
     use std::time::Duration;
+
+    fn aws(kind: AwsFailure) -> AwsError {
+        AwsError {
+            kind,
+            code: None,
+            message: "m".into(),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            region: "us-east-1".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+        }
+    }
 
     #[test]
     fn each_kind_of_error_has_its_code() {
@@ -119,39 +121,59 @@ mod tests {
             status: 401,
         }
         .into();
-        assert_eq!(code(&auth), AUTH);
+        assert_eq!(code(&auth.context("connecting")), AUTH);
         let unreachable: anyhow::Error = ConnectError::Unreachable {
             url: "u".into(),
             message: "refused".into(),
         }
         .into();
         assert_eq!(code(&unreachable), UNREACHABLE);
+        let not_os: anyhow::Error = ConnectError::NotOpenSearch {
+            url: "u".into(),
+            answered: "HTTP 200".into(),
+        }
+        .into();
+        assert_eq!(code(&not_os), USAGE);
         let gave_up: anyhow::Error = SourceError::GaveUp {
             log_group: "g".into(),
+            target: target(),
             elapsed: Duration::from_secs(600),
-            message: "dispatch failure".into(),
+            error: aws(AwsFailure::Transient),
         }
         .into();
         assert_eq!(code(&gave_up.context("polling log group g")), UNREACHABLE);
         let denied: anyhow::Error = SourceError::Filter {
             log_group: "g".into(),
-            message: "service error: AccessDeniedException: not authorized".into(),
+            target: target(),
+            error: aws(AwsFailure::Auth),
         }
         .into();
         assert_eq!(code(&denied), AUTH);
+        let not_tls: anyhow::Error = SourceError::Filter {
+            log_group: "g".into(),
+            target: target(),
+            error: aws(AwsFailure::Configuration),
+        }
+        .into();
+        assert_eq!(code(&not_tls), USAGE);
+        // As `forward` returns it: inside the poller's error, inside a context.
+        let polled: anyhow::Error = PollError::Source(SourceError::Filter {
+            log_group: "g".into(),
+            target: target(),
+            error: aws(AwsFailure::Configuration),
+        })
+        .into();
+        assert_eq!(code(&polled.context("polling log group g")), USAGE);
+        let no_region: anyhow::Error = AwsSetupError::NoRegion.into();
+        assert_eq!(code(&no_region), USAGE);
+        let no_credentials: anyhow::Error = AwsSetupError::NoCredentials.into();
+        assert_eq!(code(&no_credentials), AUTH);
         let other: anyhow::Error = SourceError::NoSuchGroup {
             log_group: "g".into(),
+            target: target(),
         }
         .into();
         assert_eq!(code(&other), FAILURE);
         assert_eq!(code(&anyhow::anyhow!("anything")), FAILURE);
-    }
-
-    #[test]
-    fn auth_codes_are_whole_words() {
-        assert!(is_aws_auth_message(
-            "ExpiredTokenException: the security token included in the request is expired"
-        ));
-        assert!(!is_aws_auth_message("NotAccessDeniedException happened"));
     }
 }

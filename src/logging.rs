@@ -64,11 +64,38 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// Reports the error that ends the process: the message with its causes, as text on stderr, or
-/// as one JSON log line (level ERROR, with the exit code) with `--log-format json`.
+/// Reports the error that ends the process: the message with its causes on one line (`a: b`),
+/// as text on stderr, or as one JSON log line (level ERROR, with the exit code) with
+/// `--log-format json`. Never the Debug form: with `RUST_BACKTRACE` set, anyhow's Debug output
+/// of an ordinary error is a backtrace. A closed stderr is not worth a panic.
 pub fn report_error(format: LogFormat, error: &anyhow::Error, exit_code: u8) {
+    use std::io::Write as _;
     match format {
-        LogFormat::Text => eprintln!("Error: {error:?}"),
+        LogFormat::Text => {
+            let _ = writeln!(std::io::stderr(), "Error: {error:#}");
+        }
         LogFormat::Json => tracing::error!(exit_code, "{error:#}"),
     }
+}
+
+/// Awaits `call`; if it has not finished after `after`, logs a warning (once) saying what is
+/// still awaited, so that a server that accepts and never answers is noticed in seconds, not
+/// only when the request times out.
+pub async fn warn_if_slow<F: std::future::Future>(
+    call: F,
+    after: std::time::Duration,
+    what: impl FnOnce() -> String,
+) -> F::Output {
+    tokio::pin!(call);
+    tokio::select! {
+        done = &mut call => return done,
+        _ = tokio::time::sleep(after) => {}
+    }
+    tracing::warn!(
+        waited_secs = after.as_secs(),
+        "{} (no answer after {} s)",
+        what(),
+        after.as_secs()
+    );
+    call.await
 }
