@@ -1,14 +1,6 @@
-//! Process exit codes, documented in the README ("Exit codes"). A supervisor (systemd, Kubernetes,
-//! cron) can tell from them whether a restart can help.
-//!
-//! | code | meaning | a restart helps? |
-//! |---|---|---|
-//! | 0 | success; also a SIGINT/SIGTERM that drained and saved the checkpoint | — |
-//! | 1 | any other error (a bad file, TLS, a document refused as a whole...) | maybe |
-//! | 2 | invalid command line, environment or configuration file | no: fix the configuration |
-//! | 3 | authentication or authorization refused (OpenSearch 401/403, AWS credentials, assume-role) | no: fix credentials or permissions |
-//! | 4 | OpenSearch or CloudWatch Logs unreachable, or kept failing until the retry limit | yes, later |
-//! | 130 | a second SIGINT/SIGTERM stopped the process before it had drained | yes: what was not acknowledged is read again |
+//! Process exit codes: the one place they are decided, from the type of the error (never its
+//! text). The table (what each means, whether a restart helps) is in the README, "Exit codes": a
+//! supervisor (systemd, Kubernetes, cron) can tell from them whether a restart can help.
 
 use crate::config::ConfigError;
 use crate::sink::opensearch::ConnectError;

@@ -576,3 +576,129 @@ fn a_password_in_the_url_is_sent_decoded() {
     );
     assert!(!err.contains("p@ss") && !err.contains("p%40ss"), "{err}");
 }
+
+/// A proxy to `upstream` that passes everything until a request to `_bulk` comes: that one is
+/// held, never forwarded nor answered (a cluster that stopped answering mid-run). Returns its
+/// address and whether a `_bulk` request was held.
+fn proxy_holding_bulk(upstream: String) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let held = Arc::new(AtomicBool::new(false));
+    let flag = held.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = std::net::TcpStream::connect(&upstream) else {
+                return;
+            };
+            let (mut client_back, mut server_in) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_in, &mut client_back);
+            });
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if flag.load(Ordering::SeqCst)
+                        || String::from_utf8_lossy(&buf[..n]).contains("/_bulk")
+                    {
+                        flag.store(true, Ordering::SeqCst);
+                        continue;
+                    }
+                    if server.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, held)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_stops_forward_before_it_drained() {
+    use std::sync::atomic::Ordering;
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-failfast-130"));
+    setup(&prefix);
+    let group = format!("/test/{}", unique("failfast-130"));
+    let events = synthetic::events(0x130, 20, Utc::now() - chrono::Duration::hours(1), 1000);
+    stack.put_events(&group, 1, &events).await;
+    let upstream = opensearch_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let (proxy, held) = proxy_holding_bulk(upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let mut args = forward_args(&group, &prefix, &dead, &[]);
+    args.retain(|a| a != "--once");
+    let at = args.iter().position(|a| a == "--opensearch-url").unwrap();
+    args[at + 1] = format!("http://{proxy}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = dir.path().join("forward.log");
+    let mut child = trailscope_cmd(&args)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !held.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first signal: draining, which cannot finish (the bulk request is held).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let draining = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("stopping: finishing what was read")
+    {
+        assert!(
+            Instant::now() < draining,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "still draining");
+    // The second: out now, with 130.
+    let started = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(started.elapsed() < FAST, "took {:?}", started.elapsed());
+    assert!(
+        text.contains("second signal: exiting before delivery finished"),
+        "{text}"
+    );
+    assert_readable(&text);
+    // Nothing was acknowledged: the checkpoint did not move past the events.
+    let checkpoint: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap())
+            .unwrap();
+    let state = &checkpoint["groups"][&group];
+    assert!(state["watermark"].is_null(), "{checkpoint}");
+    assert!(
+        state["seen"].as_object().is_none_or(|s| s.is_empty()),
+        "{checkpoint}"
+    );
+    stack.cleanup(&prefix).await;
+}
