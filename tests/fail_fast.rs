@@ -702,3 +702,49 @@ async fn a_second_signal_stops_forward_before_it_drained() {
     );
     stack.cleanup(&prefix).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cloudwatch_endpoint_that_never_answers_is_said_to_be_awaited() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-failfast-silent"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _) = fake_server(None);
+    let endpoint = format!("http://{addr}");
+    let mut child = forward_at(&endpoint, &["/test/silent"], &prefix, dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("still waiting") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0);
+    }
+    let said_after = started.elapsed();
+    assert!(
+        line.contains(&format!(
+            "still waiting for CloudWatch Logs (region us-east-1 at {endpoint}) to answer \
+             FilterLogEvents on /test/silent (no answer after 8 s)"
+        )),
+        "{line}"
+    );
+    assert!(
+        said_after < Duration::from_secs(12),
+        "said after {said_after:?}"
+    );
+    // SIGTERM stops the wait at once: nothing was read, exit 0.
+    let stopping = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stopping.elapsed() < FAST,
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
+    eprintln!("CloudWatch Logs never answers: warned after {said_after:?}");
+    stack.cleanup(&prefix).await;
+}

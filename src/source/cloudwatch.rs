@@ -465,13 +465,17 @@ impl Reader {
                 .set_next_token(token.map(str::to_owned))
                 .set_limit(limit)
                 .send();
-            let result = crate::logging::warn_if_slow(call, SLOW_CALL, || {
+            let call = crate::logging::warn_if_slow(call, SLOW_CALL, || {
                 format!(
                     "still waiting for CloudWatch Logs ({}) to answer FilterLogEvents on {log_group}",
                     self.target
                 )
-            })
-            .await;
+            });
+            // A shutdown does not wait for a server that does not answer.
+            let result = tokio::select! {
+                result = call => result,
+                _ = cancel.cancelled() => return Ok(None),
+            };
             let error = match result {
                 Ok(page) => return Ok(Some(page)),
                 Err(e) => e,
