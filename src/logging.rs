@@ -2,7 +2,7 @@
 //! `NO_COLOR`), or one JSON object per line with `--log-format json` for collectors.
 //!
 //! Levels: `TRAILSCOPE_LOG` takes an `EnvFilter` directive (`debug`, `trailscope=trace`...); the
-//! default is `info` for trailscope and `warn` for the AWS SDK. At `info` there is one line per
+//! default is `info` for trailscope and `error` for the AWS SDK. At `info` there is one line per
 //! notable event (start, a poll of a group, a retry, a stop), never one per CloudTrail event.
 //!
 //! Secrets: passwords are `crate::secret::Secret` (printed `***`) and are never put in a field;
@@ -20,8 +20,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// The default filter when `TRAILSCOPE_LOG` is not set.
-pub const DEFAULT_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn";
+/// The default filter when `TRAILSCOPE_LOG` is not set. The AWS SDK's own warnings are left
+/// out: they carry Debug dumps of its errors (a multi-KB `FailedToLoadToken(...)` per IMDS probe
+/// off EC2), and what they lead to is reported by trailscope itself, in a sentence (no region,
+/// no credentials, a failed call). `TRAILSCOPE_LOG=info,aws_config=debug` shows them.
+pub const DEFAULT_FILTER: &str = "info,aws_config=error,aws_smithy_runtime=error";
 
 /// Whether text logs are coloured: stderr is a terminal and `NO_COLOR` is not set.
 pub fn use_ansi() -> bool {

@@ -748,3 +748,38 @@ async fn a_cloudwatch_endpoint_that_never_answers_is_said_to_be_awaited() {
     eprintln!("CloudWatch Logs never answers: warned after {said_after:?}");
     stack.cleanup(&prefix).await;
 }
+
+#[test]
+fn the_aws_sdk_own_debug_dumps_stay_out_of_the_log() {
+    // The instance metadata service answering 403 (as off EC2 behind a proxy): the SDK warns
+    // with a Debug dump of each failed probe; trailscope says what it leads to.
+    const FORBIDDEN: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied";
+    let (imds, seen) = fake_server(Some(FORBIDDEN));
+    let home = tempfile::tempdir().unwrap();
+    let (out, took) = timed(
+        bare(
+            &[
+                "forward",
+                "--once",
+                "--log-group",
+                "/test/any",
+                "--opensearch-url",
+                "http://127.0.0.1:9",
+            ],
+            home.path(),
+        )
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{imds}"),
+        ),
+    );
+    let err = stderr(&out);
+    assert!(!seen.lock().unwrap().is_empty(), "IMDS was asked");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(took < FAST, "took {took:?}: {err}");
+    assert!(!err.contains("FailedToLoadToken"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("set AWS_REGION or --region"), "{err}");
+    assert_readable(&err);
+}
