@@ -23,8 +23,11 @@ pub enum LogFormat {
 /// The default filter when `TRAILSCOPE_LOG` is not set. The AWS SDK's own warnings are left
 /// out: they carry Debug dumps of its errors (a multi-KB `FailedToLoadToken(...)` per IMDS probe
 /// off EC2), and what they lead to is reported by trailscope itself, in a sentence (no region,
-/// no credentials, a failed call). `TRAILSCOPE_LOG=info,aws_config=debug` shows them.
-pub const DEFAULT_FILTER: &str = "info,aws_config=error,aws_smithy_runtime=error";
+/// no credentials, a failed call). `TRAILSCOPE_LOG=info,aws_config=debug` shows them. The TLS
+/// certificate verifier logs each refused certificate at ERROR, which the error trailscope
+/// reports already says (with what to do): it is off.
+pub const DEFAULT_FILTER: &str =
+    "info,aws_config=error,aws_smithy_runtime=error,rustls_platform_verifier=off";
 
 /// Whether text logs are coloured: stderr is a terminal and `NO_COLOR` is not set.
 pub fn use_ansi() -> bool {

@@ -783,3 +783,109 @@ fn the_aws_sdk_own_debug_dumps_stay_out_of_the_log() {
     assert!(err.contains("set AWS_REGION or --region"), "{err}");
     assert_readable(&err);
 }
+
+/// `openssl s_server` with a fresh self-signed certificate (trusted by nobody) on a free port;
+/// killed when dropped.
+struct SelfSignedTls {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for SelfSignedTls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn self_signed_tls() -> SelfSignedTls {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("this test needs the openssl command line tool");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &port.to_string(),
+            "-cert",
+        ])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    SelfSignedTls {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_certificate_is_a_tls_failure_at_once_not_a_retry() {
+    let stack = Stack::connect().await;
+    let tls = self_signed_tls();
+    // OpenSearch: the TLS failure, with what to do (exit 1).
+    let (out, took) = timed(&mut trailscope_cmd(&[
+        "setup",
+        "--opensearch-url",
+        &format!("https://{}", tls.addr),
+        "--index-prefix",
+        "t-failfast-",
+    ]));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < FAST, "took {took:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("TLS connection to https://{}/ failed", tls.addr))
+            && err.contains("pass it with --ca-cert FILE.pem"),
+        "{err}"
+    );
+    assert_readable(&err);
+
+    // CloudWatch Logs: no longer retried until --source-give-up (a certificate does not fix
+    // itself): exit 1 at once.
+    let prefix = format!("{}-", unique("t-failfast-tls"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let (out, took) = timed(&mut forward_at(
+        &format!("https://{}", tls.addr),
+        &["/test/tls"],
+        &prefix,
+        dir.path(),
+    ));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < FAST, "took {took:?}: {err}");
+    assert!(err.contains("invalid peer certificate"), "{err}");
+    assert!(!err.contains("retrying"), "{err}");
+    assert_readable(&err);
+    stack.cleanup(&prefix).await;
+}
