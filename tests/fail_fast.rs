@@ -138,6 +138,38 @@ fn no_credentials_fail_at_once_naming_where_they_were_looked_for() {
     assert!(err.contains("IMDS") && err.contains("AWS_PROFILE"), "{err}");
     assert_readable(&err);
     eprintln!("no credentials: exit 3 in {took:?}");
+
+    // An SSO profile never logged in: its token is not in the cache. Credentials to fix (3),
+    // not a network to wait for (4).
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[profile sso]\nsso_start_url = https://example.awsapps.com/start\nsso_region = \
+         us-east-1\nsso_account_id = 111122223333\nsso_role_name = Reader\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let (out, took) = timed(
+        bare(
+            &[
+                "forward",
+                "--once",
+                "--log-group",
+                "/test/any",
+                "--opensearch-url",
+                "http://127.0.0.1:9",
+            ],
+            home.path(),
+        )
+        .env("AWS_PROFILE", "sso"),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(took < FAST, "took {took:?}: {err}");
+    assert!(
+        err.contains("cannot load the AWS credentials") && err.contains("sso/cache"),
+        "{err}"
+    );
+    assert_readable(&err);
 }
 
 #[test]

@@ -55,6 +55,9 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailableException",
     "LimitExceededException",
     "RequestLimitExceeded",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
 ];
 
 /// An error and its causes for a person: the SDK's `ErrorMetadata` (whose Display is a debug
@@ -167,7 +170,20 @@ impl AwsError {
             if let Some(meta) = cause.downcast_ref::<ErrorMetadata>() {
                 code = code.take().or_else(|| meta.code().map(str::to_owned));
             }
-            if cause.is::<ConnectorError>() || cause.is::<std::io::Error>() {
+            // The network, not a file (an SSO token missing from its cache is an io::Error too).
+            let io_network = cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                use std::io::ErrorKind::*;
+                matches!(
+                    e.kind(),
+                    ConnectionRefused
+                        | ConnectionReset
+                        | ConnectionAborted
+                        | NotConnected
+                        | AddrNotAvailable
+                        | TimedOut
+                )
+            });
+            if cause.is::<ConnectorError>() || io_network {
                 network = true;
             }
         });
@@ -181,6 +197,10 @@ impl AwsError {
             _ => match code.as_deref().and_then(kind_of_code) {
                 Some(kind) => kind,
                 None if network => AwsFailure::Transient,
+                // The provider had what it needed and could not turn it into credentials (an
+                // SSO session not logged in or expired, a role refused in its own words):
+                // the credentials need fixing, a retry will not help.
+                None if matches!(error, CredentialsError::ProviderError(_)) => AwsFailure::Auth,
                 None => AwsFailure::Other,
             },
         };
@@ -224,6 +244,17 @@ mod tests {
         assert_eq!(got.kind, AwsFailure::Auth);
         assert_eq!(got.code.as_deref(), Some("AccessDenied"));
         assert!(got.message.contains("AccessDenied"), "{}", got.message);
+        // A file missing (an SSO token not in its cache) is not the network.
+        let missing =
+            CredentialsError::provider_error(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(AwsError::from_credentials(&missing).kind, AwsFailure::Auth);
+        let refused = CredentialsError::provider_error(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        ));
+        assert_eq!(
+            AwsError::from_credentials(&refused).kind,
+            AwsFailure::Transient
+        );
         let timed_out = CredentialsError::provider_timed_out(std::time::Duration::from_secs(5));
         assert_eq!(
             AwsError::from_credentials(&timed_out).kind,
