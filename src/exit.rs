@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(code(&polled.context("polling log group g")), USAGE);
         let no_region: anyhow::Error = AwsSetupError::NoRegion.into();
         assert_eq!(code(&no_region), USAGE);
-        let no_credentials: anyhow::Error = AwsSetupError::NoCredentials.into();
+        let no_credentials: anyhow::Error = AwsSetupError::NoCredentials { profile: None }.into();
         assert_eq!(code(&no_credentials), AUTH);
         let other: anyhow::Error = SourceError::NoSuchGroup {
             log_group: "g".into(),

@@ -139,6 +139,29 @@ fn no_credentials_fail_at_once_naming_where_they_were_looked_for() {
     assert_readable(&err);
     eprintln!("no credentials: exit 3 in {took:?}");
 
+    // A profile that is not there: named.
+    let out = bare(
+        &[
+            "forward",
+            "--once",
+            "--log-group",
+            "/test/any",
+            "--opensearch-url",
+            "http://127.0.0.1:9",
+        ],
+        home.path(),
+    )
+    .env("AWS_REGION", "eu-west-1")
+    .env("AWS_PROFILE", "prodd")
+    .output()
+    .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("(AWS_PROFILE=prodd gave none: is it in ~/.aws/config?)"),
+        "{err}"
+    );
+
     // An SSO profile never logged in: its token is not in the cache. Credentials to fix (3),
     // not a network to wait for (4).
     std::fs::create_dir_all(home.path().join(".aws")).unwrap();

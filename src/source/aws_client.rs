@@ -47,10 +47,14 @@ pub enum AwsSetupError {
     BadEndpoint { url: String, reason: String },
     #[error(
         "no AWS credentials found in the environment (AWS_ACCESS_KEY_ID), the shared files \
-         (~/.aws, AWS_PROFILE, SSO), web identity, ECS or EC2 instance metadata (IMDS): set \
-         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a role"
+         (~/.aws, AWS_PROFILE, SSO), web identity, ECS or EC2 instance metadata (IMDS){}: set \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a role",
+        profile.as_ref().map(|p| format!(" (AWS_PROFILE={p} gave none: is it in ~/.aws/config?)")).unwrap_or_default()
     )]
-    NoCredentials,
+    NoCredentials {
+        /// `AWS_PROFILE` when it was set: a misspelt profile is the usual reason.
+        profile: Option<String>,
+    },
     #[error("cannot load the AWS credentials: {0}")]
     Credentials(AwsError),
     #[error("cannot assume role {role_arn} with STS: {error}")]
@@ -64,7 +68,7 @@ impl AwsSetupError {
             AwsSetupError::NoRegion | AwsSetupError::BadEndpoint { .. } => {
                 AwsFailure::Configuration
             }
-            AwsSetupError::NoCredentials => AwsFailure::Auth,
+            AwsSetupError::NoCredentials { .. } => AwsFailure::Auth,
             AwsSetupError::Credentials(e) | AwsSetupError::AssumeRole { error: e, .. } => e.kind,
         }
     }
@@ -95,9 +99,16 @@ async fn load(region: Option<&str>) -> aws_types::SdkConfig {
     loader.load().await
 }
 
+/// No credentials anywhere in the chain.
+fn no_credentials() -> AwsSetupError {
+    AwsSetupError::NoCredentials {
+        profile: std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()),
+    }
+}
+
 fn credentials_failed(e: CredentialsError) -> AwsSetupError {
     match e {
-        CredentialsError::CredentialsNotLoaded(_) => AwsSetupError::NoCredentials,
+        CredentialsError::CredentialsNotLoaded(_) => no_credentials(),
         e => AwsSetupError::Credentials(AwsError::from_credentials(&e)),
     }
 }
@@ -126,9 +137,7 @@ pub async fn connect(
             .unwrap_or_else(|| format!("https://logs.{region}.amazonaws.com")),
         region,
     };
-    let chain = base
-        .credentials_provider()
-        .ok_or(AwsSetupError::NoCredentials)?;
+    let chain = base.credentials_provider().ok_or_else(no_credentials)?;
     chain
         .provide_credentials()
         .await
@@ -200,7 +209,7 @@ pub async fn environment(region: Option<&str>) -> AwsEnvironment {
             ),
         ),
     ];
-    let mut credentials = Err(AwsSetupError::NoCredentials.to_string());
+    let mut credentials = Err(no_credentials().to_string());
     for (name, provider) in sources {
         match provider.provide_credentials().await {
             Ok(_) => {
