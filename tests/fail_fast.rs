@@ -801,6 +801,41 @@ async fn a_cloudwatch_endpoint_that_never_answers_is_said_to_be_awaited() {
         stopping.elapsed()
     );
     eprintln!("CloudWatch Logs never answers: warned after {said_after:?}");
+
+    // The same while looking for log groups by prefix.
+    let mut args: Vec<String> = forward_at(&endpoint, &["/test/silent"], &prefix, dir.path())
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--log-group").unwrap();
+    args[at] = "--log-group-prefix".into();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = trailscope_cmd(&args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("still waiting") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0);
+    }
+    assert!(
+        line.contains(&format!(
+            "still waiting for CloudWatch Logs (region us-east-1 at {endpoint}) to answer \
+             DescribeLogGroups (no answer after 8 s)"
+        )),
+        "{line}"
+    );
+    let stopping = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        stopping.elapsed() < FAST,
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
     stack.cleanup(&prefix).await;
 }
 

@@ -292,7 +292,12 @@ async fn poll_loop(
             && last_discovery.is_none_or(|t| t.elapsed() >= args.discover_interval)
         {
             for prefix in &args.log_group_prefixes {
-                for name in poller.reader.discover(prefix).await? {
+                // A shutdown does not wait for a server that does not answer.
+                let found = tokio::select! {
+                    found = poller.reader.discover(prefix) => found?,
+                    _ = cancel.cancelled() => return Ok(()),
+                };
+                for name in found {
                     if groups.insert(name.clone()) {
                         tracing::info!(log_group = %name, prefix, "found a new log group");
                     }

@@ -531,17 +531,23 @@ impl Reader {
         let mut token: Option<String> = None;
         loop {
             self.limiter.acquire().await;
-            let page = self
+            let call = self
                 .client
                 .describe_log_groups()
                 .log_group_name_prefix(prefix)
                 .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| SourceError::Describe {
-                    target: self.target.clone(),
-                    error: AwsError::from_sdk(&e, "CloudWatch Logs", &self.target.endpoint),
-                })?;
+                .send();
+            let page = crate::logging::warn_if_slow(call, SLOW_CALL, || {
+                format!(
+                    "still waiting for CloudWatch Logs ({}) to answer DescribeLogGroups",
+                    self.target
+                )
+            })
+            .await
+            .map_err(|e| SourceError::Describe {
+                target: self.target.clone(),
+                error: AwsError::from_sdk(&e, "CloudWatch Logs", &self.target.endpoint),
+            })?;
             names.extend(
                 page.log_groups()
                     .iter()
