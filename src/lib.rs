@@ -17,3 +17,4 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod stats;
+pub mod transport;

@@ -27,30 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
-/// The process exit code for an error: 3 when OpenSearch refused the credentials or a
-/// permission (anywhere in the chain of causes), 1 otherwise. Documented in the README.
-pub fn exit_code(error: &anyhow::Error) -> u8 {
-    use crate::sink::opensearch::ConnectError;
-    use crate::sink::SinkError;
-    let refused = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ConnectError>(),
-            Some(ConnectError::Auth { .. } | ConnectError::Forbidden { .. })
-        ) || matches!(
-            cause.downcast_ref::<SinkError>(),
-            Some(SinkError::Auth { .. })
-        )
-    });
-    if refused {
-        EXIT_AUTH
-    } else {
-        1
-    }
-}
-
-/// Exit code of a refused authentication or authorization.
-pub const EXIT_AUTH: u8 = 3;
-
 /// How to reach OpenSearch: shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct OpenSearchArgs {
@@ -105,8 +81,14 @@ impl OpenSearchArgs {
             .expect("clap requires --opensearch-url");
         // Credentials in the URL (https://user:password@host) are taken out of it, so that the
         // URL printed in messages and logs never carries the password.
-        let url_user = (!url.username().is_empty()).then(|| url.username().to_owned());
-        let url_password = url.password().map(Secret::new);
+        // The URL keeps them percent-encoded (`p%40ss`): what the server checks is `p@ss`.
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let url_user = (!url.username().is_empty()).then(|| decode(url.username()));
+        let url_password = url.password().map(|p| Secret::new(decode(p)));
         if url_user.is_some() || url_password.is_some() {
             tracing::warn!(
                 "credentials in --opensearch-url: prefer --opensearch-username and \

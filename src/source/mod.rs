@@ -2,6 +2,8 @@
 //! received and the position they came from, which the sink reports back when it is done with them.
 
 pub mod ack;
+pub mod aws_client;
+pub mod aws_error;
 pub mod checkpoint;
 pub mod cloudwatch;
 pub mod files;
