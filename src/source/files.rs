@@ -675,9 +675,17 @@ impl Reader<'_> {
         match std::str::from_utf8(text) {
             Ok(text) => self.text(text, self.line_no, out),
             Err(e) => {
+                self.end_doc(out)?;
+                // A payload (gzip decompressed to JSON) with a bad byte in one log event: the
+                // decoder refuses that event alone.
+                if text.starts_with(b"{") {
+                    if let Ok(payload) = subscription::decode(text, self.options.max_payload_bytes)
+                    {
+                        return self.decoded(payload, out);
+                    }
+                }
                 // CloudTrail and CloudWatch Logs write UTF-8: an invalid byte is damage, and
                 // replacing it would change what a record says. The line is kept as it was.
-                self.end_doc(out)?;
                 let offset = e.valid_up_to() + (text.as_ptr() as usize - line.as_ptr() as usize);
                 self.reject(
                     self.line_no,
@@ -969,30 +977,33 @@ impl Reader<'_> {
         out: &mut Out,
     ) -> Result<(), FilesError> {
         match subscription::decode(bytes, self.options.max_payload_bytes) {
-            Ok(payload) => {
-                self.stats.payloads += 1;
-                if payload.message_type == MessageType::Control {
-                    self.stats.control_messages += 1;
-                }
-                for event in payload.events {
-                    self.push(event, out)?;
-                }
-                for bad in payload.rejected {
-                    self.stats.rejected += 1;
-                    self.flush(out)?;
-                    out(Item::Rejected(Rejected {
-                        origin: bad.origin,
-                        input: bad.input,
-                        reason: Rejection::LogEvent(bad.error),
-                    }))?;
-                }
-                Ok(())
-            }
+            Ok(payload) => self.decoded(payload, out),
             Err(error) => {
                 self.stats.malformed_payloads += 1;
                 self.reject(line_no, text.as_bytes().to_vec(), error.into(), out)
             }
         }
+    }
+
+    /// Hands on a decoded payload's events, and each of its log events refused alone.
+    fn decoded(&mut self, payload: subscription::Payload, out: &mut Out) -> Result<(), FilesError> {
+        self.stats.payloads += 1;
+        if payload.message_type == MessageType::Control {
+            self.stats.control_messages += 1;
+        }
+        for event in payload.events {
+            self.push(event, out)?;
+        }
+        for bad in payload.rejected {
+            self.stats.rejected += 1;
+            self.flush(out)?;
+            out(Item::Rejected(Rejected {
+                origin: bad.origin,
+                input: bad.input,
+                reason: Rejection::LogEvent(bad.error),
+            }))?;
+        }
+        Ok(())
     }
 }
 
