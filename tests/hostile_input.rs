@@ -458,5 +458,37 @@ async fn words_scalars_and_binary_lines_are_refused_saying_what_they_are() {
     assert_eq!(original(&letters[8]), garbage);
     assert_eq!(letters[3]["event"], "junk");
     assert!(letters[3].get("event_encoding").is_none());
+
+    // Replayed, each dead letter is read again exactly as it first was: the same refusals with
+    // the same bytes. A letter whose event is a good record (as after fixing what refused it) is
+    // indexed.
+    let replayed = dir.path().join("to-replay.ndjson");
+    let mut text = std::fs::read_to_string(&dead).unwrap();
+    text.push_str(&(json!({"event": record(seed, 5)}).to_string() + "\n"));
+    std::fs::write(&replayed, text).unwrap();
+    let dead_again = dir.path().join("dead-again.ndjson");
+    let out = ingest(
+        &prefix,
+        &dead_again,
+        &["--replay-dead-letters"],
+        &[&replayed],
+    );
+    let s = summary_of(&out);
+    assert!(out.status.success(), "{s}");
+    assert_eq!(
+        (&s["read"], &s["indexed"], &s["dead_lettered"]),
+        (&json!(10), &json!(1), &json!(9)),
+        "{s}"
+    );
+    assert_eq!(stack.count(&prefix).await, 3, "2 before, 1 replayed");
+    let again = dead_letters(&dead_again);
+    assert_eq!(kinds(&again), kinds(&letters));
+    for (a, b) in again.iter().zip(&letters) {
+        assert_eq!(original(a), original(b));
+    }
+    // Replaying into the file being read is refused before anything is read.
+    let out = ingest(&prefix, &replayed, &["--replay-dead-letters"], &[&replayed]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give another --dead-letter-file"));
     stack.cleanup(&prefix).await;
 }

@@ -6,8 +6,10 @@
 //! stdin is kept) and reported; everything else is delivered, and the command then fails.
 
 use super::PipelineArgs;
+use crate::exit::UsageError;
 use crate::sink::dead_letter::Stage;
 use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions, Rejected, Stopped};
+use crate::source::replay::Replay;
 use crate::source::{subscription, RawEvent};
 use crate::stats::Snapshot;
 use anyhow::{bail, Context, Result};
@@ -31,6 +33,10 @@ pub struct IngestArgs {
     /// Largest line or JSON document read into memory (decompressed).
     #[arg(long, default_value_t = files::DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
+    /// The inputs are dead-letter files: read each dead letter's original event again (after
+    /// fixing what refused it). Use another --dead-letter-file for this run.
+    #[arg(long)]
+    pub replay_dead_letters: bool,
 }
 
 /// What `ingest` did: the pipeline's counters and what the inputs held.
@@ -121,6 +127,20 @@ enum Input {
 }
 
 pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
+    let replay = args.replay_dead_letters;
+    if replay
+        && args
+            .files
+            .iter()
+            .any(|f| f.as_path() == args.output.dead_letter_file.as_path())
+    {
+        return Err(UsageError(format!(
+            "--replay-dead-letters reads {} and would write its dead letters to the same file: \
+             give another --dead-letter-file",
+            args.output.dead_letter_file.display()
+        ))
+        .into());
+    }
     let mut inputs = Vec::new();
     let mut total_bytes = Some(0u64);
     for path in &args.files {
@@ -174,6 +194,11 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
                                 .with_context(|| format!("cannot open {}", p.display()))?,
                         ),
                     ),
+                };
+                let stream: Box<dyn std::io::Read> = if replay {
+                    Box::new(Replay::new(std::io::BufReader::new(stream)))
+                } else {
+                    stream
                 };
                 bar.set_message(format!("file {}/{count}: {name}", files + 1));
                 let mut out = |item: Item| match item {

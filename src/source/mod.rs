@@ -8,6 +8,7 @@ pub mod cloudwatch;
 pub mod files;
 pub mod poller;
 pub mod rate_limit;
+pub mod replay;
 pub mod subscription;
 
 use serde::Serialize;
