@@ -391,6 +391,29 @@ async fn one_bad_log_event_is_dead_lettered_alone_by_ingest_and_lambda() {
     assert_eq!(kinds(&letters), ["bad_log_event", "log_event_not_utf8"]);
     assert_eq!(original(&letters[1]), bad);
     assert_eq!(stack.count(&lambda_prefix).await, 3);
+
+    // From Kinesis: the record is not reported as failed (nothing of it is left to deliver);
+    // its good events are known duplicates now, the bad ones dead-lettered again.
+    let event = json!({"Records": [{
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0", "partitionKey": "k",
+            "sequenceNumber": "49590394809532792458628409348547923434534570000000000001",
+            "data": b64(&gzip(&json)), "approximateArrivalTimestamp": 1764072000.123
+        },
+        "eventSource": "aws:kinesis", "eventVersion": "1.0",
+        "eventID": "shardId-000000000000:1", "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::111122223333:role/trailscope",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:kinesis:us-east-1:111122223333:stream/cloudtrail"
+    }]});
+    let before = handler.pipeline().stats.snapshot();
+    let response = handler.handle(event, None).await.unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let after = handler.pipeline().stats.snapshot();
+    assert_eq!(after.duplicates - before.duplicates, 3);
+    assert_eq!(after.dead_lettered - before.dead_lettered, 2);
+    assert_eq!(kinds(&dead_letters(&lambda_dead)).len(), 4);
+    assert_eq!(stack.count(&lambda_prefix).await, 3);
     stack.cleanup(&prefix).await;
     stack.cleanup(&lambda_prefix).await;
 }

@@ -209,7 +209,7 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
                         reason,
                     }) => {
                         bar.suspend(
-                        || tracing::error!(input = %name, ?origin, kind = reason.kind(), "{reason}"),
+                        || tracing::error!(input = %name, %origin, kind = reason.kind(), "{reason}"),
                     );
                         // Counted like the pipeline's own: read, then dead-lettered.
                         stats.read(1);

@@ -297,7 +297,7 @@ impl Handler {
     fn dead_letter(&self, rejected: Vec<RejectedLogEvent>) -> Result<usize, LambdaError> {
         let n = rejected.len();
         for bad in rejected {
-            tracing::error!(origin = ?bad.origin, kind = bad.error.kind(), "{}", bad.error);
+            tracing::error!(origin = %bad.origin, kind = bad.error.kind(), "{}", bad.error);
             self.pipeline
                 .sink
                 .dead_letters()

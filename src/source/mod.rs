@@ -33,6 +33,14 @@ pub enum Origin {
     },
 }
 
+/// As in the dead-letter file (JSON), for logs: what a person reads, not Rust's debug output.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
 /// The position of one CloudWatch Logs event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CloudWatchPosition {
