@@ -709,6 +709,10 @@ impl Reader<'_> {
                 return self.end_doc(out);
             }
             if doc.text.len() > self.options.max_document_bytes {
+                if broken_at(&doc.text).is_some() {
+                    // Not one document after all (a damaged line before good ones).
+                    return self.end_doc(out);
+                }
                 let doc = self.doc.take().expect("checked above");
                 let first_line = doc.lines[0].0;
                 let balance = doc.balance;
@@ -758,16 +762,7 @@ impl Reader<'_> {
         // Documents back to back, the last possibly cut short by the end of the input: read as
         // such. Anything else means the first line was not the start of a longer document (a
         // damaged line before good ones): it stands alone and the lines after are read again.
-        let mut stream = serde_json::Deserializer::from_str(&doc.text).into_iter::<IgnoredAny>();
-        let broken_at = loop {
-            match stream.next() {
-                None => break None,
-                Some(Ok(_)) => {}
-                Some(Err(e)) if e.is_eof() => break None,
-                Some(Err(e)) => break Some(e.line()),
-            }
-        };
-        let Some(broken_at) = broken_at else {
+        let Some(broken_at) = broken_at(&doc.text) else {
             return self.document(doc.text.trim_end(), doc.lines[0].0, true, out);
         };
         let line_text = |i: usize| {
@@ -1004,6 +999,20 @@ impl Reader<'_> {
             }))?;
         }
         Ok(())
+    }
+}
+
+/// The line (1-based) where `text` stops being JSON documents back to back, the last possibly
+/// cut short by its end; `None` when it is.
+fn broken_at(text: &str) -> Option<usize> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
+    loop {
+        match stream.next() {
+            None => return None,
+            Some(Ok(_)) => {}
+            Some(Err(e)) if e.is_eof() => return None,
+            Some(Err(e)) => return Some(e.line()),
+        }
     }
 }
 
@@ -1315,6 +1324,24 @@ mod tests {
         let (events, other, _) = read(input.as_bytes(), &ReadOptions::default());
         assert!(other.is_empty());
         assert_eq!(messages(&events), ["{\"eventID\":\"cut\",", R1, R2]);
+    }
+
+    #[test]
+    fn a_damaged_line_is_found_out_at_the_size_limit_at_the_latest() {
+        // Every line after it is balanced: the document never closes; at the limit the text is
+        // checked, and the lines are read one by one.
+        let options = ReadOptions {
+            max_document_bytes: 300,
+            ..ReadOptions::default()
+        };
+        let records: String = (0..10).map(|_| format!("{R1}\n")).collect();
+        let input = format!("{{\"a\":[\n{records}");
+        let (events, other, stats) = read(input.as_bytes(), &options);
+        assert!(other.is_empty(), "{:?}", kinds(&other));
+        assert_eq!(stats.unread, 0);
+        assert_eq!(events.len(), 11);
+        assert_eq!(events[0].message, "{\"a\":[");
+        assert!(events[1..].iter().all(|e| e.message == R1));
     }
 
     #[test]
