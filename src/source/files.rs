@@ -626,8 +626,7 @@ impl Reader<'_> {
                 }
                 Ok(LineEnd::TooLong { len }) => {
                     self.line_no += 1;
-                    self.end_doc(out)?;
-                    self.end_skip(out)?;
+                    self.close(out)?;
                     let kept = bytes.len().min(KEEP_OF_TOO_LARGE);
                     self.reject(
                         self.line_no,
@@ -641,8 +640,7 @@ impl Reader<'_> {
                     )?;
                 }
                 Ok(LineEnd::Eof) => {
-                    self.end_doc(out)?;
-                    self.end_skip(out)?;
+                    self.close(out)?;
                     return Ok(());
                 }
                 Err(e) => {
@@ -651,8 +649,7 @@ impl Reader<'_> {
                         self.line_no += 1;
                         self.bytes(bytes, out)?;
                     }
-                    self.end_doc(out)?;
-                    self.end_skip(out)?;
+                    self.close(out)?;
                     return Err(Interrupt::Read(e));
                 }
             }
@@ -675,7 +672,7 @@ impl Reader<'_> {
         match std::str::from_utf8(text) {
             Ok(text) => self.text(text, self.line_no, out),
             Err(e) => {
-                self.end_doc(out)?;
+                self.close(out)?;
                 // A payload (gzip decompressed to JSON) with a bad byte in one log event: the
                 // decoder refuses that event alone.
                 if text.starts_with(b"{") {
@@ -762,13 +759,22 @@ impl Reader<'_> {
         // Documents back to back, the last possibly cut short by the end of the input: read as
         // such. Anything else means the first line was not the start of a longer document (a
         // damaged line before good ones): it stands alone and the lines after are read again.
-        let Some(broken_at) = broken_at(&doc.text) else {
-            return self.document(doc.text.trim_end(), doc.lines[0].0, true, out);
-        };
         let line_text = |i: usize| {
             let start = doc.lines[i].1;
             let end = doc.lines.get(i + 1).map_or(doc.text.len(), |l| l.1);
             doc.text[start..end].trim_end()
+        };
+        let Some(broken_at) = broken_at(&doc.text) else {
+            if doc.balance.depth == 0 || records_before_the_cut(&doc.text) > 0 {
+                return self.document(doc.text.trim_end(), doc.lines[0].0, true, out);
+            }
+            // Cut short before any record: no Records document to salvage, and the first line
+            // may be a damaged one before good lines. Each line stands alone (none starts
+            // another document, which would read the lines again and again).
+            for i in 0..doc.lines.len() {
+                self.document(line_text(i), doc.lines[i].0, false, out)?;
+            }
+            return Ok(());
         };
         self.document(line_text(0), doc.lines[0].0, false, out)?;
         // Lines before the break were a valid start of the same document: they do not start
@@ -781,6 +787,16 @@ impl Reader<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Ends whatever spans lines at a hard boundary (the end of the input, a line that cannot
+    /// belong to a document). Ending a document that turns out broken reads its lines again,
+    /// which may start a shorter one: ended too, until none is left.
+    fn close(&mut self, out: &mut Out) -> Result<(), FilesError> {
+        while self.doc.is_some() {
+            self.end_doc(out)?;
+        }
+        self.end_skip(out)
     }
 
     fn end_skip(&mut self, out: &mut Out) -> Result<(), FilesError> {
@@ -1014,6 +1030,16 @@ fn broken_at(text: &str) -> Option<usize> {
             Some(Err(e)) => return Some(e.line()),
         }
     }
+}
+
+/// How many whole records the Records array of `text`, a document cut short, holds.
+fn records_before_the_cut(text: &str) -> usize {
+    let mut records = Vec::new();
+    let seed = ProbeSeed {
+        records: &mut records,
+    };
+    let _cut = seed.deserialize(&mut serde_json::Deserializer::from_str(text));
+    records.len()
 }
 
 /// Base64 text of a payload as it travels in Lambda events and dumps: gzip (`H4sI`, how every
@@ -1407,6 +1433,107 @@ mod tests {
             &ReadOptions::default(),
         );
         assert_eq!(events[0].message, r#"{"eventID":"e1"}"#);
+    }
+
+    mod no_record_is_lost {
+        use super::*;
+        use crate::event::json_scan::tests::config;
+        use proptest::prelude::*;
+
+        /// One part of a generated input: good records (by number) or something to refuse.
+        #[derive(Debug, Clone)]
+        enum Part {
+            Line,
+            Records,
+            TwoOnOneLine,
+            Pretty,
+            Blank,
+            Junk(&'static str),
+        }
+
+        fn part() -> impl Strategy<Value = Part> {
+            prop_oneof![
+                4 => Just(Part::Line),
+                1 => Just(Part::Records),
+                1 => Just(Part::TwoOnOneLine),
+                1 => Just(Part::Pretty),
+                1 => Just(Part::Blank),
+                2 => prop::sample::select(vec![
+                    "junk", "true", "null", "1234", "[1,2]", "\"s\"", "{\"a\":1",
+                    "{\"a\":1,", "{\"a\":[", "{\"awslogs\":{\"data\":1}}", "{\"Records\":7}", "}", "]",
+                ])
+                .prop_map(Part::Junk),
+            ]
+        }
+
+        fn rec(n: &mut usize) -> String {
+            *n += 1;
+            format!("{{\"eventID\":\"r{n}\",\"x\":[1,{{\"y\":\"a\\\"b\"}}]}}")
+        }
+
+        /// The input's text (lines without their ends) and how many records it holds.
+        fn render(parts: &[Part]) -> (Vec<String>, usize) {
+            let mut n = 0;
+            let mut lines = Vec::new();
+            for p in parts {
+                match p {
+                    Part::Line => lines.push(rec(&mut n)),
+                    Part::Records => {
+                        lines.push(format!("{{\"Records\":[{},{}]}}", rec(&mut n), rec(&mut n)))
+                    }
+                    Part::TwoOnOneLine => lines.push(format!(
+                        "{{\"Records\":[{}]}} {{\"Records\":[{}]}}",
+                        rec(&mut n),
+                        rec(&mut n)
+                    )),
+                    Part::Pretty => {
+                        lines.push("{".into());
+                        lines.push("  \"Records\": [".into());
+                        lines.push(format!("    {},", rec(&mut n)));
+                        lines.push(format!("    {}", rec(&mut n)));
+                        lines.push("  ]".into());
+                        lines.push("}".into());
+                    }
+                    Part::Blank => lines.push(String::new()),
+                    Part::Junk(j) => lines.push((*j).to_owned()),
+                }
+            }
+            (lines, n)
+        }
+
+        proptest! {
+            #![proptest_config(config(300))]
+
+            /// Whatever the mix, line ends, BOM and gzip members: every good record is handed
+            /// on exactly once, as its own event, and reading never stops.
+            #[test]
+            fn every_good_record_is_delivered_once(
+                parts in prop::collection::vec(part(), 0..24),
+                end in prop::sample::select(vec!["\n", "\r", "\r\n"]),
+                bom in any::<bool>(),
+                members in 0usize..4,
+            ) {
+                let (lines, n) = render(&parts);
+                let mut text = if bom { "\u{feff}".to_owned() } else { String::new() };
+                text.push_str(&lines.join(end));
+                // Cut into members anywhere (bgzip does), even inside a record.
+                let bytes = match text.len().checked_div(members) {
+                    None => text.into_bytes(),
+                    Some(step) => text.as_bytes().chunks(step + 1).flat_map(gzip).collect(),
+                };
+                let (events, _, stats) = read(&bytes, &ReadOptions::default());
+                prop_assert!(stats.stopped.is_none());
+                let mut ids: Vec<usize> = events
+                    .iter()
+                    .filter_map(|e| {
+                        let v: serde_json::Value = serde_json::from_str(&e.message).ok()?;
+                        v["eventID"].as_str()?.strip_prefix('r')?.parse().ok()
+                    })
+                    .collect();
+                ids.sort_unstable();
+                prop_assert_eq!(ids, (1..=n).collect::<Vec<_>>());
+            }
+        }
     }
 
     mod scanner_agrees_with_the_probe {
