@@ -24,6 +24,57 @@ MIGRATION = {
 }
 
 FAILURES = "event.outcome:failure"
+# The error codes that mean "not authorised", as `audit` counts them: the same substrings as
+# AUTHORIZATION_ERRORS in src/audit/query.rs (tests/dashboards.rs keeps the two equal). AWS spells
+# them in one case, so a case-sensitive wildcard on the keyword matches what audit matches.
+AUTHORIZATION_ERRORS = [
+    "AccessDenied",
+    "Unauthorized",
+    "NotAuthorized",
+    "AuthorizationError",
+    "AuthFailure",
+    "Forbidden",
+]
+REFUSED = "aws.cloudtrail.error_code:(" + " OR ".join(f"*{c}*" for c in AUTHORIZATION_ERRORS) + ")"
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mappings", "index-template.json")
+
+# OpenSearch mapping type -> OpenSearch Dashboards field type, as OSD's osd_field_types casts them
+# (src/plugins/data/common/osd_field_types) in the 2.x line these objects are for (docker-compose
+# runs 2.19): there flat_object is `unknown`; OSD 3.5 calls it `string` (its PR #11085), which
+# changes the icon and the filter editor, not the searches. A type missing here fails generation
+# rather than guessing.
+OSD_TYPES = {
+    "keyword": "string",
+    "text": "string",
+    "match_only_text": "string",
+    "flat_object": "unknown",
+    "long": "number",
+    "integer": "number",
+    "short": "number",
+    "byte": "number",
+    "double": "number",
+    "float": "number",
+    "half_float": "number",
+    "scaled_float": "number",
+    "unsigned_long": "number",
+    "date": "date",
+    "date_nanos": "date",
+    "ip": "ip",
+    "boolean": "boolean",
+    "geo_point": "geo_point",
+    "geo_shape": "geo_shape",
+}
+# Types OpenSearch keeps no doc values for by default, so field_caps calls them not aggregatable.
+NO_DOC_VALUES = {"text", "match_only_text", "flat_object", "geo_shape"}
+# The metadata fields OSD lists (its `metaFields` setting) with what it says about them: _id and
+# _index from field_caps, _source/_type/_score from its built-in defaults and overrides.
+META_FIELDS = [
+    {"name": "_id", "type": "string", "opensearchTypes": ["_id"], "searchable": True, "aggregatable": True},
+    {"name": "_index", "type": "string", "opensearchTypes": ["_index"], "searchable": True, "aggregatable": True},
+    {"name": "_score", "type": "number", "searchable": False, "aggregatable": False},
+    {"name": "_source", "type": "_source", "opensearchTypes": ["_source"], "searchable": False, "aggregatable": False},
+    {"name": "_type", "type": "string", "searchable": False, "aggregatable": False},
+]
 
 
 def dumps(value):
@@ -62,6 +113,29 @@ def terms(agg_id, schema, field, size, label):
             "customLabel": label,
         },
     }
+
+
+def filters(agg_id, schema, labelled_queries):
+    """A bucket per (label, Lucene query): names what a value means where a terms bucket would show
+    a raw `true`/`false`."""
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "filters",
+        "schema": schema,
+        "params": {
+            "filters": [
+                {"input": {"query": query, "language": "lucene"}, "label": label}
+                for label, query in labelled_queries
+            ]
+        },
+    }
+
+
+READ_ONLY_OR_MUTATING = [
+    ("read-only calls", "aws.cloudtrail.read_only:true"),
+    ("mutating calls", "aws.cloudtrail.read_only:false"),
+]
 
 
 def date_histogram(agg_id="2"):
@@ -174,6 +248,63 @@ def metric_params():
     }
 
 
+def region_map_params():
+    """A country choropleth on the World Countries layer of the OpenSearch maps service, joined on
+    its ISO 3166-1 alpha-2 code: source.geo.country_iso_code is what every GeoIP database trailscope
+    reads fills (a country-only database has no coordinates for a coordinate map). The layer
+    shape is the one OSD's own sample data saves."""
+    iso2 = {"description": "ISO 3166-1 alpha-2 Code", "name": "iso2", "type": "id"}
+    return {
+        "addTooltip": True,
+        "colorSchema": "Yellow to Red",
+        "emsHotLink": "?locale=en#file/world_countries",
+        "isDisplayWarning": True,
+        "layerChosenByUser": "default",
+        "legendPosition": "bottomright",
+        "mapCenter": [20, 0],
+        "mapZoom": 1,
+        "outlineWeight": 1,
+        "selectedCustomJoinField": None,
+        "selectedJoinField": iso2,
+        "selectedLayer": {
+            "attribution": '<a rel="noreferrer noopener" href="http://www.naturalearthdata.com/about/terms-of-use">'
+            "Made with NaturalEarth</a>",
+            "created_at": "2017-04-26T17:12:15.978370",
+            "fields": [
+                iso2,
+                {"description": "ISO 3166-1 alpha-3 Code", "name": "iso3", "type": "id"},
+                {"description": "Name", "name": "name", "type": "name"},
+            ],
+            "format": {"type": "geojson"},
+            "id": "world_countries",
+            "isEMS": True,
+            "layerId": "elastic_maps_service.World Countries",
+            "name": "World Countries",
+            "origin": "elastic_maps_service",
+        },
+        "showAllShapes": True,
+        "wms": {"enabled": False, "options": {"format": "image/png", "transparent": True}},
+    }
+
+
+def saved_search(search_id, title, description, columns, query=""):
+    return {
+        "id": search_id,
+        "type": "search",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "hits": 0,
+            "version": 1,
+            "columns": columns,
+            "sort": [["@timestamp", "desc"]],
+            "kibanaSavedObjectMeta": {"searchSourceJSON": dumps(search_source(query))},
+        },
+        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
+        "migrationVersion": MIGRATION["search"],
+    }
+
+
 def search_source(query=""):
     return {
         "query": {"query": query, "language": "lucene"},
@@ -252,7 +383,7 @@ def controls(vis_id, title, description, fields):
     }
 
 
-def dashboard(dash_id, title, description, panels, time_from=None):
+def dashboard(dash_id, title, description, panels, time_from):
     """panels: (object type, id, x, y, w, h) tuples on Dashboards' 48-column grid."""
     panel_list = []
     references = []
@@ -274,15 +405,15 @@ def dashboard(dash_id, title, description, panels, time_from=None):
         "version": 1,
         "panelsJSON": dumps(panel_list),
         "optionsJSON": dumps({"hidePanelTitles": False, "useMargins": True}),
-        "timeRestore": time_from is not None,
+        # The dashboard opens on its own time range, whatever the picker showed before.
+        "timeRestore": True,
+        "timeFrom": time_from,
+        "timeTo": "now",
+        "refreshInterval": {"pause": True, "value": 0},
         "kibanaSavedObjectMeta": {
             "searchSourceJSON": dumps({"query": {"query": "", "language": "kuery"}, "filter": []})
         },
     }
-    if time_from is not None:
-        attributes["timeFrom"] = time_from
-        attributes["timeTo"] = "now"
-        attributes["refreshInterval"] = {"pause": True, "value": 0}
     return {
         "id": dash_id,
         "type": "dashboard",
@@ -290,6 +421,64 @@ def dashboard(dash_id, title, description, panels, time_from=None):
         "references": references,
         "migrationVersion": MIGRATION["dashboard"],
     }
+
+
+def index_pattern_fields():
+    """The index pattern's `fields`, as OSD would compute them from `_field_caps` on an index made by
+    the template: shipped so that the browser has nothing to refresh and save on first load (which
+    it did, with 409 Conflict answers). Read from the template at generation time, so a field added
+    there is one `python3 dashboards/generate.py` away. Each entry is what OSD's
+    IndexPatternField.toSpec saves; the mapping types are `opensearchTypes` there (Kibana's
+    `esTypes`, renamed in the fork)."""
+    with open(TEMPLATE, encoding="utf-8") as f:
+        properties = json.load(f)["template"]["mappings"]["properties"]
+    fields = []
+
+    def spec(name, mapping, parent=None, nested=None):
+        es_type = mapping["type"]
+        if es_type not in OSD_TYPES:
+            raise SystemExit(f"{name}: mapping type {es_type} has no OSD field type in OSD_TYPES")
+        searchable = mapping.get("index", True)
+        aggregatable = mapping.get("doc_values", es_type not in NO_DOC_VALUES)
+        field = {
+            "count": 0,
+            "name": name,
+            "type": OSD_TYPES[es_type],
+            "opensearchTypes": [es_type],
+            "scripted": False,
+            "searchable": searchable,
+            "aggregatable": aggregatable,
+            # OSD reads doc values for every aggregatable field but text and geo_shape.
+            "readFromDocValues": aggregatable and es_type not in ("text", "geo_shape"),
+        }
+        sub_type = {}
+        if parent is not None:
+            sub_type["multi"] = {"parent": parent}
+        if nested is not None:
+            sub_type["nested"] = {"path": nested}
+        if sub_type:
+            field["subType"] = sub_type
+        return field
+
+    def walk(props, prefix, nested):
+        for name, mapping in props.items():
+            path = prefix + name
+            if mapping.get("type") == "nested":
+                nested_here = path
+            else:
+                nested_here = nested
+            if "properties" in mapping or mapping.get("type") in ("object", "nested"):
+                # OSD lists no object or nested field itself, only the leaves under it.
+                walk(mapping.get("properties", {}), path + ".", nested_here)
+                continue
+            fields.append(spec(path, mapping, nested=nested))
+            for sub, sub_mapping in mapping.get("fields", {}).items():
+                fields.append(spec(f"{path}.{sub}", sub_mapping, parent=path, nested=nested))
+
+    walk(properties, "", None)
+    for meta in META_FIELDS:
+        fields.append({"count": 0, "scripted": False, "readFromDocValues": False, **meta})
+    return sorted(fields, key=lambda f: f["name"])
 
 
 AK = "aws.cloudtrail.user_identity.access_key_id"
@@ -300,7 +489,11 @@ objects = [
     {
         "id": INDEX_PATTERN_ID,
         "type": "index-pattern",
-        "attributes": {"title": "cloudtrail-*", "timeFieldName": "@timestamp"},
+        "attributes": {
+            "title": "cloudtrail-*",
+            "timeFieldName": "@timestamp",
+            "fields": dumps(index_pattern_fields()),
+        },
         "references": [],
         "migrationVersion": MIGRATION["index-pattern"],
     },
@@ -357,14 +550,11 @@ objects = [
     visualization(
         "trailscope-user-agent-sdk",
         "CloudTrail: user agents by SDK",
-        "The AWS SDKs (and versions) the calls were made with.",
+        "The AWS SDKs the calls were made with, one bar per SDK; their versions are in the "
+        "software table.",
         "horizontal_bar",
         bar_params(horizontal=True, y_title="Events"),
-        [
-            count(),
-            terms("2", "segment", "aws.user_agent.sdk", 10, "SDK"),
-            terms("3", "group", "aws.user_agent.sdk_version", 5, "SDK version"),
-        ],
+        [count(), terms("2", "segment", "aws.user_agent.sdk", 10, "SDK")],
     ),
     visualization(
         "trailscope-user-agent-language",
@@ -420,17 +610,17 @@ objects = [
     visualization(
         "trailscope-read-only",
         "CloudTrail: read-only vs mutating calls",
-        "aws.cloudtrail.read_only: true for reads, false for calls that change something.",
+        "Calls that only read (aws.cloudtrail.read_only:true) against calls that change something.",
         "pie",
         pie_params(),
-        [count(), terms("2", "segment", "aws.cloudtrail.read_only", 2, "Read-only")],
+        [count(), filters("2", "segment", READ_ONLY_OR_MUTATING)],
     ),
     visualization(
         "trailscope-calls-by-country",
         "CloudTrail: calls by country",
         "Where the calls came from, by the country of the public source address (source.geo.*, "
-        "filled when trailscope runs with --geoip-db). A table rather than a region map: region "
-        "maps need a map service that offline and private deployments do not have.",
+        "filled when trailscope runs with --geoip-db), with how many keys and addresses: the "
+        "numbers behind the map, and the view that works where no map service is reachable.",
         "table",
         table_params(),
         [
@@ -439,6 +629,16 @@ objects = [
             cardinality("3", AK, "Access keys"),
             cardinality("4", "source.address", "Source addresses"),
         ],
+    ),
+    visualization(
+        "trailscope-calls-map",
+        "CloudTrail: where calls come from (map)",
+        "Calls per country of the public source address (source.geo.country_iso_code, filled when "
+        "trailscope runs with --geoip-db). Drawn on the OpenSearch maps service; where it is not "
+        "reachable the map is blank and the country table has the same numbers.",
+        "region_map",
+        region_map_params(),
+        [count(), terms("2", "segment", "source.geo.country_iso_code", 200, "Country")],
     ),
     visualization(
         "trailscope-calls-by-network",
@@ -482,14 +682,14 @@ objects = [
         [
             count(),
             terms("2", "bucket", "aws.cloudtrail.iam_action", 200, "IAM action"),
-            terms("3", "bucket", "aws.cloudtrail.read_only", 2, "Read-only"),
+            filters("3", "bucket", READ_ONLY_OR_MUTATING),
             terms("4", "bucket", "event.outcome", 2, "Outcome"),
         ],
     ),
     visualization(
         "trailscope-identity-software",
-        "CloudTrail: identity software",
-        "The software that made the calls: SDK, SDK version, language and platform.",
+        "CloudTrail: software (SDK, version, language, platform)",
+        "The software that made the calls: SDK name first, then its versions, language and platform.",
         "table",
         table_params(),
         [
@@ -512,32 +712,46 @@ objects = [
             terms("3", "bucket", "user_agent.original", 20, "User agent"),
         ],
     ),
-    {
-        "id": "trailscope-raw-events",
-        "type": "search",
-        "attributes": {
-            "title": "CloudTrail: raw events",
-            "description": "Every event, newest first, with the columns that say who did what from where.",
-            "hits": 0,
-            "version": 1,
-            "columns": [
-                "aws.cloudtrail.iam_action",
-                "event.outcome",
-                "aws.cloudtrail.error_code",
-                "user.name",
-                AK,
-                "source.address",
-                "source.geo.country_iso_code",
-                "cloud.region",
-                "aws.user_agent.kind",
-                "user_agent.original",
-            ],
-            "sort": [["@timestamp", "desc"]],
-            "kibanaSavedObjectMeta": {"searchSourceJSON": dumps(search_source())},
-        },
-        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
-        "migrationVersion": MIGRATION["search"],
-    },
+    saved_search(
+        "trailscope-raw-events",
+        "CloudTrail: raw events",
+        "Every event, newest first, with the columns that say who did what from where.",
+        # Short values only, so that a row stays one line: no principal ARN and no raw user
+        # agent (hundreds of characters; both are in the document view and in the tables).
+        # A saved search stores no column widths, so the columns are chosen to fit instead.
+        [
+            "aws.cloudtrail.iam_action",
+            "event.outcome",
+            "aws.cloudtrail.error_code",
+            "user.name",
+            AK,
+            "source.address",
+            "source.geo.country_iso_code",
+            "cloud.region",
+            "aws.user_agent.kind",
+        ],
+    ),
+    # The audit's "used but not granted" compares the calls with a policy document given to
+    # `audit --policy`; no event says what a policy grants, so no query can list it. What the events
+    # do say is what AWS itself refused for lack of permission: the other half of that question.
+    saved_search(
+        "trailscope-refused-calls",
+        "CloudTrail: calls refused for lack of permission",
+        "Calls AWS answered with an authorization error (AccessDenied, UnauthorizedOperation, "
+        "AuthFailure, ...): tried but not granted. For calls that succeeded but that a vendor's "
+        "policy does not grant, run trailscope audit --policy.",
+        [
+            "aws.cloudtrail.iam_action",
+            "aws.cloudtrail.error_code",
+            "user.name",
+            AK,
+            "source.address",
+            "aws.user_agent.kind",
+        ],
+        query=REFUSED,
+    ),
+    # Tables that show ARNs, actions or user agents get a full row or half of it: narrower, their
+    # values are cut. The map sits next to the ASN table: both answer "from where".
     dashboard(
         "trailscope-overview",
         "CloudTrail overview",
@@ -546,19 +760,23 @@ objects = [
             ("visualization", "trailscope-summary", 0, 0, 48, 7),
             ("visualization", "trailscope-events-over-time", 0, 7, 32, 14),
             ("visualization", "trailscope-read-only", 32, 7, 16, 14),
-            ("visualization", "trailscope-top-iam-actions", 0, 21, 16, 16),
-            ("visualization", "trailscope-top-principals", 16, 21, 32, 16),
-            ("visualization", "trailscope-user-agent-kind", 0, 37, 16, 14),
-            ("visualization", "trailscope-user-agent-sdk", 16, 37, 16, 14),
-            ("visualization", "trailscope-user-agent-language", 32, 37, 16, 14),
-            ("visualization", "trailscope-calls-per-region", 0, 51, 16, 14),
-            ("visualization", "trailscope-top-source-addresses", 16, 51, 32, 14),
-            ("visualization", "trailscope-calls-by-country", 0, 65, 24, 14),
-            ("visualization", "trailscope-calls-by-network", 24, 65, 24, 14),
-            ("visualization", "trailscope-errors-over-time", 0, 79, 32, 14),
-            ("visualization", "trailscope-top-error-codes", 32, 79, 16, 14),
-            ("search", "trailscope-raw-events", 0, 93, 48, 18),
+            ("visualization", "trailscope-top-principals", 0, 21, 48, 16),
+            ("visualization", "trailscope-top-iam-actions", 0, 37, 24, 16),
+            ("visualization", "trailscope-calls-per-region", 24, 37, 24, 16),
+            ("visualization", "trailscope-user-agent-kind", 0, 53, 16, 14),
+            ("visualization", "trailscope-user-agent-sdk", 16, 53, 16, 14),
+            ("visualization", "trailscope-user-agent-language", 32, 53, 16, 14),
+            ("visualization", "trailscope-identity-software", 0, 67, 48, 14),
+            ("visualization", "trailscope-calls-map", 0, 81, 24, 18),
+            ("visualization", "trailscope-calls-by-network", 24, 81, 24, 18),
+            ("visualization", "trailscope-calls-by-country", 0, 99, 24, 14),
+            ("visualization", "trailscope-top-source-addresses", 24, 99, 24, 14),
+            ("visualization", "trailscope-errors-over-time", 0, 113, 24, 14),
+            ("visualization", "trailscope-top-error-codes", 24, 113, 24, 14),
+            ("search", "trailscope-raw-events", 0, 127, 48, 18),
         ],
+        # A look at what happens now: the last day, where a burst or a new error stands out.
+        time_from="now-24h",
     ),
     dashboard(
         "trailscope-identity-activity",
@@ -570,17 +788,21 @@ objects = [
             ("visualization", "trailscope-summary", 0, 8, 48, 7),
             ("visualization", "trailscope-identity-calls-over-time", 0, 15, 32, 14),
             ("visualization", "trailscope-calls-per-region", 32, 15, 16, 14),
-            ("visualization", "trailscope-identity-calls", 0, 29, 24, 18),
-            ("visualization", "trailscope-identity-software", 24, 29, 24, 18),
-            ("visualization", "trailscope-identity-tools", 0, 47, 24, 14),
-            ("visualization", "trailscope-top-source-addresses", 24, 47, 24, 14),
-            ("visualization", "trailscope-calls-by-country", 0, 61, 24, 14),
-            ("visualization", "trailscope-calls-by-network", 24, 61, 24, 14),
-            ("visualization", "trailscope-errors-over-time", 0, 75, 24, 14),
-            ("visualization", "trailscope-top-error-codes", 24, 75, 24, 14),
-            ("search", "trailscope-raw-events", 0, 89, 48, 18),
+            ("visualization", "trailscope-identity-calls", 0, 29, 48, 18),
+            ("visualization", "trailscope-identity-software", 0, 47, 48, 14),
+            ("visualization", "trailscope-identity-tools", 0, 61, 48, 14),
+            ("visualization", "trailscope-calls-map", 0, 75, 24, 18),
+            ("visualization", "trailscope-calls-by-network", 24, 75, 24, 18),
+            ("visualization", "trailscope-calls-by-country", 0, 93, 24, 14),
+            ("visualization", "trailscope-top-source-addresses", 24, 93, 24, 14),
+            ("visualization", "trailscope-errors-over-time", 0, 107, 24, 14),
+            ("visualization", "trailscope-top-error-codes", 24, 107, 24, 14),
+            ("search", "trailscope-refused-calls", 0, 121, 48, 14),
+            ("search", "trailscope-raw-events", 0, 135, 48, 18),
         ],
-        time_from="now-7d",
+        # Investigating a key means its history: 90 days shows what it usually does (and fits the
+        # default retention of the ISM policy) before the picker narrows it.
+        time_from="now-90d",
     ),
 ]
 

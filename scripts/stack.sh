@@ -3,8 +3,11 @@
 # Central) and a moto server as the CloudWatch Logs API, both on loopback only.
 #
 #   scripts/stack.sh up       install what is missing into .cache/, start what is not running, wait
-#   scripts/stack.sh down     stop what this script started (by recorded PID), nothing else
-#   scripts/stack.sh status   what runs where
+#   scripts/stack.sh down     stop every service the scripts started from this .cache/: this
+#                             stack, the extra nodes (faults 19230, bench 19240), the secured node
+#                             (19210) and bench.sh's moto (15040); nothing else
+#   scripts/stack.sh status   every one of them: running (pid), stopped, or a port that answers
+#                             for a process this .cache/ did not start
 #   scripts/stack.sh env      print the environment the tests and the demo read (eval-able)
 #   scripts/stack.sh node-up NAME HTTP_PORT TRANSPORT_PORT [HEAP] [yml line ...]
 #                             start an extra single node (for fault tests: tiny queues, stop/start)
@@ -154,17 +157,75 @@ up_moto() {
   die "moto did not answer at $url within 30 s (see $RUN/moto.log)"
 }
 
+# A process started from this cache: its command line names a path under it (the OpenSearch
+# install, the venv). What another checkout or another tool runs on the same port is left alone.
+# (.cache may be a symbolic link: both spellings count.)
+ours() {
+  [ -r "/proc/$1/cmdline" ] || return 1
+  local cmdline; cmdline=$(tr '\0' ' ' < "/proc/$1/cmdline")
+  [[ "$cmdline" == *"$CACHE/"* || "$cmdline" == *"$(cd "$CACHE" && pwd -P)/"* ]]
+}
+
+# The process listening on 127.0.0.1:$1, if any (needs to see the process: root, or its owner).
+listener() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+
+answers() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+# Every service the scripts start, one per line: NAME PORT PIDFILE ("-": none is written).
+# The pid file is the record; the port finds one whose record is gone (bench.sh's own moto writes
+# none, a script killed midway leaves none). Ports: tests/faults.rs (faults), scripts/bench.sh
+# (bench, its moto), scripts/secured-node.sh (secured).
+services() {
+  echo "opensearch $OS_HTTP_PORT $RUN/opensearch.pid"
+  echo "moto $MOTO_PORT $RUN/moto.pid"
+  echo "secured-opensearch ${TRAILSCOPE_SECURED_PORT:-19210} $CACHE/secured/opensearch.pid"
+  echo "node-faults 19230 $RUN/node-faults.pid"
+  echo "node-bench ${BENCH_OS_PORT:-19240} $RUN/node-bench.pid"
+  echo "moto-bench ${BENCH_MOTO_PORT:-15040} -"
+  # Any other node made with node-up.
+  local yml name port
+  for yml in "$CACHE"/nodes/*/config/opensearch.yml; do
+    [ -f "$yml" ] || continue
+    name=$(basename "$(dirname "$(dirname "$yml")")")
+    case "$name" in faults|bench) continue ;; esac
+    port=$(sed -n 's/^http.port: //p' "$yml")
+    echo "node-$name ${port:--} $RUN/node-$name.pid"
+  done
+}
+
+# The pid of a service of ours: from its pid file, else the listener on its port if it is ours.
+service_pid() {
+  local port=$1 pidfile=$2 pid
+  if [ "$pidfile" != - ] && alive "$pidfile"; then cat "$pidfile"; return; fi
+  [ "$port" != - ] || return 0
+  pid=$(listener "$port")
+  if [ -n "$pid" ] && ours "$pid"; then echo "$pid"; fi
+}
+
+stop_pid() {
+  local name=$1 pid=$2
+  log "stopping $name (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  log "$name did not stop within 30 s: SIGKILL"
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 stop() {
   local name=$1 pidfile=$RUN/$1.pid
-  if alive "$pidfile"; then
-    local pid; pid=$(cat "$pidfile")
-    log "stopping $name (pid $pid)"
-    kill "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  if alive "$pidfile"; then stop_pid "$name" "$(cat "$pidfile")"; fi
   rm -f "$pidfile"
+}
+
+down() {
+  local name port pidfile pid
+  while read -r name port pidfile; do
+    pid=$(service_pid "$port" "$pidfile")
+    [ -n "$pid" ] && stop_pid "$name" "$pid"
+    [ "$pidfile" = - ] || rm -f "$pidfile"
+  done < <(services)
+  return 0
 }
 
 print_env() {
@@ -174,10 +235,18 @@ print_env() {
 }
 
 status() {
-  local name
-  for name in opensearch moto; do
-    if alive "$RUN/$name.pid"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
-  done
+  local name port pidfile pid other
+  while read -r name port pidfile; do
+    pid=$(service_pid "$port" "$pidfile")
+    if [ -n "$pid" ]; then
+      echo "$name: running on 127.0.0.1:$port (pid $pid)"
+    elif [ "$port" != - ] && answers "$port"; then
+      other=$(listener "$port")
+      echo "$name: stopped here, but 127.0.0.1:$port answers (pid ${other:-unknown}, not started from $CACHE)"
+    else
+      echo "$name: stopped (port $port)"
+    fi
+  done < <(services)
   print_env
 }
 
@@ -203,7 +272,7 @@ case "${1:-}" in
   node-kill) [ -n "${2:-}" ] || { echo "usage: $0 node-kill NAME" >&2; exit 2; }
     if alive "$RUN/node-$2.pid"; then kill -9 "$(cat "$RUN/node-$2.pid")"; log "killed node $2 (SIGKILL)"; fi
     rm -f "$RUN/node-$2.pid" ;;
-  down) stop moto; stop opensearch ;;
+  down) down ;;
   status) status ;;
   env) print_env ;;
   *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;

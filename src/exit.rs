@@ -11,6 +11,7 @@
 //! | 130 | a second SIGINT/SIGTERM stopped the process before it had drained | yes: what was not acknowledged is read again |
 
 use crate::config::ConfigError;
+use crate::pipeline::PipelineError;
 use crate::sink::opensearch::ConnectError;
 use crate::sink::SinkError;
 use crate::source::cloudwatch::{AssumeRoleError, SourceError};
@@ -73,9 +74,16 @@ pub fn code(error: &anyhow::Error) -> u8 {
                 _ => FAILURE,
             };
         }
-        if let Some(e) = cause.downcast_ref::<SinkError>() {
+        // `PipelineError::Sink` is transparent: the chain goes from it straight past the
+        // `SinkError` to that error's own source, so it is looked into here.
+        let sink = match cause.downcast_ref::<PipelineError>() {
+            Some(PipelineError::Sink(e)) => Some(e),
+            _ => cause.downcast_ref::<SinkError>(),
+        };
+        if let Some(e) = sink {
             return match e {
                 SinkError::GaveUp { .. } => UNREACHABLE,
+                SinkError::Auth { .. } => AUTH,
                 _ => FAILURE,
             };
         }
@@ -144,6 +152,30 @@ mod tests {
         }
         .into();
         assert_eq!(code(&other), FAILURE);
+        let sink_gave_up = || SinkError::GaveUp {
+            url: "u".into(),
+            pending: 3,
+            elapsed: Duration::from_secs(900),
+            last_error: "HTTP 503".into(),
+        };
+        let pipeline: anyhow::Error = PipelineError::from(sink_gave_up()).into();
+        assert_eq!(code(&pipeline.context("ingesting")), UNREACHABLE);
+        let direct: anyhow::Error = sink_gave_up().into();
+        assert_eq!(code(&direct), UNREACHABLE);
+        let refused: anyhow::Error = PipelineError::from(SinkError::Refused {
+            url: "u".into(),
+            status: 400,
+            body: "bad".into(),
+        })
+        .into();
+        assert_eq!(code(&refused), FAILURE);
+        let denied: anyhow::Error = PipelineError::from(SinkError::Auth {
+            url: "u".into(),
+            status: 403,
+            body: "no permissions".into(),
+        })
+        .into();
+        assert_eq!(code(&denied), AUTH);
         assert_eq!(code(&anyhow::anyhow!("anything")), FAILURE);
     }
 

@@ -16,7 +16,7 @@
 //! 5 s), answers, and closes the connection.
 
 use crate::sink::opensearch::Client;
-use crate::stats::{RetryCause, Stats};
+use crate::stats::{Histogram, RetryCause, Stats, LATENCY_BUCKETS};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -24,53 +24,19 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Bucket upper bounds (seconds) of the bulk latency histogram.
-pub const LATENCY_BUCKETS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
-/// A fixed-bucket histogram of durations, lock-free.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    /// Per bucket (not cumulative); the last one is +Inf.
-    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|&b| secs <= b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros
-            .fetch_add(d.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+/// The text format of a histogram: cumulative buckets, sum and count.
+fn render_histogram(h: &Histogram, out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let (buckets, sum_secs) = h.snapshot();
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += buckets[i];
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
     }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Relaxed)
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            cumulative += self.buckets[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.buckets[LATENCY_BUCKETS.len()].load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {cumulative}");
-    }
+    cumulative += buckets[LATENCY_BUCKETS.len()];
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {sum_secs}");
+    let _ = writeln!(out, "{name}_count {cumulative}");
 }
 
 /// A label value escaped for the text format.
@@ -91,7 +57,7 @@ fn metric(out: &mut String, kind: &str, name: &str, help: &str, value: impl std:
 /// The text exposition of `stats` at `now_ms` (ms since the epoch).
 pub fn render(stats: &Stats, now_ms: i64) -> String {
     let mut out = String::with_capacity(4096);
-    let counters: [(&str, &str, &AtomicU64); 8] = [
+    let counters: [(&str, &str, &AtomicU64); 9] = [
         (
             "trailscope_events_read_total",
             "Events read from the source.",
@@ -116,6 +82,11 @@ pub fn render(stats: &Stats, now_ms: i64) -> String {
             "trailscope_events_filtered_total",
             "Events dropped by the --access-key/--principal-arn/--event-source/--event-name filters.",
             &stats.filtered,
+        ),
+        (
+            "trailscope_events_quarantined_total",
+            "Events whose eventTime lies outside --max-event-age/--max-event-future, sent to <prefix>quarantine.",
+            &stats.quarantined,
         ),
         (
             "trailscope_bulk_requests_total",
@@ -149,7 +120,8 @@ pub fn render(stats: &Stats, now_ms: i64) -> String {
             stats.bulk_retry_causes[i].load(Relaxed)
         );
     }
-    stats.bulk_latency.render(
+    render_histogram(
+        &stats.bulk_latency,
         &mut out,
         "trailscope_bulk_request_duration_seconds",
         "Time a _bulk request took, answered or failed.",
@@ -361,7 +333,7 @@ mod tests {
         h.observe(Duration::from_millis(200));
         h.observe(Duration::from_secs(60));
         let mut out = String::new();
-        h.render(&mut out, "x", "help");
+        render_histogram(&h, &mut out, "x", "help");
         assert!(out.contains("x_bucket{le=\"0.005\"} 1\n"), "{out}");
         assert!(out.contains("x_bucket{le=\"0.25\"} 2\n"), "{out}");
         assert!(out.contains("x_bucket{le=\"30\"} 2\n"), "{out}");

@@ -6,7 +6,8 @@ use crate::event::encode::{Encoded, Encoder};
 use crate::sink::bulk::{BulkBatch, BulkItem};
 use crate::sink::dead_letter::{DeadLetterError, Stage};
 use crate::sink::{BatchReport, Sink, SinkError};
-use crate::source::{Origin, RawEvent};
+use crate::source::ack::Acknowledge;
+use crate::source::RawEvent;
 use crate::stats::Stats;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
@@ -20,22 +21,6 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
-}
-
-/// Receives each event's origin once the event is safely indexed, known duplicate or
-/// dead-lettered: what a checkpoint may move past.
-pub trait Acknowledge {
-    fn ack(&mut self, origin: &Origin);
-
-    /// The pipeline took these events off its channel (before encoding any): a source that
-    /// bounds what it holds ahead of the pipeline counts them as handed on.
-    fn received(&mut self, _events: &[RawEvent]) {}
-}
-
-impl<F: FnMut(&Origin)> Acknowledge for F {
-    fn ack(&mut self, origin: &Origin) {
-        self(origin)
-    }
 }
 
 pub struct Pipeline {
@@ -90,9 +75,12 @@ impl Pipeline {
                     let Some(events) = page else { break };
                     acks.received(&events);
                     self.stats.read(events.len());
+                    // Acknowledged once their dead letters are synced, one sync per page.
+                    let mut refused_origins = Vec::new();
                     for event in events {
                         match self.encoder.encode(&mut batch, event) {
                             Ok(Encoded::Added) => {}
+                            Ok(Encoded::Quarantined) => self.stats.quarantined(1),
                             Ok(Encoded::Filtered(event)) => {
                                 self.stats.filtered(1);
                                 acks.ack(&event.origin);
@@ -102,7 +90,7 @@ impl Pipeline {
                                 let (event, e) = (refused.event, refused.error);
                                 self.sink.dead_letters().write(Stage::Decode, e.kind(), &e.to_string(), None, None, &event)?;
                                 self.stats.dead_lettered(1);
-                                acks.ack(&event.origin);
+                                refused_origins.push(event.origin);
                                 continue;
                             }
                         }
@@ -119,6 +107,10 @@ impl Pipeline {
                             deadline = None;
                         }
                     }
+                    if !refused_origins.is_empty() {
+                        self.sink.dead_letters().sync()?;
+                        for origin in &refused_origins { acks.ack(origin); }
+                    }
                     if !batch.is_empty() && deadline.is_none() {
                         deadline = Some(Instant::now() + config.linger);
                     }
@@ -134,6 +126,77 @@ impl Pipeline {
                 acks.ack(&item.event.origin);
             }
         }
+        // Letters written beside the pipeline (`ingest`'s malformed payloads) are on disk too
+        // before the run counts as done.
+        self.sink.dead_letters().sync()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::Enricher;
+    use crate::event::filter::Filter;
+    use crate::sink::dead_letter::DeadLetterFile;
+    use crate::sink::opensearch::{Client, ConnectOptions, TlsOptions};
+    use crate::sink::SinkConfig;
+    use crate::source::Origin;
+    use std::time::Duration;
+
+    /// Decode-stage dead letters are written unsynced and synced once per page: no event may be
+    /// acknowledged while its letter could still be lost.
+    #[tokio::test]
+    async fn refused_events_are_acknowledged_only_after_their_letters_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead_letters = Arc::new(DeadLetterFile::new(dir.path().join("dead.ndjson")));
+        // Never called: every event is refused before a batch is made.
+        let client = Client::connect(&ConnectOptions {
+            url: "http://127.0.0.1:9".parse().unwrap(),
+            username: None,
+            password: None,
+            password_file: None,
+            request_timeout: Duration::from_secs(1),
+            tls: TlsOptions::default(),
+            sigv4: None,
+        })
+        .unwrap();
+        let stats = Arc::new(Stats::default());
+        let pipeline = Pipeline {
+            encoder: Arc::new(Encoder::new(Enricher::default(), "t-", Filter::default())),
+            sink: Arc::new(Sink::new(
+                client,
+                dead_letters.clone(),
+                SinkConfig::default(),
+                stats.clone(),
+            )),
+            stats,
+        };
+        let (tx, rx) = mpsc::channel(4);
+        for page in 0..3u64 {
+            let events = (0..100)
+                .map(|n| RawEvent {
+                    message: format!("junk {page} {n}"),
+                    origin: Origin::File {
+                        path: Arc::from("in"),
+                        record: page * 100 + n,
+                    },
+                })
+                .collect();
+            tx.send(events).await.unwrap();
+        }
+        drop(tx);
+        let mut acked = 0;
+        let mut acks = |_: &Origin| {
+            assert!(
+                dead_letters.is_synced(),
+                "acknowledged before its dead letter was synced"
+            );
+            acked += 1;
+        };
+        pipeline.run(rx, &mut acks).await.unwrap();
+        assert_eq!(acked, 300);
+        let text = std::fs::read_to_string(dead_letters.path()).unwrap();
+        assert_eq!(text.lines().count(), 300);
     }
 }

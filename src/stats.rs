@@ -1,10 +1,9 @@
 //! Counters of what the pipeline did, shared by its tasks.
 
-use crate::metrics::Histogram;
-use crate::sink::BatchReport;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::time::Duration;
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -13,6 +12,9 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub filtered: AtomicU64,
+    /// Sent to the quarantine index (eventTime outside the window); counted in `indexed` too
+    /// once delivered.
+    pub quarantined: AtomicU64,
     pub bulk_requests: AtomicU64,
     pub bulk_retries: AtomicU64,
     pub retried_items: AtomicU64,
@@ -91,6 +93,8 @@ pub struct Snapshot {
     pub duplicates: u64,
     pub dead_lettered: u64,
     pub filtered: u64,
+    /// Events whose eventTime lies outside the window, sent to the quarantine index.
+    pub quarantined: u64,
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub retried_items: u64,
@@ -107,6 +111,9 @@ impl Stats {
     }
     pub fn filtered(&self, n: u64) {
         self.filtered.fetch_add(n, Relaxed);
+    }
+    pub fn quarantined(&self, n: u64) {
+        self.quarantined.fetch_add(n, Relaxed);
     }
     pub fn source_throttled(&self, n: u64) {
         self.source_throttled.fetch_add(n, Relaxed);
@@ -142,10 +149,11 @@ impl Stats {
     pub fn retried_items(&self, n: usize) {
         self.retried_items.fetch_add(n as u64, Relaxed);
     }
-    pub fn delivered(&self, r: &BatchReport) {
-        self.indexed.fetch_add(r.indexed, Relaxed);
-        self.duplicates.fetch_add(r.duplicates, Relaxed);
-        self.dead_lettered.fetch_add(r.dead_lettered, Relaxed);
+    /// What became of a delivered batch's events.
+    pub fn delivered(&self, indexed: u64, duplicates: u64, dead_lettered: u64) {
+        self.indexed.fetch_add(indexed, Relaxed);
+        self.duplicates.fetch_add(duplicates, Relaxed);
+        self.dead_lettered.fetch_add(dead_lettered, Relaxed);
     }
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -154,10 +162,51 @@ impl Stats {
             duplicates: self.duplicates.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
+            quarantined: self.quarantined.load(Relaxed),
             bulk_requests: self.bulk_requests.load(Relaxed),
             bulk_retries: self.bulk_retries.load(Relaxed),
             retried_items: self.retried_items.load(Relaxed),
             source_throttled: self.source_throttled.load(Relaxed),
         }
+    }
+}
+
+/// Bucket upper bounds (seconds) of the bulk latency histogram.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A fixed-bucket histogram of durations, lock-free.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative); the last one is +Inf.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    /// Each bucket's count (not cumulative; the last is +Inf) and the sum in seconds.
+    pub fn snapshot(&self) -> ([u64; LATENCY_BUCKETS.len() + 1], f64) {
+        (
+            std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            self.sum_micros.load(Relaxed) as f64 / 1e6,
+        )
     }
 }

@@ -17,7 +17,8 @@ const BOTO3: &str = "Boto3/1.34.1 md/Botocore#1.34.1 ua/2.0 os/linux#6.5.0 md/ar
 const SINCE: &str = "2026-01-01T00:00:00Z";
 const UNTIL: &str = "2026-02-01T00:00:00Z";
 
-/// The policy the vendor published: EC2 read access, SSM, and S3 on one bucket.
+/// The policy the vendor published: EC2 read access, SSM, S3 on one bucket, passing its role,
+/// and a Deny on commands to one tagged fleet (limited by a Condition, so not evaluated).
 const VENDOR_POLICY: &str = r#"{
   "Version": "2012-10-17",
   "Statement": [
@@ -25,7 +26,11 @@ const VENDOR_POLICY: &str = r#"{
     {"Sid": "RunCommands", "Effect": "Allow", "Action": "ssm:*", "Resource": "*",
      "Condition": {"StringEquals": {"aws:RequestedRegion": "ap-northeast-1"}}},
     {"Sid": "Exports", "Effect": "Allow", "Action": "s3:*",
-     "Resource": ["arn:aws:s3:::acme-vendor-exports", "arn:aws:s3:::acme-vendor-exports/*"]}
+     "Resource": ["arn:aws:s3:::acme-vendor-exports", "arn:aws:s3:::acme-vendor-exports/*"]},
+    {"Sid": "PassItsRole", "Effect": "Allow", "Action": "iam:PassRole",
+     "Resource": "arn:aws:iam::111122223333:role/vendor-ssm"},
+    {"Sid": "NotOnProduction", "Effect": "Deny", "Action": "ssm:SendCommand", "Resource": "*",
+     "Condition": {"StringEquals": {"ssm:resourceTag/env": "production"}}}
   ]
 }
 "#;
@@ -398,7 +403,27 @@ async fn vendor_key_report_in_three_formats() {
     assert_eq!(policy["documents"], json!(["vendor-policy.json"]));
     assert_eq!(
         policy["granted_unused"],
-        json!([{"document": "vendor-policy.json", "statement": "Exports", "pattern": "s3:*"}])
+        json!([
+            {"document": "vendor-policy.json", "statement": "Exports", "pattern": "s3:*",
+             "evidence": "partly_observable",
+             "meaning": "partly not observable: covers data events or permissions CloudTrail never logs"},
+            {"document": "vendor-policy.json", "statement": "PassItsRole", "pattern": "iam:PassRole",
+             "evidence": "never_logged",
+             "meaning": "not observable: CloudTrail never logs it as an event of its own"}
+        ])
+    );
+    // Every used action with the statements that decided it; the Deny limited by a Condition
+    // is named but does not turn SendCommand into "denied".
+    assert_eq!(
+        policy["decisions"],
+        json!([
+            {"action": "ec2:DescribeInstances", "decision": "allowed",
+             "by": ["vendor-policy.json#Inventory"], "unless": []},
+            {"action": "ssm:SendCommand", "decision": "allowed_unless_denied",
+             "by": ["vendor-policy.json#RunCommands (Condition not evaluated)"],
+             "unless": ["vendor-policy.json#NotOnProduction (Condition not evaluated)"]},
+            {"action": "iam:ListUsers", "decision": "not_granted", "by": [], "unless": []}
+        ])
     );
     assert_eq!(
         policy["used_not_granted"],
@@ -408,7 +433,9 @@ async fn vendor_key_report_in_three_formats() {
         policy["not_evaluated"],
         json!([
             {"document": "vendor-policy.json", "statement": "RunCommands", "elements": ["Condition"]},
-            {"document": "vendor-policy.json", "statement": "Exports", "elements": ["Resource"]}
+            {"document": "vendor-policy.json", "statement": "Exports", "elements": ["Resource"]},
+            {"document": "vendor-policy.json", "statement": "PassItsRole", "elements": ["Resource"]},
+            {"document": "vendor-policy.json", "statement": "NotOnProduction", "elements": ["Condition"]}
         ])
     );
     assert_eq!(
@@ -472,6 +499,25 @@ async fn vendor_key_report_in_three_formats() {
         )),
         "{stderr}"
     );
+    // The default period (30d to now) reads as typed: whole seconds, no nanoseconds.
+    let stderr = failed(audit(
+        dir.path(),
+        &prefix,
+        &["--access-key", "AKIANOBODYEXAMPLE001"],
+    ));
+    let period = stderr
+        .split(" from ")
+        .nth(1)
+        .and_then(|s| s.split(": searched").next())
+        .unwrap_or_else(|| panic!("no period in {stderr}"));
+    let bounds: Vec<&str> = period.split(" to ").collect();
+    assert_eq!(bounds.len(), 2, "{stderr}");
+    for b in bounds {
+        assert!(
+            b.len() == "2026-01-01T00:00:00Z".len() && b.ends_with('Z') && !b.contains('.'),
+            "{b} in {stderr}"
+        );
+    }
     stack.cleanup(&prefix).await;
 }
 

@@ -10,8 +10,8 @@ use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 use trailscope::sink::opensearch::{Client, ConnectOptions};
+use trailscope::source::checkpoint::CheckpointIndex;
 use trailscope::source::checkpoint::GroupState;
-use trailscope::source::checkpoint_index::CheckpointIndex;
 
 fn client() -> Client {
     Client::connect(&ConnectOptions {

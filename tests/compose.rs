@@ -147,7 +147,7 @@ fn services_start_in_order_with_pinned_images() {
         "service_completed_successfully"
     );
     assert_eq!(services["setup"]["restart"], "no", "setup is a one-shot");
-    assert_eq!(services["forward"]["restart"], "unless-stopped");
+    // forward's restart policy: a_configuration_error_does_not_become_a_restart_loop.
     // The URLs point at the services by name.
     let setup = &services["setup"];
     assert_eq!(
@@ -360,4 +360,88 @@ fn the_image_is_multi_stage_small_and_runs_as_non_root() {
         );
     }
     assert!(ignore.lines().any(|l| l.trim_end_matches('/') == "target"));
+    // The GeoIP databases are mounted at run time, never sent to the build.
+    assert!(
+        ignore.lines().any(|l| l.trim_end_matches('/') == "geoip"),
+        ".dockerignore keeps geoip/ out of the build context"
+    );
+}
+
+/// `aws configure` writes ~/.aws with mode 0600: the container's nonroot user (65532) cannot read
+/// another uid's files, so forward can run as the host uid (TRAILSCOPE_UID), keeping the image's
+/// group, which owns the group-writable data folder, and a HOME where ~/.aws is mounted.
+#[test]
+fn forward_can_read_a_private_aws_folder_and_still_write_its_state() {
+    let c = compose();
+    let forward = &c["services"]["forward"];
+    let user = forward["user"].as_str().expect("forward sets user");
+    assert!(user.contains("${TRAILSCOPE_UID:-"), "{user}");
+    assert_eq!(with_defaults(user), "65532:65532", "nonroot by default");
+    assert!(
+        user.ends_with(":65532"),
+        "the group owns the data volume: {user}"
+    );
+    let home = env_value(forward, "HOME").expect("forward sets HOME");
+    let volumes: Vec<&str> = forward["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.contains(&format!(":{home}/.aws:ro"))),
+        "~/.aws is mounted into HOME ({home}): {volumes:?}"
+    );
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    assert!(
+        text.contains("0600") && text.contains("TRAILSCOPE_UID=$(id -u)"),
+        "the compose file says when and how to run as yourself"
+    );
+    // The image's data folder (the volume's initial content) is writable by the group.
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("chmod 0770 /out/data")
+            && dockerfile.contains("--chown=65532:65532 /out/data /var/lib/trailscope"),
+        "the data folder is 0770, owned by 65532:65532"
+    );
+}
+
+/// A mistake (a mistyped log group exits 1 today, a setting 2, credentials 3) must not restart
+/// forever (it did with `unless-stopped`); compose cannot
+/// filter by exit code, so forward restarts on failure a bounded number of times, and the file
+/// says which exit codes a restart can help.
+#[test]
+fn a_configuration_error_does_not_become_a_restart_loop() {
+    let c = compose();
+    let restart = c["services"]["forward"]["restart"]
+        .as_str()
+        .expect("forward has a restart policy");
+    let retries: u32 = restart
+        .strip_prefix("on-failure:")
+        .unwrap_or_else(|| {
+            panic!("forward restarts on failure, a bounded number of times: {restart}")
+        })
+        .parse()
+        .expect("a number of retries");
+    assert!((1..=10).contains(&retries), "{restart}");
+    assert_eq!(c["services"]["setup"]["restart"].as_str(), Some("no"));
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    for code in ["exit 4", "exit 1, 2 or"] {
+        assert!(text.contains(code), "the compose file explains {code}");
+    }
+    // The codes it names are the ones trailscope documents.
+    let exit = std::fs::read_to_string(root().join("src/exit.rs")).unwrap();
+    for (code, meaning) in [
+        ("2", "configuration"),
+        ("3", "authentication"),
+        ("4", "unreachable"),
+    ] {
+        assert!(
+            exit.lines()
+                .any(|l| l.starts_with(&format!("//! | {code} |")) && l.contains(meaning)),
+            "src/exit.rs documents {code} as {meaning}"
+        );
+    }
 }

@@ -206,23 +206,29 @@ fn invalid_configuration_exits_2_naming_the_key_and_contacts_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
 }
 
+/// Every configuration file of `examples/` passes `config check` as shipped, for each command
+/// it is meant for: a new example must be listed here, or this test fails.
 #[test]
 fn every_example_configuration_checks() {
-    let dir = tempfile::tempdir().unwrap();
-    let pw = write(dir.path(), "pw", "secret\n");
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for (file, modes) in [
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = [
         ("forward.toml", &["forward"][..]),
         ("ingest.toml", &["ingest"][..]),
         ("lambda.toml", &["lambda"][..]),
         ("setup.toml", &["setup", "audit", "retention"][..]),
-    ] {
-        let content = std::fs::read_to_string(examples.join(file)).unwrap();
-        // Point the secret files at one that exists here.
-        let content = content
-            .replace("/run/secrets/opensearch-password", &pw)
-            .replace("/run/secrets/opensearch-admin-password", &pw);
-        let path = write(dir.path(), file, &content);
+    ];
+    let mut shipped: Vec<String> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    shipped.sort();
+    let mut listed: Vec<String> = table.iter().map(|(f, _)| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(shipped, listed, "every example in examples/ is checked");
+    for (file, modes) in table {
+        let path = format!("examples/{file}");
+        let content = std::fs::read_to_string(root.join(&path)).unwrap();
         for mode in modes {
             let mut args = vec!["config", "check", "--config", path.as_str(), mode];
             if *mode == "audit" {
@@ -230,7 +236,9 @@ fn every_example_configuration_checks() {
             }
             // No AWS_REGION from the test environment: `region` must come from the file.
             let out = trailscope_cmd(&args)
+                .current_dir(root)
                 .env_remove("AWS_REGION")
+                .env_remove("TRAILSCOPE_CONFIG")
                 .output()
                 .unwrap();
             let (stdout, stderr) = text(&out);
@@ -255,6 +263,47 @@ fn every_example_configuration_checks() {
                 }
             }
         }
+    }
+}
+
+/// The README's own `config check` example runs as written (variables, command line) from a
+/// fresh clone and prints the lines it shows.
+#[test]
+fn the_readme_config_check_example_runs_as_shown() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut lines = readme
+        .lines()
+        .skip_while(|l| !(l.starts_with("$ ") && l.contains("trailscope config check")));
+    let command = lines
+        .next()
+        .expect("a `$ ... trailscope config check` line");
+    let shown: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("```"))
+        .filter(|l| *l != "...")
+        .collect();
+    assert!(shown.len() >= 3, "{shown:?}");
+    let words: Vec<&str> = command
+        .trim_start_matches("$ ")
+        .split_whitespace()
+        .collect();
+    let at = words.iter().position(|w| *w == "trailscope").unwrap();
+    let mut cmd = trailscope_cmd(&words[at + 1..]);
+    cmd.current_dir(root).env_remove("TRAILSCOPE_CONFIG");
+    for assignment in &words[..at] {
+        let (k, v) = assignment.split_once('=').unwrap();
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{command}: {stderr}");
+    let squeeze = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let printed: Vec<String> = stdout.lines().map(squeeze).collect();
+    for l in shown {
+        assert!(
+            printed.contains(&squeeze(l)),
+            "the README shows `{l}`, `{command}` printed:\n{stdout}"
+        );
     }
 }
 

@@ -6,8 +6,12 @@
 //! local OpenSearch. A visualization type or aggregation this verifier cannot translate fails the
 //! test: nothing is skipped.
 //!
-//! And `setup --dashboards-url`: no Dashboards server can run here, so the import client is
-//! checked up to its errors (server unreachable, a URL that is OpenSearch rather than Dashboards).
+//! The index pattern's field list is compared with what Dashboards would read from `_field_caps`
+//! on an index the template made in the real node.
+//!
+//! And `setup --dashboards-url`: no Dashboards server can run here, so the import goes to a small
+//! fake that checks the request as OpenSearch Dashboards' `_import` does and answers its success,
+//! and the client's errors are checked too (server unreachable, a URL that is OpenSearch).
 
 mod common;
 
@@ -15,6 +19,7 @@ use common::*;
 use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use trailscope::audit::query::{is_authorization_error, AUTHORIZATION_ERRORS};
 
 const NDJSON: &str = include_str!("../dashboards/trailscope.ndjson");
 const TEMPLATE: &str = include_str!("../mappings/index-template.json");
@@ -57,6 +62,10 @@ fn template_fields() -> BTreeMap<String, Field> {
             let path = format!("{prefix}{name}");
             if let Some(children) = def.get("properties") {
                 walk(children, &format!("{path}."), out);
+                continue;
+            }
+            if matches!(def["type"].as_str(), Some("object" | "nested")) {
+                // No leaf: an object without properties (e.g. `enabled: false`) holds no field.
                 continue;
             }
             let ty = def["type"].as_str().expect("a leaf has a type").to_owned();
@@ -104,6 +113,39 @@ fn check_field(fields: &BTreeMap<String, Field>, field: &str, usage: &str, what:
         ok,
         "{what}: {usage} on {field} needs another type, the template maps it as {f:?}"
     );
+}
+
+/// The metadata fields OpenSearch Dashboards lists in an index pattern (its `metaFields` setting).
+const META_FIELDS: [&str; 5] = ["_id", "_index", "_score", "_source", "_type"];
+
+/// The OpenSearch Dashboards field type of a mapping type (OSD's osd_field_types).
+fn osd_type(es_type: &str) -> &'static str {
+    match es_type {
+        "keyword" | "text" | "match_only_text" => "string",
+        // OSD 2.x has no flat_object type (3.5 added it as a string).
+        "flat_object" => "unknown",
+        "long" | "integer" | "short" | "byte" | "double" | "float" | "half_float"
+        | "scaled_float" | "unsigned_long" => "number",
+        "date" | "date_nanos" => "date",
+        "ip" => "ip",
+        "boolean" => "boolean",
+        "geo_point" => "geo_point",
+        other => panic!("mapping type {other} has no OpenSearch Dashboards type here"),
+    }
+}
+
+/// The index pattern's `fields` (a JSON string of an array) by name.
+fn pattern_fields(o: &Object) -> BTreeMap<String, Value> {
+    let list = o.json_attr("fields");
+    let mut out = BTreeMap::new();
+    for f in list.as_array().expect("fields is an array") {
+        let name = f["name"].as_str().expect("a field has a name").to_owned();
+        assert!(
+            out.insert(name.clone(), f.clone()).is_none(),
+            "field {name} twice"
+        );
+    }
+    out
 }
 
 /// A shipped saved object, with the JSON inside its string attributes parsed.
@@ -232,6 +274,12 @@ fn translate(
             }
             ("terms", "segment" | "group" | "bucket" | "split") => {
                 check_field(fields, field, "terms", what);
+                // A terms split on a boolean shows a reader `true` / `false`.
+                assert_ne!(
+                    fields[field].ty, "boolean",
+                    "{what}: terms on {field} shows true/false; label what they mean with a \
+                     filters aggregation"
+                );
                 assert!(
                     params["otherBucket"] != true && params["missingBucket"] != true,
                     "{what}: other/missing buckets are not translated by this verifier"
@@ -251,6 +299,20 @@ fn translate(
                                      "order": {key: params["order"].as_str().unwrap_or("desc")}}}),
                 ));
                 described.push(format!("terms({field}, size {size})"));
+            }
+            ("filters", "segment" | "group" | "bucket" | "split") => {
+                let mut named = serde_json::Map::new();
+                for f in params["filters"].as_array().expect("filters list") {
+                    let label = f["label"].as_str().expect("every filter has a label");
+                    assert!(!label.is_empty(), "{what}: a filter without a label");
+                    let source = json!({"query": f["input"], "filter": []});
+                    named.insert(label.to_owned(), query_of(&source, fields, what));
+                }
+                described.push(format!(
+                    "filters({})",
+                    named.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+                buckets.push((id, json!({"filters": {"filters": named}})));
             }
             ("date_histogram", "segment" | "group" | "bucket" | "split") => {
                 check_field(fields, field, "date_histogram", what);
@@ -295,29 +357,43 @@ fn check_response(t: &Translation, response: &Value, what: &str) -> Vec<String> 
         response["hits"]["total"]["value"].as_u64().unwrap_or(0) > 0,
         "{what}: the query matched no sample event: {response}"
     );
+    /// A bucket aggregation's non-empty buckets by key: terms and date_histogram answer a list,
+    /// filters an object keyed by label (with a bucket per label even when nothing matched).
+    fn buckets(agg: &Value) -> Vec<(String, &Value)> {
+        match &agg["buckets"] {
+            Value::Array(list) => list
+                .iter()
+                .map(|b| {
+                    let key = b["key_as_string"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| b["key"].to_string().trim_matches('"').to_owned());
+                    (key, b)
+                })
+                .collect(),
+            Value::Object(keyed) => keyed
+                .iter()
+                .filter(|(_, b)| b["doc_count"].as_u64().unwrap_or(0) > 0)
+                .map(|(k, b)| (k.clone(), b))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
     let mut level: Vec<&Value> = vec![&response["aggregations"]];
     let mut top_keys = Vec::new();
     for (depth, id) in t.bucket_ids.iter().enumerate() {
-        let next: Vec<&Value> = level
+        let next: Vec<(String, &Value)> = level
             .iter()
-            .flat_map(|parent| parent[id]["buckets"].as_array().into_iter().flatten())
+            .flat_map(|parent| buckets(&parent[id]))
             .collect();
         assert!(
             !next.is_empty(),
             "{what}: aggregation {id} (level {depth}) returned no buckets: {response}"
         );
         if depth == 0 {
-            top_keys = next
-                .iter()
-                .map(|b| {
-                    b["key_as_string"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| b["key"].to_string().trim_matches('"').to_owned())
-                })
-                .collect();
+            top_keys = next.iter().map(|(k, _)| k.clone()).collect();
         }
-        level = next;
+        level = next.into_iter().map(|(_, b)| b).collect();
     }
     for id in &t.metric_ids {
         assert!(
@@ -418,12 +494,59 @@ fn every_object_parses_and_every_reference_resolves() {
                 let time = o.attr("timeFieldName").as_str().expect("a time field");
                 assert_eq!(time, "@timestamp");
                 check_field(&fields, time, "date_histogram", &what);
+                // The field list is shipped (a browser without it refreshes and saves it), and it
+                // is the template's: every leaf and multi-field, plus the metadata fields.
+                let shipped = pattern_fields(o);
+                let names: Vec<&str> = shipped.keys().map(String::as_str).collect();
+                let mut expected: Vec<&str> = fields.keys().map(String::as_str).collect();
+                expected.extend(META_FIELDS);
+                expected.sort_unstable();
+                assert_eq!(
+                    names, expected,
+                    "{what}: fields differ from the index template"
+                );
+                for (name, f) in &shipped {
+                    for key in [
+                        "searchable",
+                        "aggregatable",
+                        "readFromDocValues",
+                        "scripted",
+                    ] {
+                        assert!(f[key].is_boolean(), "{what}: {name} has no {key}: {f}");
+                    }
+                    assert_eq!(f["count"], 0, "{what}: {name}");
+                    let Some(t) = fields.get(name) else { continue };
+                    assert_eq!(f["opensearchTypes"], json!([t.ty]), "{what}: {name}");
+                    assert_eq!(f["type"], osd_type(&t.ty), "{what}: {name}");
+                }
+                // user_agent.original.text is a multi-field of user_agent.original, as OSD says.
+                assert_eq!(
+                    shipped["user_agent.original.text"]["subType"],
+                    json!({"multi": {"parent": "user_agent.original"}})
+                );
             }
             "visualization" => {
                 let vis = o.json_attr("visState");
                 assert_eq!(&vis["title"], o.attr("title"), "{what}: visState title");
                 o.json_attr("uiStateJSON");
                 let source = o.search_source();
+                if vis["type"] == "region_map" {
+                    // The World Countries layer is joined on iso2: the buckets must be alpha-2
+                    // country codes, which source.geo.country_iso_code holds.
+                    assert_eq!(vis["params"]["selectedJoinField"]["name"], "iso2", "{what}");
+                    let segments: Vec<&Value> = vis["aggs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|a| a["schema"] == "segment")
+                        .collect();
+                    assert_eq!(segments.len(), 1, "{what}: one region bucket");
+                    assert_eq!(segments[0]["type"], "terms", "{what}");
+                    assert_eq!(
+                        segments[0]["params"]["field"], "source.geo.country_iso_code",
+                        "{what}"
+                    );
+                }
                 if vis["type"] == "input_control_vis" {
                     for c in vis["params"]["controls"].as_array().expect("controls") {
                         let name = c["indexPatternRefName"].as_str().expect("control ref");
@@ -480,6 +603,22 @@ fn every_object_parses_and_every_reference_resolves() {
             }
             other => panic!("{what}: unexpected saved object type {other}"),
         }
+        if o.id == "trailscope-refused-calls" {
+            // The saved search matches the error codes audit counts as "not authorised".
+            let query = o.search_source()["query"]["query"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let alternatives: Vec<String> = AUTHORIZATION_ERRORS
+                .iter()
+                .map(|c| format!("*{c}*"))
+                .collect();
+            assert_eq!(
+                query,
+                format!("aws.cloudtrail.error_code:({})", alternatives.join(" OR ")),
+                "{what}"
+            );
+        }
         for r in o.raw["references"].as_array().unwrap() {
             assert!(
                 used.contains(r["name"].as_str().unwrap()),
@@ -497,13 +636,44 @@ fn every_object_parses_and_every_reference_resolves() {
             .find(|o| o.ty == "dashboard" && o.attr("title") == title)
             .unwrap_or_else(|| panic!("no dashboard titled {title}"))
     };
-    dashboard("CloudTrail overview");
+    // Each dashboard opens on the range it is read over: the overview on the last day, an
+    // identity's activity over the default retention (90 days).
+    for (title, from) in [
+        ("CloudTrail overview", "now-24h"),
+        ("Identity activity", "now-90d"),
+    ] {
+        let d = dashboard(title);
+        assert_eq!(
+            d.attr("timeRestore"),
+            true,
+            "{title} restores its time range"
+        );
+        assert_eq!(d.attr("timeFrom"), from, "{title}");
+        assert_eq!(d.attr("timeTo"), "now", "{title}");
+    }
+    // A map of where calls come from, next to (same row as) the ASN table.
+    for title in ["CloudTrail overview", "Identity activity"] {
+        let d = dashboard(title);
+        let panels = d.json_attr("panelsJSON");
+        let grid_of = |id: &str| {
+            let panel = panels
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| d.reference(p["panelRefName"].as_str().unwrap())["id"] == id)
+                .unwrap_or_else(|| panic!("{title} has no panel {id}"));
+            panel["gridData"].clone()
+        };
+        let (map, asn) = (
+            grid_of("trailscope-calls-map"),
+            grid_of("trailscope-calls-by-network"),
+        );
+        assert_eq!(
+            map["y"], asn["y"],
+            "{title}: the map is next to the ASN table"
+        );
+    }
     let identity = dashboard("Identity activity");
-    assert_eq!(
-        identity.attr("timeRestore"),
-        true,
-        "Identity activity sets a time range"
-    );
     let controls: Vec<String> = identity.raw["references"]
         .as_array()
         .unwrap()
@@ -554,13 +724,21 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                 let query = query_of(&o.search_source(), &fields, &what);
                 match vis_type {
                     "histogram" | "horizontal_bar" | "line" | "area" | "pie" | "table"
-                    | "metric" => {
+                    | "metric" | "region_map" => {
                         let t = translate(&vis, query, &fields, &what);
                         if vis_type != "metric" {
                             assert!(!t.bucket_ids.is_empty(), "{what}: a {vis_type} has buckets");
                         }
                         let response = search(&stack, &prefix, t.body.clone()).await;
                         let keys = check_response(&t, &response, &what);
+                        if vis_type == "region_map" {
+                            assert!(
+                                keys.iter()
+                                    .all(|k| k.len() == 2
+                                        && k.chars().all(|c| c.is_ascii_uppercase())),
+                                "{what}: the map joins on ISO alpha-2 codes, got {keys:?}"
+                            );
+                        }
                         report.push(format!(
                             "{} [{vis_type}] query {} aggs {} -> top buckets {:?}",
                             o.id,
@@ -617,6 +795,22 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                 let response = search(&stack, &prefix, body.clone()).await;
                 let hits = response["hits"]["hits"].as_array().unwrap();
                 assert!(!hits.is_empty(), "{what}: no hits");
+                if o.id == "trailscope-refused-calls" {
+                    // Exactly the events audit counts as authorization failures.
+                    let refused = |doc: &Value| {
+                        doc["aws"]["cloudtrail"]["error_code"]
+                            .as_str()
+                            .is_some_and(is_authorization_error)
+                    };
+                    assert!(hits.iter().all(|h| refused(&h["_source"])), "{what}");
+                    let all = stack.all_docs(&prefix).await;
+                    let expected = all.iter().filter(|d| refused(d)).count();
+                    assert_eq!(
+                        hits.len(),
+                        expected,
+                        "{what}: every refused call, only them"
+                    );
+                }
                 // Every column is filled in at least one sample event.
                 for c in o.attr("columns").as_array().unwrap() {
                     let path = c.as_str().unwrap();
@@ -648,7 +842,84 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
         visualizations >= 10,
         "the issue asks for at least ten visualizations"
     );
-    assert_eq!(checked.get("search"), Some(&1));
+    let searches = objects.iter().filter(|o| o.ty == "search").count();
+    assert_eq!(checked.get("search"), Some(&searches));
+    stack.cleanup(&prefix).await;
+}
+
+/// The shipped field list against what Dashboards itself would read: `_field_caps` on an index
+/// the installed template made, in the real node, turned into fields as OSD's
+/// readFieldCapsResponse does (object parents dropped, underscore fields only from `metaFields`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_pattern_fields_are_what_dashboards_reads_from_field_caps() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-dash-fields"));
+    setup(&prefix);
+    let index = format!("{prefix}fields");
+    let (status, body) = stack.request(Method::Put, &format!("/{index}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, caps) = stack
+        .request(Method::Get, &format!("/{index}/_field_caps?fields=*"), None)
+        .await;
+    assert_eq!(status, 200, "{caps}");
+    let pattern = objects()
+        .into_iter()
+        .find(|o| o.ty == "index-pattern")
+        .unwrap();
+    let shipped = pattern_fields(&pattern);
+    let mut from_node = BTreeMap::new();
+    for (name, by_type) in caps["fields"].as_object().unwrap() {
+        let (es_type, cap) = by_type.as_object().unwrap().iter().next().unwrap();
+        // flat_object answers an extra "<field>." entry: an artifact with no name to show, left out.
+        let listed = if name.starts_with('_') {
+            META_FIELDS.contains(&name.as_str())
+        } else {
+            !matches!(es_type.as_str(), "object" | "nested") && !name.ends_with('.')
+        };
+        if listed {
+            from_node.insert(name.clone(), (es_type.clone(), cap.clone()));
+        }
+    }
+    let mut checked = 0;
+    for (name, f) in &shipped {
+        let Some((es_type, cap)) = from_node.get(name) else {
+            // Not in field_caps: OSD lists it with its defaults (not searchable, not aggregatable).
+            assert!(
+                META_FIELDS.contains(&name.as_str()),
+                "{name} is not in the index: {f}"
+            );
+            assert_eq!(f["searchable"], false, "{name}");
+            assert_eq!(f["aggregatable"], false, "{name}");
+            continue;
+        };
+        assert_eq!(f["searchable"], cap["searchable"], "{name}: searchable");
+        assert_eq!(
+            f["aggregatable"], cap["aggregatable"],
+            "{name}: aggregatable"
+        );
+        assert_eq!(
+            f["opensearchTypes"],
+            json!([es_type]),
+            "{name}: opensearchTypes"
+        );
+        let docs = cap["aggregatable"] == true
+            && !matches!(es_type.as_str(), "text" | "geo_shape")
+            && !es_type.starts_with('_');
+        assert_eq!(f["readFromDocValues"], docs, "{name}: readFromDocValues");
+        checked += 1;
+    }
+    let missing: Vec<&String> = from_node
+        .keys()
+        .filter(|n| !shipped.contains_key(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields the node has and the pattern lacks: {missing:?}"
+    );
+    println!(
+        "{checked} shipped fields match _field_caps of {index}; {} fields shipped",
+        shipped.len()
+    );
     stack.cleanup(&prefix).await;
 }
 
@@ -709,4 +980,298 @@ async fn setup_says_when_the_dashboards_url_is_opensearch() {
         "{stderr}"
     );
     stack.cleanup(&prefix).await;
+}
+
+/// What the fake Dashboards saw of one request: the checks it failed (empty when the request is
+/// one OpenSearch Dashboards would import) and the objects it read.
+#[derive(Default)]
+struct ImportSeen {
+    problems: Vec<String>,
+    objects: Vec<Value>,
+}
+
+/// Reads one HTTP/1.1 request (head and a Content-Length body).
+async fn read_request(
+    stream: &mut tokio::net::TcpStream,
+) -> (String, HashMap<String, String>, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed inside the request head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap().to_owned();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .get("content-length")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed inside the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (request_line, headers, body)
+}
+
+/// Checks an import request as OpenSearch Dashboards' `POST /api/saved_objects/_import` does:
+/// the route and its `overwrite` query, the `osd-xsrf` header it demands of API calls, a
+/// multipart form whose `file` part is an `.ndjson` file, and in it one saved object a line
+/// (type among the importable ones, id, attributes) whose references resolve within the file
+/// (the fake has no saved objects of its own, so a reference outside the file would be missing).
+fn check_import(
+    request_line: &str,
+    headers: &HashMap<String, String>,
+    body: &[u8],
+    seen: &mut ImportSeen,
+) {
+    let mut problem = |p: String| seen.problems.push(p);
+    if request_line != "POST /api/saved_objects/_import?overwrite=true HTTP/1.1" {
+        problem(format!("request line {request_line}"));
+    }
+    if !headers.contains_key("osd-xsrf") {
+        problem(
+            "no osd-xsrf header: Dashboards answers 400 Request must contain a osd-xsrf header"
+                .into(),
+        );
+    }
+    let Some(boundary) = headers
+        .get("content-type")
+        .and_then(|ct| ct.strip_prefix("multipart/form-data; boundary="))
+    else {
+        problem(format!("content-type {:?}", headers.get("content-type")));
+        return;
+    };
+    let body = String::from_utf8_lossy(body);
+    let Some(part) = body
+        .strip_prefix(&format!("--{boundary}\r\n"))
+        .and_then(|b| b.strip_suffix(&format!("\r\n--{boundary}--\r\n")))
+    else {
+        problem("the body is not one part between the boundaries".into());
+        return;
+    };
+    let Some((part_head, content)) = part.split_once("\r\n\r\n") else {
+        problem("the part has no head".into());
+        return;
+    };
+    let disposition = part_head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Content-Disposition: "))
+        .unwrap_or("");
+    if !disposition.starts_with("form-data; name=\"file\"; filename=\"")
+        || !disposition.ends_with(".ndjson\"")
+    {
+        problem(format!(
+            "Content-Disposition {disposition}: Dashboards wants a file field with an .ndjson name"
+        ));
+    }
+    const IMPORTABLE: [&str; 4] = ["index-pattern", "visualization", "search", "dashboard"];
+    for (n, line) in content.lines().enumerate() {
+        match serde_json::from_str::<Value>(line) {
+            Ok(o)
+                if IMPORTABLE.contains(&o["type"].as_str().unwrap_or(""))
+                    && o["id"].as_str().is_some_and(|id| !id.is_empty())
+                    && o["attributes"].is_object()
+                    && o["references"].is_array() =>
+            {
+                seen.objects.push(o)
+            }
+            _ => problem(format!("line {} is not a saved object: {line:.200}", n + 1)),
+        }
+    }
+    let ids: HashSet<(String, String)> = seen
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o["type"].as_str().unwrap().into(),
+                o["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for o in &seen.objects {
+        for r in o["references"].as_array().unwrap() {
+            let key = (
+                r["type"].as_str().unwrap_or("").to_owned(),
+                r["id"].as_str().unwrap_or("").to_owned(),
+            );
+            if r["name"].as_str().is_none() || !ids.contains(&key) {
+                seen.problems
+                    .push(format!("{} {}: missing reference {r}", o["type"], o["id"]));
+            }
+        }
+    }
+}
+
+/// `setup --dashboards-url` against a fake OpenSearch Dashboards that checks the import request
+/// as the real one does and answers as it does on success: setup reports the count it was told.
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_imports_the_saved_objects_into_dashboards() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncWriteExt;
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-dash-import"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dashboards = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::<ImportSeen>::new()));
+    let server = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (request_line, headers, body) = read_request(&mut stream).await;
+                let mut one = ImportSeen::default();
+                check_import(&request_line, &headers, &body, &mut one);
+                let (status, answer) = if one.problems.is_empty() {
+                    let results: Vec<Value> = one
+                        .objects
+                        .iter()
+                        .map(|o| json!({"type": o["type"], "id": o["id"], "meta": {"title": o["attributes"]["title"]}}))
+                        .collect();
+                    (
+                        "200 OK",
+                        json!({"success": true, "successCount": one.objects.len(),
+                               "successResults": results}),
+                    )
+                } else {
+                    (
+                        "400 Bad Request",
+                        json!({"statusCode": 400, "error": "Bad Request",
+                               "message": one.problems.join("; ")}),
+                    )
+                };
+                let answer = answer.to_string();
+                let _ = stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json; charset=utf-8\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                            answer.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                seen.lock().unwrap().push(one);
+            }
+        })
+    };
+    let args = [
+        "setup",
+        "--opensearch-url",
+        &opensearch_url(),
+        "--index-prefix",
+        &prefix,
+        "--dashboards-url",
+        &dashboards,
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let stdout = ok(out);
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 1, "one import request");
+    assert!(seen[0].problems.is_empty(), "{:?}", seen[0].problems);
+    let shipped = NDJSON.lines().filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(
+        seen[0].objects.len(),
+        shipped,
+        "every shipped object was sent"
+    );
+    let pattern = seen[0]
+        .objects
+        .iter()
+        .find(|o| o["type"] == "index-pattern")
+        .unwrap();
+    assert_eq!(pattern["attributes"]["title"], format!("{prefix}*"));
+    assert!(
+        pattern["attributes"]["fields"].is_string(),
+        "the field list travels with the index pattern"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "OpenSearch Dashboards {dashboards}/: {shipped} saved objects imported"
+        )),
+        "{stdout}"
+    );
+    stack.cleanup(&prefix).await;
+}
+
+/// The fake's checks are not a formality: each request Dashboards would refuse is refused.
+#[test]
+fn the_fake_dashboards_refuses_what_dashboards_refuses() {
+    let line = |refs: Value| {
+        json!({"type": "visualization", "id": "v", "attributes": {"title": "v"}, "references": refs})
+            .to_string()
+    };
+    let body = |filename: &str, content: &str| {
+        format!(
+            "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+             Content-Type: application/ndjson\r\n\r\n{content}\r\n--B--\r\n"
+        )
+        .into_bytes()
+    };
+    let good_headers: HashMap<String, String> = [
+        ("osd-xsrf", "true"),
+        ("content-type", "multipart/form-data; boundary=B"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into_iter()
+    .collect();
+    let route = "POST /api/saved_objects/_import?overwrite=true HTTP/1.1";
+    let problems = |request_line: &str, headers: &HashMap<String, String>, body: &[u8]| {
+        let mut seen = ImportSeen::default();
+        check_import(request_line, headers, body, &mut seen);
+        seen.problems
+    };
+    let good = body("t.ndjson", &line(json!([])));
+    assert!(problems(route, &good_headers, &good).is_empty());
+    let mut no_xsrf = good_headers.clone();
+    no_xsrf.remove("osd-xsrf");
+    for (case, found) in [
+        ("no osd-xsrf", problems(route, &no_xsrf, &good)),
+        (
+            "no overwrite",
+            problems(
+                "POST /api/saved_objects/_import HTTP/1.1",
+                &good_headers,
+                &good,
+            ),
+        ),
+        (
+            "not .ndjson",
+            problems(route, &good_headers, &body("t.json", &line(json!([])))),
+        ),
+        (
+            "a dangling reference",
+            problems(
+                route,
+                &good_headers,
+                &body(
+                    "t.ndjson",
+                    &line(json!([{"name": "r", "type": "index-pattern", "id": "absent"}])),
+                ),
+            ),
+        ),
+        (
+            "not a saved object",
+            problems(route, &good_headers, &body("t.ndjson", "{\"id\":\"x\"}")),
+        ),
+    ] {
+        assert!(!found.is_empty(), "{case} was accepted");
+    }
 }

@@ -155,8 +155,9 @@ async fn forward_without_setup_says_what_to_run() {
 }
 
 /// A backfill (a window longer than one 1-hour slice) shows its progress: plain
-/// `backfill progress` log lines when stderr is not a terminal, one bar per log group when it is
-/// (a pseudo-terminal from util-linux `script`).
+/// `backfill progress` log lines when stderr is not a terminal, at most one per
+/// `--progress-every` (none for a job shorter than the default 10 s), one bar per log group when
+/// it is (a pseudo-terminal from util-linux `script`).
 #[tokio::test(flavor = "multi_thread")]
 async fn backfill_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise() {
     let stack = Stack::connect().await;
@@ -168,30 +169,59 @@ async fn backfill_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise() {
         .put_events(&group, 1, &synthetic::events(0xBA7, 600, start, 36_000))
         .await;
     setup(&prefix);
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let args = |dir: &tempfile::TempDir| {
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ];
+    let args = |dir: &tempfile::TempDir, every: &str| {
         forward_args(
             &group,
             &prefix,
             &dir.path().join("dead"),
-            &["--since", "7h"],
+            &["--since", "7h", "--progress-every", every],
         )
     };
+    let log_lines = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("backfill progress"))
+            .map(str::to_owned)
+            .collect()
+    };
 
-    // Not a terminal: log lines.
-    let plain = args(&dirs[0]);
+    // Not a terminal, a line at most every 300 ms: several, the first with a measured ETA only
+    // when 3 s were measured.
+    let plain = args(&dirs[0], "300ms");
     let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
     let out = trailscope(&plain);
+    let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     ok(out);
-    let lines = stderr.matches("backfill progress").count();
-    assert!(lines >= 5, "a line per finished slice:\n{stderr}");
-    assert!(stderr.contains("eta_secs="), "{stderr}");
+    let lines = log_lines(&stderr);
+    assert!(!lines.is_empty(), "{stderr}");
+    assert!(
+        lines.len() as f64 <= took.as_secs_f64() / 0.3 + 1.0,
+        "{} lines in {took:?}:\n{stderr}",
+        lines.len()
+    );
+    assert!(lines.iter().all(|l| l.contains("eta=")), "{stderr}");
     assert!(stderr.contains("backfill finished"), "{stderr}");
+    // The default, 10 s: a shorter job says only that it finished.
+    if took < std::time::Duration::from_secs(9) {
+        let quiet = args(&dirs[2], "10s");
+        let quiet: Vec<&str> = quiet.iter().map(String::as_str).collect();
+        let out = trailscope(&quiet);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        ok(out);
+        assert!(log_lines(&stderr).is_empty(), "{stderr}");
+        assert!(stderr.contains("backfill finished"), "{stderr}");
+    }
 
     // A terminal: a bar, and no progress log lines.
     let line = std::iter::once(env!("CARGO_BIN_EXE_trailscope").to_string())
-        .chain(args(&dirs[1]))
+        .chain(args(&dirs[1], "10s"))
         .collect::<Vec<_>>()
         .join(" ");
     let out = std::process::Command::new("script")

@@ -3,9 +3,13 @@
 //! with the IAM policies it was given.
 //!
 //! * [`query`] builds the one `size: 0` search and reads its aggregations;
-//! * [`policy`] parses IAM policy documents and matches actions as IAM does;
+//! * [`policy`] parses IAM policy documents and decides, statement by statement, what they allow
+//!   ([`action_pattern`] matches actions as IAM does);
+//! * [`evidence`] says whether CloudTrail's management events can show an action's use at all;
 //! * [`report`] renders a [`Report`] as a terminal table, JSON or Markdown.
 
+pub mod action_pattern;
+pub mod evidence;
 pub mod policy;
 pub mod query;
 pub mod report;
@@ -27,7 +31,8 @@ pub enum Identity {
     AccessKey(String),
     /// `aws.cloudtrail.user_identity.arn`, or a role's ARN as the session issuer.
     PrincipalArn(String),
-    /// `user.name` of an assumed-role or federated session.
+    /// The session name of an assumed-role or federated session
+    /// (`aws.cloudtrail.user_identity.session_name`).
     RoleSession(String),
 }
 
@@ -245,11 +250,56 @@ pub struct UsedNotGranted {
     pub denied_by: Vec<String>,
 }
 
+/// How the policies decided one used action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Allowed,
+    /// Allowed, but a Deny whose Resource/Condition was not evaluated may apply.
+    AllowedUnlessDenied,
+    Denied,
+    NotGranted,
+}
+
+/// The policies' decision for one used action, and the statements that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionDecision {
+    pub action: String,
+    pub decision: DecisionKind,
+    /// The statements that decided (`document#statement`, with what of them was not evaluated):
+    /// the Allows, or the Denies when denied; empty when no statement allows it.
+    pub by: Vec<String>,
+    /// Deny statements that cover the action but whose Resource/Condition was not evaluated.
+    pub unless: Vec<String>,
+}
+
+impl ActionDecision {
+    fn new(action: &str, decision: Decision) -> ActionDecision {
+        let names = |v: Vec<policy::StatementRef>| v.iter().map(ToString::to_string).collect();
+        let (decision, by, unless) = match decision {
+            Decision::Allowed { by } => (DecisionKind::Allowed, names(by), Vec::new()),
+            Decision::AllowedUnlessDenied { by, unless } => {
+                (DecisionKind::AllowedUnlessDenied, names(by), names(unless))
+            }
+            Decision::Denied { by } => (DecisionKind::Denied, names(by), Vec::new()),
+            Decision::NotGranted => (DecisionKind::NotGranted, Vec::new(), Vec::new()),
+        };
+        ActionDecision {
+            action: action.to_owned(),
+            decision,
+            by,
+            unless,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyComparison {
     pub documents: Vec<String>,
     pub granted_unused: Vec<UnusedGrant>,
     pub used_not_granted: Vec<UsedNotGranted>,
+    /// Every used action that needs a permission, with the statements that decided it.
+    pub decisions: Vec<ActionDecision>,
     /// Statement elements that were not evaluated (treated as matching).
     pub not_evaluated: Vec<NotEvaluated>,
 }
@@ -301,9 +351,12 @@ pub struct Report {
     pub truncated: Vec<String>,
 }
 
-/// Actions CloudTrail records that need no IAM permission: never "used but not granted", never in
-/// a suggested policy.
-pub const NO_PERMISSION_NEEDED: [&str; 1] = ["sts:GetCallerIdentity"];
+/// Whether CloudTrail records this action although it needs no IAM permission (the iam-dataset's
+/// permissionless calls, e.g. `sts:GetCallerIdentity`): never "used but not granted", never in a
+/// suggested policy.
+pub fn needs_no_permission(action: &str) -> bool {
+    crate::event::iam_map::is_permissionless(action)
+}
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -470,28 +523,33 @@ pub fn build_report(request: &AuditRequest, agg: query::Aggregated) -> Report {
         .actions
         .iter()
         .map(|a| a.action.as_str())
-        .filter(|a| !NO_PERMISSION_NEEDED.contains(a))
+        .filter(|a| !needs_no_permission(a))
         .collect();
     let policy = (!request.policies.documents.is_empty()).then(|| {
         let p = &request.policies;
+        let decisions: Vec<ActionDecision> = agg
+            .actions
+            .iter()
+            .filter(|a| !needs_no_permission(&a.action))
+            .map(|a| ActionDecision::new(&a.action, p.decide(&a.action)))
+            .collect();
+        // `decisions` is in the order of the actions that need a permission.
         let used_not_granted = agg
             .actions
             .iter()
-            .filter(|a| !NO_PERMISSION_NEEDED.contains(&a.action.as_str()))
-            .filter_map(|a| {
-                let (decision, denied_by) = match p.decide(&a.action) {
-                    Decision::Allowed { .. } => return None,
-                    Decision::NotGranted => ("not granted", Vec::new()),
-                    Decision::Denied { by } => (
-                        "denied",
-                        by.into_iter().map(|(d, s)| format!("{d}#{s}")).collect(),
-                    ),
+            .filter(|a| !needs_no_permission(&a.action))
+            .zip(&decisions)
+            .filter_map(|(a, d)| {
+                let decision = match d.decision {
+                    DecisionKind::Allowed | DecisionKind::AllowedUnlessDenied => return None,
+                    DecisionKind::NotGranted => "not granted",
+                    DecisionKind::Denied => "denied",
                 };
                 Some(UsedNotGranted {
                     action: a.action.clone(),
                     count: a.count,
                     decision,
-                    denied_by,
+                    denied_by: d.by.clone(),
                 })
             })
             .collect();
@@ -499,6 +557,7 @@ pub fn build_report(request: &AuditRequest, agg: query::Aggregated) -> Report {
             documents: p.documents.iter().map(|d| d.source.clone()).collect(),
             granted_unused: p.unused_grants(&used),
             used_not_granted,
+            decisions,
             not_evaluated: p.not_evaluated(),
         }
     });
@@ -537,7 +596,7 @@ pub fn suggest_policy(actions: &[ActionStat]) -> (IamPolicy, Vec<LeftOut>) {
     let mut by_service: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut left_out = Vec::new();
     for a in actions {
-        let reason = if NO_PERMISSION_NEEDED.contains(&a.action.as_str()) {
+        let reason = if needs_no_permission(&a.action) {
             Some("needs no permission")
         } else if a.authorization_failures >= a.count {
             Some("every call was refused")

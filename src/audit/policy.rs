@@ -1,5 +1,5 @@
 //! IAM policy documents, as far as `audit` needs them: which actions a set of identity-based
-//! policies allows, the way IAM matches actions.
+//! policies allows, the way IAM matches actions, and which statement decided.
 //!
 //! * `Action` / `NotAction` patterns with `*` (any run of characters) and `?` (one character),
 //!   compared ignoring case, as IAM does.
@@ -7,9 +7,14 @@
 //! * Several documents are evaluated together (the union of their statements), like several
 //!   policies attached to one identity.
 //! * `Resource`/`NotResource` other than `"*"`, `Condition`, `Principal`/`NotPrincipal` are
-//!   **not evaluated**: a statement is treated as if they always matched, and [`not_evaluated`]
-//!   says which statements have them so the report can say so.
+//!   **not evaluated**: [`not_evaluated`](PolicySet::not_evaluated) says which statements have
+//!   them. An `Allow` with them is taken to apply (the action is reported as allowed, naming the
+//!   statement and what was not evaluated); a `Deny` with them is **not** taken to apply, because
+//!   it may deny other resources or other requests only: the action is reported as allowed
+//!   unless that Deny applies ([`Decision::AllowedUnlessDenied`]) rather than as denied.
 
+pub use super::action_pattern::action_matches;
+use super::evidence::{self, Evidence};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -268,41 +273,40 @@ fn valid_pattern(p: &str) -> bool {
     }
 }
 
-/// IAM action matching: `*` matches any run of characters (also none), `?` exactly one, case
-/// ignored (ASCII: IAM actions are ASCII).
-pub fn action_matches(pattern: &str, action: &str) -> bool {
-    let p = pattern.as_bytes();
-    let a = action.as_bytes();
-    let (mut pi, mut ai) = (0, 0);
-    // Position after the last `*` in the pattern, and where in the action it started matching.
-    let mut star: Option<(usize, usize)> = None;
-    while ai < a.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&a[ai])) {
-            pi += 1;
-            ai += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi + 1, ai));
-            pi += 1;
-        } else if let Some((sp, sa)) = star {
-            // Let the last `*` swallow one more character and try again.
-            pi = sp;
-            ai = sa + 1;
-            star = Some((sp, sa + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
+/// A statement that took part in a decision: where it is, and what of it was not evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementRef {
+    pub document: String,
+    pub statement: String,
+    /// Elements of the statement not evaluated (`Resource`, `Condition`, ...); empty when the
+    /// statement applies to every request for the action.
+    pub not_evaluated: Vec<&'static str>,
 }
 
-/// What the policies decide for one action.
+impl std::fmt::Display for StatementRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.document, self.statement)?;
+        if !self.not_evaluated.is_empty() {
+            write!(f, " ({} not evaluated)", self.not_evaluated.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// What the policies decide for one action, and which statements decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Allowed by these statements (document, statement label) and denied by none.
-    Allowed { by: Vec<(String, String)> },
-    /// An explicit Deny covers it (whether or not an Allow does).
-    Denied { by: Vec<(String, String)> },
-    /// No statement allows it.
+    /// Allowed by these statements, and no Deny statement covers it.
+    Allowed { by: Vec<StatementRef> },
+    /// Allowed by `by`, and covered by Deny statements whose Resource/Condition/... are not
+    /// evaluated: denied only where those apply, which the events alone cannot tell.
+    AllowedUnlessDenied {
+        by: Vec<StatementRef>,
+        unless: Vec<StatementRef>,
+    },
+    /// A Deny that applies to every request for the action (Resource `*` or none, no Condition).
+    Denied { by: Vec<StatementRef> },
+    /// No statement allows it (implicit deny).
     NotGranted,
 }
 
@@ -319,6 +323,10 @@ pub struct UnusedGrant {
     pub statement: String,
     /// The pattern, e.g. `s3:*`; for a NotAction statement `NotAction [pattern, ...]`.
     pub pattern: String,
+    /// Whether management events could have shown its use at all.
+    pub evidence: Evidence,
+    /// What "never used" means here, in words.
+    pub meaning: &'static str,
 }
 
 /// A statement element `audit` does not evaluate.
@@ -340,23 +348,35 @@ impl PolicySet {
             .flat_map(|d| d.statements.iter().map(move |s| (d, s)))
     }
 
-    /// Explicit Deny first, then Allow, else implicitly denied (not granted).
+    /// Explicit Deny first (when it applies to every request), then Allow, else implicitly
+    /// denied (not granted). See the module docs for the statements that are not evaluated.
     pub fn decide(&self, action: &str) -> Decision {
-        let by = |effect: Effect| -> Vec<(String, String)> {
+        let covering = |effect: Effect| -> Vec<StatementRef> {
             self.statements()
                 .filter(|(_, s)| s.effect == effect && s.covers(action))
-                .map(|(d, s)| (d.source.clone(), s.label.clone()))
+                .map(|(d, s)| StatementRef {
+                    document: d.source.clone(),
+                    statement: s.label.clone(),
+                    not_evaluated: s.not_evaluated.clone(),
+                })
                 .collect()
         };
-        let denied = by(Effect::Deny);
-        if !denied.is_empty() {
-            return Decision::Denied { by: denied };
+        let (certain, conditional): (Vec<_>, Vec<_>) = covering(Effect::Deny)
+            .into_iter()
+            .partition(|s| s.not_evaluated.is_empty());
+        if !certain.is_empty() {
+            return Decision::Denied { by: certain };
         }
-        let allowed = by(Effect::Allow);
+        let allowed = covering(Effect::Allow);
         if allowed.is_empty() {
             Decision::NotGranted
-        } else {
+        } else if conditional.is_empty() {
             Decision::Allowed { by: allowed }
+        } else {
+            Decision::AllowedUnlessDenied {
+                by: allowed,
+                unless: conditional,
+            }
         }
     }
 
@@ -365,22 +385,27 @@ impl PolicySet {
     pub fn unused_grants(&self, used: &[&str]) -> Vec<UnusedGrant> {
         let mut out = Vec::new();
         for (d, s) in self.statements().filter(|(_, s)| s.effect == Effect::Allow) {
-            let unused = |pattern: String| UnusedGrant {
+            let unused = |pattern: String, evidence: Evidence| UnusedGrant {
                 document: d.source.clone(),
                 statement: s.label.clone(),
                 pattern,
+                evidence,
+                meaning: evidence.meaning(),
             };
             match &s.actions {
                 Actions::Action(patterns) => {
                     for p in patterns {
                         if !used.iter().any(|a| action_matches(p, a)) {
-                            out.push(unused(p.clone()));
+                            out.push(unused(p.clone(), evidence::of_pattern(p)));
                         }
                     }
                 }
                 Actions::NotAction(patterns) => {
                     if !used.iter().any(|a| s.covers(a)) {
-                        out.push(unused(format!("NotAction [{}]", patterns.join(", "))));
+                        out.push(unused(
+                            format!("NotAction [{}]", patterns.join(", ")),
+                            evidence::of_not_action(patterns),
+                        ));
                     }
                 }
             }
@@ -404,6 +429,15 @@ impl PolicySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A statement that applies to every request (nothing left unevaluated).
+    fn at(document: &str, statement: &str) -> StatementRef {
+        StatementRef {
+            document: document.into(),
+            statement: statement.into(),
+            not_evaluated: vec![],
+        }
+    }
 
     fn set(docs: &[&str]) -> PolicySet {
         PolicySet::new(
@@ -465,7 +499,9 @@ mod tests {
             vec![UnusedGrant {
                 document: "p0.json".into(),
                 statement: "#1".into(),
-                pattern: "NotAction [iam:*, organizations:*]".into()
+                pattern: "NotAction [iam:*, organizations:*]".into(),
+                evidence: Evidence::PartlyObservable,
+                meaning: Evidence::PartlyObservable.meaning(),
             }]
         );
         assert!(p.unused_grants(&["ec2:DescribeInstances"]).is_empty());
@@ -480,19 +516,19 @@ mod tests {
         assert_eq!(
             p.decide("iam:CreateUser"),
             Decision::Denied {
-                by: vec![("p0.json".into(), "NoIamWrites".into())]
+                by: vec![at("p0.json", "NoIamWrites")]
             }
         );
         assert_eq!(
             p.decide("s3:GetObject"),
             Decision::Denied {
-                by: vec![("p0.json".into(), "OnlyEc2".into())]
+                by: vec![at("p0.json", "OnlyEc2")]
             }
         );
         assert_eq!(
             p.decide("ec2:RunInstances"),
             Decision::Allowed {
-                by: vec![("p0.json".into(), "All".into())]
+                by: vec![at("p0.json", "All")]
             }
         );
         assert!(matches!(
@@ -511,13 +547,13 @@ mod tests {
         assert_eq!(
             p.decide("ssm:SendCommand"),
             Decision::Allowed {
-                by: vec![("p1.json".into(), "Ssm".into())]
+                by: vec![at("p1.json", "Ssm")]
             }
         );
         assert_eq!(
             p.decide("s3:DeleteObject"),
             Decision::Denied {
-                by: vec![("p1.json".into(), "NoS3Delete".into())]
+                by: vec![at("p1.json", "NoS3Delete")]
             }
         );
         assert!(matches!(p.decide("s3:GetObject"), Decision::Allowed { .. }));
@@ -528,7 +564,9 @@ mod tests {
             vec![UnusedGrant {
                 document: "p0.json".into(),
                 statement: "Read".into(),
-                pattern: "s3:*".into()
+                pattern: "s3:*".into(),
+                evidence: Evidence::PartlyObservable,
+                meaning: Evidence::PartlyObservable.meaning(),
             }]
         );
     }
@@ -547,11 +585,101 @@ mod tests {
                 elements: vec!["Resource", "Condition"]
             }]
         );
-        // They are treated as matching: the action is allowed.
-        assert!(matches!(
+        // An Allow with them is taken to apply, and the decision names what was not evaluated.
+        assert_eq!(
             p.decide("ssm:SendCommand"),
-            Decision::Allowed { .. }
+            Decision::Allowed {
+                by: vec![StatementRef {
+                    document: "p0.json".into(),
+                    statement: "Ssm".into(),
+                    not_evaluated: vec!["Resource", "Condition"],
+                }]
+            }
+        );
+    }
+
+    /// A Deny limited by Resource, NotResource or Condition may not apply to the calls that were
+    /// made: it must not turn an allowed action into "denied" (over-reporting).
+    #[test]
+    fn deny_with_resource_or_condition_is_not_taken_to_apply() {
+        let p = set(&[r#"{"Statement":[
+            {"Sid":"All","Effect":"Allow","Action":"s3:*","Resource":"*"},
+            {"Sid":"NoProdDelete","Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::prod/*"},
+            {"Sid":"OnlyFromVpn","Effect":"Deny","Action":"s3:PutObject","Resource":"*",
+             "Condition":{"NotIpAddress":{"aws:SourceIp":"192.0.2.0/24"}}},
+            {"Sid":"ExceptLogs","Effect":"Deny","Action":"s3:GetObject","NotResource":"arn:aws:s3:::logs/*"},
+            {"Sid":"NoBuckets","Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#]);
+        let unless = |sid: &str, elements: Vec<&'static str>| Decision::AllowedUnlessDenied {
+            by: vec![at("p0.json", "All")],
+            unless: vec![StatementRef {
+                document: "p0.json".into(),
+                statement: sid.into(),
+                not_evaluated: elements,
+            }],
+        };
+        assert_eq!(
+            p.decide("s3:DeleteObject"),
+            unless("NoProdDelete", vec!["Resource"])
+        );
+        assert_eq!(
+            p.decide("s3:PutObject"),
+            unless("OnlyFromVpn", vec!["Condition"])
+        );
+        assert_eq!(
+            p.decide("s3:GetObject"),
+            unless("ExceptLogs", vec!["NotResource"])
+        );
+        // Resource "*" and no Condition: the Deny applies to every request.
+        assert_eq!(
+            p.decide("s3:DeleteBucket"),
+            Decision::Denied {
+                by: vec![at("p0.json", "NoBuckets")]
+            }
+        );
+        assert_eq!(
+            p.decide("s3:ListBucket"),
+            Decision::Allowed {
+                by: vec![at("p0.json", "All")]
+            }
+        );
+        // Without an Allow an unevaluated Deny changes nothing: not granted either way.
+        assert_eq!(
+            set(&[r#"{"Statement":{"Effect":"Deny","Action":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}}"#])
+                .decide("ec2:RunInstances"),
+            Decision::NotGranted
+        );
+        assert_eq!(
+            at("p0.json", "All").to_string(),
+            "p0.json#All",
+            "a statement that applies everywhere is named plainly"
+        );
+        assert_eq!(
+            StatementRef {
+                document: "p.json".into(),
+                statement: "S".into(),
+                not_evaluated: vec!["Resource", "Condition"]
+            }
+            .to_string(),
+            "p.json#S (Resource, Condition not evaluated)"
+        );
+    }
+
+    #[test]
+    fn not_action_deny_with_not_resource_is_not_evaluated() {
+        let p = set(&[r#"{"Statement":[
+            {"Sid":"Admin","Effect":"Allow","Action":"*","Resource":"*"},
+            {"Sid":"OnlyTagged","Effect":"Deny","NotAction":["iam:*"],"NotResource":"arn:aws:ec2:*:*:instance/*"}]}"#]);
+        assert!(matches!(
+            p.decide("ec2:StopInstances"),
+            Decision::AllowedUnlessDenied { .. }
         ));
+        // NotAction excludes iam:*: that Deny does not cover it at all.
+        assert_eq!(
+            p.decide("iam:ListUsers"),
+            Decision::Allowed {
+                by: vec![at("p0.json", "Admin")]
+            }
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ const ACCESS_KEY: &str = "aws.cloudtrail.user_identity.access_key_id";
 const ARN: &str = "aws.cloudtrail.user_identity.arn";
 const ISSUER_ARN: &str = "aws.cloudtrail.user_identity.session_context.session_issuer.arn";
 const IDENTITY_TYPE: &str = "aws.cloudtrail.user_identity.type";
+/// `user.name` of a role session is its role (as Elastic gives it); the session name is here.
+const SESSION_NAME: &str = "aws.cloudtrail.user_identity.session_name";
 const IAM_ACTION: &str = "aws.cloudtrail.iam_action";
 const ERROR_CODE: &str = "aws.cloudtrail.error_code";
 const READ_ONLY: &str = "aws.cloudtrail.read_only";
@@ -56,7 +58,7 @@ pub fn identity_query(identity: &Identity) -> Value {
             "minimum_should_match": 1
         }}),
         Identity::RoleSession(name) => json!({"bool": {"filter": [
-            {"term": {"user.name": name}},
+            {"term": {SESSION_NAME: name}},
             {"terms": {IDENTITY_TYPE: ["AssumedRole", "FederatedUser"]}}
         ]}}),
     }

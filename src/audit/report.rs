@@ -1,7 +1,7 @@
 //! Renders a [`Report`]: an aligned terminal table (colours only when asked, i.e. on a
 //! terminal), JSON for machines, Markdown for tickets. Pure functions: same report, same text.
 
-use super::{rfc3339, Count, Report};
+use super::{rfc3339, Count, DecisionKind, Report};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, Table};
 
@@ -65,6 +65,17 @@ fn access(read_only: Option<bool>) -> &'static str {
     }
 }
 
+/// A bound of the period as a person writes it: a date when it is a UTC midnight (`--since
+/// 2026-01-05`), else the time to the second (`--since 30d` from a whole-second now), with a
+/// fraction only when one was typed.
+fn period_bound(t: DateTime<Utc>) -> String {
+    if t.time() == chrono::NaiveTime::MIN {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        rfc3339(t)
+    }
+}
+
 /// The header lines shared by the table and Markdown formats: (label, value).
 fn summary_lines(r: &Report) -> Vec<(&'static str, String)> {
     let s = &r.summary;
@@ -77,8 +88,8 @@ fn summary_lines(r: &Report) -> Vec<(&'static str, String)> {
             "Period",
             format!(
                 "{} to {} (until excluded)",
-                rfc3339(r.period.since),
-                rfc3339(r.period.until)
+                period_bound(r.period.since),
+                period_bound(r.period.until)
             ),
         ),
         (
@@ -269,7 +280,7 @@ fn sections(r: &Report) -> Vec<Section> {
     if let Some(p) = &r.policy {
         out.push(Section {
             title: format!("Granted but never used ({})", p.granted_unused.len()),
-            header: vec!["Pattern", "Statement", "Policy"],
+            header: vec!["Pattern", "Statement", "Policy", "What CloudTrail can show"],
             numeric: vec![],
             rows: p
                 .granted_unused
@@ -279,6 +290,7 @@ fn sections(r: &Report) -> Vec<Section> {
                         (g.pattern.clone(), Tone::Warn),
                         plain(&g.statement),
                         plain(&g.document),
+                        plain(g.meaning),
                     ]
                 })
                 .collect(),
@@ -307,7 +319,37 @@ fn sections(r: &Report) -> Vec<Section> {
             empty: "none: the policies allow every action used",
         });
         out.push(Section {
-            title: "Not evaluated (treated as matching)".into(),
+            title: format!("Policy decisions ({})", p.decisions.len()),
+            header: vec!["Action", "Decision", "Decided by"],
+            numeric: vec![],
+            rows: p
+                .decisions
+                .iter()
+                .map(|d| {
+                    let (word, tone) = match d.decision {
+                        DecisionKind::Allowed => ("allowed", Tone::Plain),
+                        DecisionKind::AllowedUnlessDenied => {
+                            ("allowed unless a Deny applies", Tone::Warn)
+                        }
+                        DecisionKind::Denied => ("denied", Tone::Bad),
+                        DecisionKind::NotGranted => ("not granted", Tone::Bad),
+                    };
+                    let mut by = if d.by.is_empty() {
+                        "no statement allows it".to_owned()
+                    } else {
+                        d.by.join(", ")
+                    };
+                    if !d.unless.is_empty() {
+                        by.push_str("; unless ");
+                        by.push_str(&d.unless.join(", "));
+                    }
+                    vec![plain(&d.action), (word.to_owned(), tone), plain(by)]
+                })
+                .collect(),
+            empty: "none",
+        });
+        out.push(Section {
+            title: "Not evaluated (an Allow is taken to apply, a Deny is not)".into(),
             header: vec!["Statement", "Policy", "Elements"],
             numeric: vec![],
             rows: p
@@ -535,6 +577,29 @@ mod tests {
             truncated: vec![],
         };
         build_report(&request, agg)
+    }
+
+    #[test]
+    fn the_period_reads_as_typed() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        assert_eq!(period_bound(t("2026-01-05T00:00:00Z")), "2026-01-05");
+        assert_eq!(
+            period_bound(t("2026-01-05T12:30:00Z")),
+            "2026-01-05T12:30:00Z"
+        );
+        assert_eq!(
+            period_bound(t("2026-01-05T12:30:00.25Z")),
+            "2026-01-05T12:30:00.250Z"
+        );
+        let text = table(&report(vec![], vec![]), false);
+        assert!(
+            text.contains("Period       2026-01-01 to 2026-01-02 (until excluded)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::audit::report::{self, Format};
 use crate::audit::{self, AuditRequest, Identity, Period, TimeSpec};
 use crate::sink::opensearch::Client;
 use anyhow::{Context, Result};
+use chrono::{DateTime, Timelike, Utc};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ pub struct AuditArgs {
     /// session of that role.
     #[arg(long, group = "identity")]
     pub principal_arn: Option<String>,
-    /// The session name of an assumed role or federated user (user.name).
+    /// The session name of an assumed role or federated user
+    /// (aws.cloudtrail.user_identity.session_name).
     #[arg(long, group = "identity")]
     pub role_session: Option<String>,
     /// Start of the period: RFC 3339, a date (UTC midnight) or an age such as 30d, 12h.
@@ -55,6 +57,17 @@ impl AuditArgs {
     }
 }
 
+/// `now` in whole seconds, for a period that reads as typed (`--since 30d` is not
+/// `...T19:05:12.123456789Z`), rounded up so that [since, until) still holds the current second.
+fn whole_second_up(now: DateTime<Utc>) -> DateTime<Utc> {
+    let whole = now.with_nanosecond(0).unwrap_or(now);
+    if whole == now {
+        now
+    } else {
+        whole + chrono::Duration::seconds(1)
+    }
+}
+
 /// Runs the audit and returns the rendered report.
 pub async fn run(args: AuditArgs) -> Result<String> {
     // Policies first: a typo in a file should not wait for a search.
@@ -63,7 +76,7 @@ pub async fn run(args: AuditArgs) -> Result<String> {
         .iter()
         .map(|p| PolicyDocument::load(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let now = chrono::Utc::now();
+    let now = whole_second_up(chrono::Utc::now());
     let request = AuditRequest {
         identity: args.identity(),
         period: Period {
@@ -81,4 +94,26 @@ pub async fn run(args: AuditArgs) -> Result<String> {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     Ok(report::render(&report, args.format, colour))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_rounded_up_to_a_whole_second() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            whole_second_up(t("2026-12-03T19:05:12.123456789Z")),
+            t("2026-12-03T19:05:13Z")
+        );
+        assert_eq!(
+            whole_second_up(t("2026-12-03T23:59:59.5Z")),
+            t("2026-12-04T00:00:00Z")
+        );
+        assert_eq!(
+            whole_second_up(t("2026-12-03T19:05:12Z")),
+            t("2026-12-03T19:05:12Z")
+        );
+    }
 }

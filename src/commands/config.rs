@@ -4,7 +4,6 @@
 //! output is itself a valid TOML configuration file. Exits 2 when the configuration is invalid.
 
 use crate::config::{ConfigError, ConfigFile, Origin, Setting};
-use crate::secret::Secret;
 use clap::{Args, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -25,7 +24,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The command whose configuration to check.
+    /// The command whose configuration to check; name it before its flags
+    /// (`config check forward --concurrency 4`).
     #[arg(value_enum, default_value_t = Mode::Forward)]
     pub mode: Mode,
     /// Flags as they would be given to that command (they take precedence as usual).
@@ -209,11 +209,10 @@ pub fn check(
         let _ = writeln!(out, "{line:width$}  # {origin}");
     }
     // Secrets: said to be set, never shown.
-    if let Ok(p) = std::env::var("TRAILSCOPE_OPENSEARCH_PASSWORD") {
+    if std::env::var_os("TRAILSCOPE_OPENSEARCH_PASSWORD").is_some() {
         let _ = writeln!(
             out,
-            "# opensearch password: {} (env TRAILSCOPE_OPENSEARCH_PASSWORD)",
-            Secret::new(p)
+            "# opensearch password: *** (env TRAILSCOPE_OPENSEARCH_PASSWORD)"
         );
     }
     let aws = match (

@@ -2,10 +2,10 @@
 //! crash-safe checkpoints.
 
 use super::PipelineArgs;
-use crate::pipeline::Acknowledge;
 use crate::source::ack::AckTracker;
+use crate::source::ack::Acknowledge;
+use crate::source::checkpoint::CheckpointIndex;
 use crate::source::checkpoint::{CheckpointFile, CheckpointStore};
-use crate::source::checkpoint_index::CheckpointIndex;
 use crate::source::cloudwatch::{self, ReadAhead, Reader};
 use crate::source::poller::{Checkpoints, PollConfig, Poller};
 use crate::stats::Snapshot;
@@ -54,7 +54,7 @@ pub struct ForwardArgs {
         long,
         value_name = "INDEX",
         num_args = 0..=1,
-        default_missing_value = crate::source::checkpoint_index::DEFAULT_INDEX,
+        default_missing_value = crate::source::checkpoint::index::DEFAULT_INDEX,
         env = "TRAILSCOPE_CHECKPOINT_INDEX"
     )]
     pub checkpoint_index: Option<String>,
@@ -95,6 +95,10 @@ pub struct ForwardArgs {
     /// Time between looks for new log groups matching --log-group-prefix.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_DISCOVER_INTERVAL")]
     pub discover_interval: Duration,
+    /// Without a terminal, a `backfill progress` log line at most this often (a terminal shows a
+    /// bar instead).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, env = "TRAILSCOPE_PROGRESS_EVERY")]
+    pub progress_every: Duration,
     /// Give up (exit non-zero, checkpoint kept) when CloudWatch Logs keeps failing this long.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_SOURCE_GIVE_UP")]
     pub source_give_up: Duration,
@@ -198,7 +202,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
             ..PollConfig::default()
         },
         cancel: cancel.clone(),
-        progress: crate::progress::Backfill::new(),
+        progress: crate::progress::Backfill::new(args.progress_every),
     });
     spawn_signal_handler(cancel.clone());
 

@@ -10,7 +10,7 @@ pub mod retention;
 pub mod setup;
 
 use crate::enrich::Enricher;
-use crate::event::encode::Encoder;
+use crate::event::encode::{Encoder, TimeWindow};
 use crate::event::filter::Filter;
 use crate::pipeline::Pipeline;
 use crate::secret::Secret;
@@ -163,6 +163,15 @@ pub struct PipelineArgs {
     pub filter: FilterArgs,
     #[command(flatten)]
     pub geoip: GeoIpArgs,
+    /// Events whose eventTime is older than this (e.g. 2y, 400d) go to the one index
+    /// <prefix>quarantine instead of a daily index each: hostile or broken dates cannot create
+    /// thousands of indices. Widen it to backfill older archives by day.
+    #[arg(long, default_value = "2y", value_parser = humantime::parse_duration, env = "TRAILSCOPE_MAX_EVENT_AGE")]
+    pub max_event_age: Duration,
+    /// Events dated further ahead than this go to <prefix>quarantine (CloudTrail never dates
+    /// an event in the future beyond clock skew).
+    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration, env = "TRAILSCOPE_MAX_EVENT_FUTURE")]
+    pub max_event_future: Duration,
 }
 
 /// Where the GeoIP and ASN databases are (MaxMind DB files; nothing is ever downloaded).
@@ -295,11 +304,13 @@ impl PipelineArgs {
             stats.clone(),
         ));
         Ok(Pipeline {
-            encoder: Arc::new(Encoder::new(
-                enricher,
-                self.index_prefix.clone(),
-                self.filter.filter(),
-            )),
+            encoder: Arc::new(
+                Encoder::new(enricher, self.index_prefix.clone(), self.filter.filter())
+                    .with_window(TimeWindow {
+                        max_age: self.max_event_age,
+                        max_future: self.max_event_future,
+                    }),
+            ),
             sink,
             stats,
         })

@@ -6,7 +6,7 @@ pub mod geoip;
 pub mod user_agent;
 
 use crate::event::cloudtrail::CloudTrailRecord;
-use crate::event::iam_action::iam_action;
+use crate::event::iam_action::{iam_actions, IamActions};
 use geoip::{AutonomousSystem, Geo, GeoIp};
 use std::sync::Arc;
 use user_agent::{CachedUserAgent, UserAgentCache};
@@ -14,7 +14,8 @@ use user_agent::{CachedUserAgent, UserAgentCache};
 /// What enrichment found for one record.
 #[derive(Debug, Default)]
 pub struct Enrichment {
-    pub iam_action: Option<String>,
+    /// `aws.cloudtrail.iam_action` and, for calls that need several, `iam_actions`.
+    pub iam: Option<IamActions>,
     pub user_agent: Option<Arc<CachedUserAgent>>,
     /// `source.geo.*`, when a GeoIP database is configured and knows the public source address.
     pub geo: Option<Arc<Geo>>,
@@ -52,10 +53,10 @@ impl Enricher {
         Enrichment {
             geo: located.geo,
             autonomous_system: located.autonomous_system,
-            iam_action: record
+            iam: record
                 .event_source
                 .as_deref()
-                .and_then(|source| iam_action(source, &record.event_name)),
+                .and_then(|source| iam_actions(source, &record.event_name)),
             user_agent: record
                 .user_agent
                 .as_deref()

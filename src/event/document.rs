@@ -2,7 +2,11 @@
 //! CloudTrail's own fields under `aws.cloudtrail.*`, trailscope's enrichment beside them.
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
-use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
+use super::bound::{self, SetAside, Unsafe};
+use super::cloudtrail::{
+    indexable_time, CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity,
+};
+use super::ecs::{self, Actor, IamTarget};
 use super::json_escape;
 use super::json_scan::RawJson;
 use crate::enrich::user_agent::CachedUserAgent;
@@ -29,6 +33,10 @@ pub struct Document<'a> {
     related: Related<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<UserAgentField<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<Tls<'a>>,
+    #[serde(skip_serializing_if = "Group::is_empty")]
+    group: Group<'a>,
     aws: Aws<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cloudwatch: Option<CloudWatch<'a>>,
@@ -43,9 +51,10 @@ struct Event<'a> {
     provider: Option<Str<'a>>,
     outcome: &'static str,
     kind: &'static str,
-    category: [&'static str; 1],
-    #[serde(rename = "type")]
-    event_type: [&'static str; 1],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    category: &'static [&'static str],
+    #[serde(rename = "type", skip_serializing_if = "<[_]>::is_empty")]
+    event_type: &'static [&'static str],
 }
 
 #[derive(Serialize)]
@@ -79,9 +88,48 @@ struct User<'a> {
     name: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<Str<'a>>,
+    /// The user an IAM call acts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<TargetUser<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<ChangedUser<'a>>,
 }
 
 impl User<'_> {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.id.is_none()
+            && self.email.is_none()
+            && self.target.is_none()
+            && self.changes.is_none()
+    }
+}
+
+#[derive(Serialize)]
+struct TargetUser<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Str<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChangedUser<'a> {
+    name: Str<'a>,
+}
+
+/// The IAM group an IAM call acts on.
+#[derive(Serialize, Default)]
+struct Group<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Str<'a>>,
+}
+
+impl Group<'_> {
     fn is_empty(&self) -> bool {
         self.name.is_none() && self.id.is_none()
     }
@@ -91,12 +139,32 @@ impl User<'_> {
 struct Related<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     user: Vec<Str<'a>>,
+    /// `source.ip` (ECS: every IP seen on the event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<[IpAddr; 1]>,
 }
 
 impl Related<'_> {
     fn is_empty(&self) -> bool {
-        self.user.is_empty()
+        self.user.is_empty() && self.ip.is_none()
     }
+}
+
+#[derive(Serialize)]
+struct Tls<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_protocol: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<TlsClient<'a>>,
+}
+
+#[derive(Serialize)]
+struct TlsClient<'a> {
+    server_name: Str<'a>,
 }
 
 #[derive(Serialize)]
@@ -129,6 +197,8 @@ struct CloudTrail<'a> {
     event_category: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iam_action: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iam_actions: Option<&'static [&'static str]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +251,15 @@ struct CloudTrail<'a> {
         skip_serializing_if = "<[_]>::is_empty",
         serialize_with = "serialize_unknown"
     )]
-    unknown_fields: &'a [(Cow<'a, str>, RawJson<'a>)],
+    unknown_fields: Cow<'a, [(Cow<'a, str>, RawJson<'a>)]>,
+    /// What could not go into a `flat_object` field safely (see [`bound`]): the JSON text of an
+    /// object of those values by dotted path, stored, not indexed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unindexed_fields: Option<String>,
+    /// Why each value there, or a payload left out of `flattened`, is not searchable by its
+    /// path: `<dotted path>: <reason>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unindexed_reasons: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -190,6 +268,9 @@ struct Identity<'a> {
     identity_type: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arn: Option<Str<'a>>,
+    /// The session name of a role session or federated user (trailscope's; see `ecs::Actor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_name: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_key_id: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,7 +386,7 @@ impl Serialize for JsonText<'_> {
 }
 
 fn serialize_unknown<S: Serializer>(
-    fields: &&[(Cow<'_, str>, RawJson<'_>)],
+    fields: &[(Cow<'_, str>, RawJson<'_>)],
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(fields.len()))?;
@@ -313,17 +394,6 @@ fn serialize_unknown<S: Serializer>(
         map.serialize_entry(k.as_ref(), v)?;
     }
     map.end()
-}
-
-/// Lucene refuses a term over 32,766 bytes, and a `flat_object` indexes every string value as
-/// a term: one long string (a CloudFormation template body, a policy document) would get the
-/// whole event rejected. Payloads above this size are kept as text only.
-const MAX_FLATTENED_BYTES: usize = 32 * 1024;
-
-/// Only JSON objects can go into a `flat_object` field; anything else, or anything too large to
-/// index safely, is kept as text only.
-fn object_only(raw: Option<RawJson<'_>>) -> Option<RawJson<'_>> {
-    raw.filter(|r| r.get().starts_with('{') && r.get().len() <= MAX_FLATTENED_BYTES)
 }
 
 fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
@@ -400,7 +470,7 @@ impl<'o> Obj<'o> {
         self.out.extend_from_slice(members.as_bytes());
     }
 
-    /// A one-element array of a string.
+    /// An array of strings.
     fn str_array(&mut self, key: &str, values: &[&str]) {
         let out = self.key(key);
         out.push(b'[');
@@ -435,13 +505,8 @@ impl Document<'_> {
         if let Some(source) = &self.source {
             let mut s = Obj::open(o.key("source"));
             s.str("address", source.address);
-            match source.ip {
-                // Rust reads an IPv4 address only in the dotted-decimal form it prints (no
-                // leading zeros, no spaces): the address as it came is the printed IP, without
-                // the formatting machinery.
-                Some(IpAddr::V4(_)) => s.str("ip", source.address),
-                Some(ip) => s.value("ip", &ip)?,
-                None => {}
+            if let Some(ip) = source.ip {
+                write_ip(s.key("ip"), ip, Some(source.address))?;
             }
             if let Some(geo) = source.geo {
                 s.value("geo", geo)?;
@@ -455,11 +520,31 @@ impl Document<'_> {
             let mut u = Obj::open(o.key("user"));
             u.opt_str("name", self.user.name);
             u.opt_str("id", self.user.id);
+            u.opt_str("email", self.user.email);
+            if let Some(t) = &self.user.target {
+                let mut t_ = Obj::open(u.key("target"));
+                t_.opt_str("name", t.name);
+                t_.opt_str("id", t.id);
+                t_.close();
+            }
+            if let Some(c) = &self.user.changes {
+                let mut c_ = Obj::open(u.key("changes"));
+                c_.str("name", c.name);
+                c_.close();
+            }
             u.close();
         }
         if !self.related.is_empty() {
             let mut r = Obj::open(o.key("related"));
-            r.str_array("user", &self.related.user);
+            if !self.related.user.is_empty() {
+                r.str_array("user", &self.related.user);
+            }
+            if let Some([ip]) = self.related.ip {
+                let out = r.key("ip");
+                out.push(b'[');
+                write_ip(out, ip, self.source.as_ref().map(|s| s.address))?;
+                out.push(b']');
+            }
             r.close();
         }
         if let Some(user_agent) = &self.user_agent {
@@ -469,6 +554,24 @@ impl Document<'_> {
                 u.members(cached.ecs_members_json());
             }
             u.close();
+        }
+        if let Some(tls) = &self.tls {
+            let mut t = Obj::open(o.key("tls"));
+            t.opt_str("version_protocol", tls.version_protocol.as_deref());
+            t.opt_str("version", tls.version);
+            t.opt_str("cipher", tls.cipher);
+            if let Some(client) = &tls.client {
+                let mut c = Obj::open(t.key("client"));
+                c.str("server_name", client.server_name);
+                c.close();
+            }
+            t.close();
+        }
+        if !self.group.is_empty() {
+            let mut g = Obj::open(o.key("group"));
+            g.opt_str("name", self.group.name);
+            g.opt_str("id", self.group.id);
+            g.close();
         }
         {
             let mut aws = Obj::open(o.key("aws"));
@@ -499,8 +602,12 @@ impl Event<'_> {
         o.opt_str("provider", self.provider);
         o.str("outcome", self.outcome);
         o.str("kind", self.kind);
-        o.str_array("category", &self.category);
-        o.str_array("type", &self.event_type);
+        if !self.category.is_empty() {
+            o.str_array("category", self.category);
+        }
+        if !self.event_type.is_empty() {
+            o.str_array("type", self.event_type);
+        }
         o.close();
     }
 }
@@ -526,6 +633,9 @@ impl CloudTrail<'_> {
         o.opt_str("event_type", self.event_type);
         o.opt_str("event_category", self.event_category);
         o.opt_str("iam_action", self.iam_action);
+        if let Some(actions) = self.iam_actions {
+            o.str_array("iam_actions", actions);
+        }
         o.opt_bool("read_only", self.read_only);
         o.opt_bool("management_event", self.management_event);
         o.opt_str("error_code", self.error_code);
@@ -594,6 +704,13 @@ impl CloudTrail<'_> {
             }
             out.push(b'}');
         }
+        if let Some(text) = &self.unindexed_fields {
+            o.str("unindexed_fields", text);
+        }
+        if !self.unindexed_reasons.is_empty() {
+            let reasons: Vec<&str> = self.unindexed_reasons.iter().map(String::as_str).collect();
+            o.str_array("unindexed_reasons", &reasons);
+        }
         o.close();
         Ok(())
     }
@@ -604,6 +721,7 @@ impl Identity<'_> {
         let mut o = Obj::open(out);
         o.opt_str("type", self.identity_type);
         o.opt_str("arn", self.arn);
+        o.opt_str("session_name", self.session_name);
         o.opt_str("access_key_id", self.access_key_id);
         o.opt_str("invoked_by", self.invoked_by);
         o.opt_str("identity_provider", self.identity_provider);
@@ -646,38 +764,62 @@ impl<'a> Document<'a> {
         enrichment: &'a Enrichment,
     ) -> Document<'a> {
         let identity = record.user_identity.as_ref();
+        let mut aside = SetAside::default();
+        let unknown_fields =
+            bound::split_members(&record.unknown, UNKNOWN_FIELDS.len(), &mut aside);
+        let actor = ecs::actor(record);
+        let user_identity = identity.map(|i| identity_field(i, &actor, &mut aside));
+        let flattened = Flattened {
+            request_parameters: bound::payload(
+                record.request_parameters,
+                "requestParameters",
+                "aws.cloudtrail.flattened.request_parameters",
+                &mut aside,
+            ),
+            response_elements: bound::payload(
+                record.response_elements,
+                "responseElements",
+                "aws.cloudtrail.flattened.response_elements",
+                &mut aside,
+            ),
+            additional_event_data: bound::payload(
+                record.additional_event_data,
+                "additionalEventData",
+                "aws.cloudtrail.flattened.additional_event_data",
+                &mut aside,
+            ),
+            service_event_details: bound::payload(
+                record.service_event_details,
+                "serviceEventDetails",
+                "aws.cloudtrail.flattened.service_event_details",
+                &mut aside,
+            ),
+        };
+        let (unindexed_fields, unindexed_reasons) = aside.into_parts();
         let read_only = record.read_only;
-        let user_name = identity.and_then(user_name);
-        let mut related = Related::default();
-        if let Some(name) = user_name {
-            related.user.push(name);
-        }
-        if let Some(issuer) = identity
-            .and_then(|i| i.session_context.as_ref())
-            .and_then(|c| c.session_issuer.as_ref())
-            .and_then(|i| i.user_name.as_deref())
-        {
-            if Some(issuer) != user_name {
-                related.user.push(issuer);
-            }
-        }
+        let target = ecs::iam_target(record);
+        let class = ecs::classify(
+            record.event_source.as_deref().unwrap_or_default(),
+            &record.event_name,
+        );
+        let source_ip: Option<IpAddr> = record
+            .source_ip_address
+            .as_deref()
+            .and_then(|a| a.parse().ok());
+        let related = Related {
+            user: ecs::related_users(&target, &actor),
+            ip: source_ip.map(|ip| [ip]),
+        };
         Document {
             timestamp,
             event: Event {
                 id: record.event_id.as_deref(),
                 action: &record.event_name,
                 provider: record.event_source.as_deref(),
-                outcome: if record.error_code.is_some() {
-                    "failure"
-                } else {
-                    "success"
-                },
+                outcome: ecs::outcome(record).as_str(),
                 kind: "event",
-                category: [category(
-                    record.event_source.as_deref().unwrap_or_default(),
-                    &record.event_name,
-                )],
-                event_type: [event_type(&record.event_name, read_only)],
+                category: class.category,
+                event_type: class.event_type,
             },
             cloud: Cloud {
                 provider: "aws",
@@ -689,26 +831,34 @@ impl<'a> Document<'a> {
             },
             source: record.source_ip_address.as_deref().map(|address| Source {
                 address,
-                ip: address.parse().ok(),
+                ip: source_ip,
                 geo: enrichment.geo.as_deref(),
                 autonomous_system: enrichment.autonomous_system.as_deref(),
             }),
-            user: User {
-                name: user_name,
-                id: identity.and_then(|i| i.principal_id.as_deref()),
-            },
+            user: user(&actor, &target),
             related,
             user_agent: record.user_agent.as_deref().map(|original| UserAgentField {
                 original,
                 parsed: enrichment.user_agent.as_deref().map(|p| &p.ecs),
                 cached: enrichment.user_agent.as_deref(),
             }),
+            tls: record.tls_details.as_ref().and_then(ecs::tls).map(|t| Tls {
+                version_protocol: t.version_protocol,
+                version: t.version,
+                cipher: t.cipher,
+                client: t.server_name.map(|server_name| TlsClient { server_name }),
+            }),
+            group: Group {
+                name: target.group_name,
+                id: target.group_id,
+            },
             aws: Aws {
                 cloudtrail: CloudTrail {
                     event_version: record.event_version.as_deref(),
                     event_type: record.event_type.as_deref(),
                     event_category: record.event_category.as_deref(),
-                    iam_action: enrichment.iam_action.as_deref(),
+                    iam_action: enrichment.iam.as_ref().map(|a| &*a.primary),
+                    iam_actions: enrichment.iam.as_ref().and_then(|a| a.several()),
                     read_only,
                     management_event: record.management_event,
                     error_code: record.error_code.as_deref(),
@@ -720,7 +870,7 @@ impl<'a> Document<'a> {
                     vpc_endpoint_id: record.vpc_endpoint_id.as_deref(),
                     vpc_endpoint_account_id: record.vpc_endpoint_account_id.as_deref(),
                     session_credential_from_console: record.session_credential_from_console,
-                    user_identity: identity.map(identity_field),
+                    user_identity,
                     resources: record.resources.iter().map(resource_field).collect(),
                     tls_details: record.tls_details.as_ref().map(tls_field),
                     request_parameters: text(record.request_parameters),
@@ -730,13 +880,10 @@ impl<'a> Document<'a> {
                     addendum: text(record.addendum),
                     edge_device_details: text(record.edge_device_details),
                     insight_details: text(record.insight_details),
-                    flattened: Flattened {
-                        request_parameters: object_only(record.request_parameters),
-                        response_elements: object_only(record.response_elements),
-                        additional_event_data: object_only(record.additional_event_data),
-                        service_event_details: object_only(record.service_event_details),
-                    },
-                    unknown_fields: &record.unknown,
+                    flattened,
+                    unknown_fields,
+                    unindexed_fields,
+                    unindexed_reasons,
                 },
                 user_agent: enrichment.user_agent.as_deref().map(|p| &p.aws),
                 user_agent_json: enrichment.user_agent.as_deref().map(|p| p.aws_json()),
@@ -753,36 +900,70 @@ impl<'a> Document<'a> {
     }
 }
 
-/// `user.name`: the IAM user name, or for a role session the session name (the last part of
-/// `arn:aws:sts::111122223333:assumed-role/RoleName/SessionName`), which is what people search by.
-fn user_name<'a>(identity: &'a UserIdentity<'a>) -> Option<&'a str> {
-    if let Some(name) = identity.user_name.as_deref() {
-        return Some(name);
-    }
-    let arn = identity.arn.as_deref()?;
-    match identity.identity_type.as_deref() {
-        Some("AssumedRole") | Some("FederatedUser") => arn.rsplit('/').next(),
-        _ => None,
+/// ECS `user.*`: who called ([`ecs::actor`]) and, for IAM calls, on whom ([`ecs::iam_target`]).
+fn user<'a>(actor: &Actor<'a>, target: &IamTarget<'a>) -> User<'a> {
+    User {
+        name: actor.name,
+        id: actor.id,
+        email: actor.email,
+        target: (target.user_name.is_some() || target.user_id.is_some()).then_some(TargetUser {
+            name: target.user_name,
+            id: target.user_id,
+        }),
+        changes: target.new_user_name.map(|name| ChangedUser { name }),
     }
 }
 
-fn identity_field<'a>(i: &'a UserIdentity<'a>) -> Identity<'a> {
+/// Writes an IP address as serde_json writes it. Rust reads an IPv4 address only in the
+/// dotted-decimal form it prints (no leading zeros, no spaces): the address as it came is the
+/// printed IP, without the formatting machinery.
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr, text: Option<&str>) -> serde_json::Result<()> {
+    match (ip, text) {
+        (IpAddr::V4(_), Some(text)) => json_escape::write_str(out, text),
+        _ => serde_json::to_writer(out, &ip)?,
+    }
+    Ok(())
+}
+
+/// The dotted path of the `flat_object` field of unknown fields.
+const UNKNOWN_FIELDS: &str = "aws.cloudtrail.unknown_fields";
+
+fn identity_field<'a>(
+    i: &'a UserIdentity<'a>,
+    actor: &Actor<'a>,
+    aside: &mut SetAside,
+) -> Identity<'a> {
     Identity {
         identity_type: i.identity_type.as_deref(),
         arn: i.arn.as_deref(),
+        session_name: actor.session_name,
         access_key_id: i.access_key_id.as_deref(),
         invoked_by: i.invoked_by.as_deref(),
         identity_provider: i.identity_provider.as_deref(),
         credential_id: i.credential_id.as_deref(),
-        on_behalf_of: i.on_behalf_of.filter(|r| r.get().starts_with('{')),
-        session_context: i.session_context.as_ref().map(session_field),
+        on_behalf_of: aside.object_or_aside(
+            "userIdentity.onBehalfOf",
+            "aws.cloudtrail.user_identity.on_behalf_of",
+            i.on_behalf_of,
+        ),
+        session_context: i.session_context.as_ref().map(|c| session_field(c, aside)),
     }
 }
 
-fn session_field<'a>(c: &'a SessionContext<'a>) -> Session<'a> {
+fn session_field<'a>(c: &'a SessionContext<'a>, aside: &mut SetAside) -> Session<'a> {
     Session {
         mfa_authenticated: c.mfa_authenticated,
-        creation_date: c.creation_date.as_deref(),
+        // A `date` field: a text OpenSearch cannot read would cost the event.
+        creation_date: c.creation_date.as_deref().filter(|t| {
+            indexable_time(t) || {
+                aside.push_str(
+                    "userIdentity.sessionContext.attributes.creationDate",
+                    t,
+                    Unsafe::NotTime,
+                );
+                false
+            }
+        }),
         source_identity: c.source_identity.as_deref(),
         ec2_role_delivery: c.ec2_role_delivery.as_deref(),
         assumed_root: c.assumed_root.as_deref(),
@@ -795,7 +976,11 @@ fn session_field<'a>(c: &'a SessionContext<'a>) -> Session<'a> {
         }),
         web_id_federation_data: c.web_id_federation_data.as_ref().map(|w| WebId {
             federated_provider: w.federated_provider.as_deref(),
-            attributes: w.attributes.filter(|r| r.get().starts_with('{')),
+            attributes: aside.object_or_aside(
+                "userIdentity.sessionContext.webIdFederationData.attributes",
+                "aws.cloudtrail.user_identity.session_context.web_id_federation_data.attributes",
+                w.attributes,
+            ),
         }),
     }
 }
@@ -813,40 +998,6 @@ fn tls_field<'a>(t: &'a TlsDetails<'a>) -> TlsField<'a> {
         tls_version: t.tls_version.as_deref(),
         cipher_suite: t.cipher_suite.as_deref(),
         client_provided_host_header: t.client_provided_host_header.as_deref(),
-    }
-}
-
-/// ECS `event.category`: what kind of activity, coarsely.
-fn category(source: &str, name: &str) -> &'static str {
-    match source {
-        "signin.amazonaws.com" => "authentication",
-        "sts.amazonaws.com" if name.starts_with("AssumeRole") || name == "GetFederationToken" => {
-            "authentication"
-        }
-        "iam.amazonaws.com" | "sso.amazonaws.com" | "identitystore.amazonaws.com" => "iam",
-        _ => "configuration",
-    }
-}
-
-/// ECS `event.type`: `info` for reads, `creation` / `deletion` by verb, `change` otherwise.
-fn event_type(name: &str, read_only: Option<bool>) -> &'static str {
-    if read_only == Some(true) {
-        return "info";
-    }
-    const CREATE: [&str; 4] = ["Create", "Put", "Run", "Register"];
-    const DELETE: [&str; 4] = ["Delete", "Remove", "Terminate", "Deregister"];
-    if CREATE.iter().any(|p| name.starts_with(p)) {
-        "creation"
-    } else if DELETE.iter().any(|p| name.starts_with(p)) {
-        "deletion"
-    } else if read_only.is_none()
-        && ["Describe", "Get", "List", "Head", "Lookup"]
-            .iter()
-            .any(|p| name.starts_with(p))
-    {
-        "info"
-    } else {
-        "change"
     }
 }
 
@@ -916,6 +1067,36 @@ mod tests {
         ] {
             assert_same_bytes(full, &origin);
             assert_same_bytes(r#"{"eventName":"X"}"#, &origin);
+            // The ECS fields of IAM calls, sign-ins and an IPv6 caller (tls, group, user.target,
+            // user.changes, user.email, related.ip, no event.type).
+            assert_same_bytes(
+                r#"{"eventName":"UpdateUser","eventSource":"iam.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "userIdentity":{"type":"IAMUser","principalId":"AIDA","userName":"a@example.com"},
+                "sourceIPAddress":"2001:db8::1","requestParameters":{"userName":"Bob","newUserName":"Rob","groupName":"G"},
+                "responseElements":{"user":{"userId":"AIDABOB"},"group":{"groupId":"AGPA"}},
+                "tlsDetails":{"tlsVersion":"TLSv1.2","cipherSuite":"c","clientProvidedHostHeader":"iam.amazonaws.com"}}"#,
+                &origin,
+            );
+            assert_same_bytes(
+                r#"{"eventName":"Publish","eventSource":"sns.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "sourceIPAddress":"sns.amazonaws.com","tlsDetails":{"tlsVersion":"1.3"}}"#,
+                &origin,
+            );
+            assert_same_bytes(
+                r#"{"eventName":"CheckMfa","eventSource":"signin.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
+                "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","sessionContext":{"sessionIssuer":{"userName":"R"}}},
+                "responseElements":{"CheckMfa":"Failure"},"sourceIPAddress":"192.0.2.1"}"#,
+                &origin,
+            );
+            // What cannot go into a flat_object is kept as text (`bound`), in both writers.
+            let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+            assert_same_bytes(
+                &format!(
+                    r#"{{"eventName":"X","new":1,"new":{deep},"requestParameters":{{"a":{deep}}},
+                    "userIdentity":{{"onBehalfOf":{{"a":1,"a":2}}}}}}"#
+                ),
+                &origin,
+            );
             assert_same_bytes(
                 r#"{"eventName":"X","eventTime":"2024-01-02 03:04:05","userIdentity":{"type":"IAMUser","userName":"u"},"requestParameters":null}"#,
                 &origin,

@@ -261,6 +261,9 @@ impl BulkBatch {
 /// A `_bulk` response, as trimmed by [`FILTER_PATH`].
 #[derive(Debug, Deserialize)]
 pub struct BulkResponse {
+    /// Not trusted: outcomes are read from the items (a proxy or an old version may leave it
+    /// out, and it says nothing about which items failed).
+    #[serde(default)]
     pub errors: bool,
     #[serde(default)]
     pub items: Vec<ItemResponse>,
@@ -301,36 +304,6 @@ pub struct ItemError {
     pub kind: String,
     #[serde(default)]
     pub reason: Option<String>,
-}
-
-/// What became of one item of a bulk request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ItemOutcome {
-    Indexed,
-    /// `create` found a document with this id: an earlier delivery of the same event.
-    Duplicate,
-    /// OpenSearch is busy or failing (429, 5xx): send it again later.
-    Retry(ItemError),
-    /// OpenSearch will never take it as it is (mapping error, 403 on that index, ...).
-    Rejected(ItemError),
-}
-
-impl ItemOutcome {
-    pub fn of(result: &ItemResult) -> ItemOutcome {
-        let error = || {
-            result.error.clone().unwrap_or(ItemError {
-                kind: format!("http_{}", result.status),
-                reason: None,
-            })
-        };
-        match result.status {
-            200 | 201 => ItemOutcome::Indexed,
-            409 => ItemOutcome::Duplicate,
-            429 => ItemOutcome::Retry(error()),
-            s if s >= 500 && s != 501 => ItemOutcome::Retry(error()),
-            _ => ItemOutcome::Rejected(error()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -412,31 +385,5 @@ mod tests {
         assert_eq!(&*b.index_for("ct-", "2024.01.02"), "ct-2024.01.02");
         assert_eq!(&*b.index_for("ct", "-2024.01.02"), "ct-2024.01.02");
         assert_eq!(&*b.index_for("x-", "2024.01.02"), "x-2024.01.02");
-    }
-
-    #[test]
-    fn item_statuses_map_to_outcomes() {
-        let r: BulkResponse = serde_json::from_str(
-            r#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}},
-            {"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},
-            {"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},
-            {"create":{"status":503}},{"create":{"status":501}}]}"#,
-        )
-        .unwrap();
-        let outcomes: Vec<_> = r
-            .items
-            .iter()
-            .map(|i| ItemOutcome::of(i.result()))
-            .collect();
-        assert_eq!(outcomes[0], ItemOutcome::Indexed);
-        assert_eq!(outcomes[1], ItemOutcome::Duplicate);
-        assert!(
-            matches!(&outcomes[2], ItemOutcome::Retry(e) if e.kind == "es_rejected_execution_exception")
-        );
-        assert!(
-            matches!(&outcomes[3], ItemOutcome::Rejected(e) if e.reason.as_deref() == Some("bad"))
-        );
-        assert!(matches!(&outcomes[4], ItemOutcome::Retry(e) if e.kind == "http_503"));
-        assert!(matches!(&outcomes[5], ItemOutcome::Rejected(_)));
     }
 }

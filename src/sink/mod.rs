@@ -2,16 +2,18 @@
 //! dead-letter file for what OpenSearch will never take.
 
 pub mod bulk;
+pub mod classify;
 pub mod dead_letter;
 pub mod opensearch;
 pub mod sigv4;
 
 use crate::stats::{RetryCause, Stats};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use bulk::{BulkBatch, BulkItem, ItemOutcome};
+use bulk::{BulkBatch, BulkItem};
 use bytes::Bytes;
+use classify::{classify, ItemOutcome, Verdict};
 use dead_letter::{DeadLetterError, DeadLetterFile, Stage};
-use opensearch::{error_chain, BulkReply, Client};
+use opensearch::Client;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,7 +89,12 @@ pub enum SinkError {
         status: u16,
         body: String,
     },
-    #[error("gave up delivering {pending} events to {url} after {elapsed:?}: {last_error}")]
+    #[error(
+        "gave up delivering {pending} events to {url} after {} s of retries \
+         (--retry-give-up-secs); nothing of them is acknowledged, a restart reads them again. \
+         Last error: {last_error}",
+        .elapsed.as_secs()
+    )]
     GaveUp {
         url: String,
         pending: usize,
@@ -197,8 +204,12 @@ impl Sink {
     }
 
     /// Delivers every event of `batch`: each ends indexed, duplicate (already there) or in the
-    /// dead-letter file, or the call fails and none of the still-pending events may be
-    /// acknowledged. Returns the items, for acknowledgement.
+    /// dead-letter file (synced before this returns), or the call fails and none of the
+    /// still-pending events may be acknowledged. Returns the items, for acknowledgement.
+    ///
+    /// Each round sends the pending items, in smaller and smaller parts while the cluster answers
+    /// 413, then acts on [`classify`]'s verdict; what is to be tried again waits for the next
+    /// round, after a backoff, until the retry budget is spent.
     pub async fn deliver(
         &self,
         batch: BulkBatch,
@@ -208,94 +219,11 @@ impl Sink {
         let mut delays = self.config.retry.delays();
         let started = Instant::now();
         while !pending.is_empty() {
-            let body = if pending.len() == batch.len() {
-                self.encode(batch.body())
-            } else {
-                self.encode(&batch.body_of(&pending))
-            };
-            report.requests += 1;
-            self.stats.bulk_request();
-            let reply = {
-                let _in_flight = self.stats.bulk_started();
-                let sent = Instant::now();
-                let reply = self.client.bulk(body, self.config.gzip).await;
-                self.stats.bulk_latency.observe(sent.elapsed());
-                reply
-            };
-            let (cause, last_error) = match reply {
-                Ok(BulkReply::Items(response)) if response.items.len() == pending.len() => {
-                    let mut retry = Vec::new();
-                    let mut last = String::new();
-                    let mut cause = RetryCause::Throttled;
-                    for (&position, item) in pending.iter().zip(&response.items) {
-                        match ItemOutcome::of(item.result()) {
-                            ItemOutcome::Indexed => report.indexed += 1,
-                            ItemOutcome::Duplicate => report.duplicates += 1,
-                            ItemOutcome::Retry(e) => {
-                                if item.result().status != 429 {
-                                    cause = RetryCause::Items;
-                                }
-                                last = format!("{}: {}", e.kind, e.reason.unwrap_or_default());
-                                retry.push(position);
-                            }
-                            ItemOutcome::Rejected(e) => {
-                                let item = &batch.items()[position];
-                                self.dead_letters.write(
-                                    Stage::Index,
-                                    &e.kind,
-                                    e.reason.as_deref().unwrap_or(""),
-                                    Some(&item.index),
-                                    Some(&item.id),
-                                    &item.event,
-                                )?;
-                                report.dead_lettered += 1;
-                            }
-                        }
-                    }
-                    if retry.is_empty() {
-                        self.limit_changed(self.limit.succeeded());
-                        break;
-                    }
-                    self.stats.retried_items(retry.len());
-                    pending = retry;
-                    (
-                        cause,
-                        format!("{} items refused for now ({last})", pending.len()),
-                    )
-                }
-                Ok(BulkReply::Items(response)) => (
-                    RetryCause::BadResponse,
-                    format!(
-                        "the bulk response has {} items for {} sent",
-                        response.items.len(),
-                        pending.len()
-                    ),
-                ),
-                Ok(BulkReply::Unreadable(message)) => (
-                    RetryCause::BadResponse,
-                    format!("unreadable bulk response: {message}"),
-                ),
-                Ok(BulkReply::Status { status, body }) => match status {
-                    401 | 403 => {
-                        return Err(SinkError::Auth {
-                            url: self.client.url.to_string(),
-                            status,
-                            body,
-                        })
-                    }
-                    429 => (RetryCause::Throttled, format!("HTTP 429: {body}")),
-                    s if s >= 500 && s != 501 => {
-                        (RetryCause::ServerError, format!("HTTP {s}: {body}"))
-                    }
-                    _ => {
-                        return Err(SinkError::Refused {
-                            url: self.client.url.to_string(),
-                            status,
-                            body,
-                        })
-                    }
-                },
-                Err(e) => (RetryCause::Connection, error_chain(&e)),
+            let round = self.send_round(&batch, pending, &mut report).await?;
+            pending = round.retry;
+            let Some((cause, last_error)) = round.failure else {
+                self.limit_changed(self.limit.succeeded());
+                break;
             };
             self.stats.bulk_retry(cause);
             if matches!(cause, RetryCause::Throttled) {
@@ -304,6 +232,10 @@ impl Sink {
             let elapsed = started.elapsed();
             let delay = delays.next().unwrap_or(self.config.retry.max_delay);
             if elapsed + delay > self.config.retry.give_up_after {
+                // What was dead-lettered is done: on disk before the error is reported.
+                self.dead_letters.sync()?;
+                self.stats
+                    .delivered(report.indexed, report.duplicates, report.dead_lettered);
                 return Err(SinkError::GaveUp {
                     url: self.client.url.to_string(),
                     pending: pending.len(),
@@ -318,8 +250,146 @@ impl Sink {
             );
             tokio::time::sleep(delay).await;
         }
-        self.stats.delivered(&report);
+        self.dead_letters.sync()?;
+        self.stats
+            .delivered(report.indexed, report.duplicates, report.dead_lettered);
         Ok((report, batch.into_items()))
+    }
+
+    /// Sends the items at `positions` once (split while the answer is 413) and records what
+    /// became of them in `report`.
+    async fn send_round(
+        &self,
+        batch: &BulkBatch,
+        positions: Vec<usize>,
+        report: &mut BatchReport,
+    ) -> Result<Round, SinkError> {
+        let mut round = Round::default();
+        // Parts still to send, the next one last.
+        let mut parts = vec![positions];
+        let mut split_told = false;
+        while let Some(part) = parts.pop() {
+            let plain = if part.len() == batch.len() {
+                std::borrow::Cow::Borrowed(batch.body())
+            } else {
+                std::borrow::Cow::Owned(batch.body_of(&part))
+            };
+            let body = self.encode(&plain);
+            let sent_bytes = body.len();
+            report.requests += 1;
+            self.stats.bulk_request();
+            let reply = {
+                let _in_flight = self.stats.bulk_started();
+                let sent = Instant::now();
+                let reply = self.client.bulk(body, self.config.gzip).await;
+                self.stats.bulk_latency.observe(sent.elapsed());
+                reply
+            };
+            match classify(&reply, part.len()) {
+                Verdict::Items(outcomes) => {
+                    let mut retried = 0;
+                    for (&position, outcome) in part.iter().zip(outcomes) {
+                        let (cause, e) = match outcome {
+                            ItemOutcome::Indexed => {
+                                report.indexed += 1;
+                                continue;
+                            }
+                            ItemOutcome::Duplicate => {
+                                report.duplicates += 1;
+                                continue;
+                            }
+                            ItemOutcome::Rejected(e) => {
+                                let reason = e.reason.as_deref().unwrap_or_default();
+                                self.dead_letter(batch, position, &e.kind, reason)?;
+                                report.dead_lettered += 1;
+                                continue;
+                            }
+                            ItemOutcome::Throttled(e) => (RetryCause::Throttled, e),
+                            ItemOutcome::Retry(e) => (RetryCause::Items, e),
+                        };
+                        retried += 1;
+                        round.retry.push(position);
+                        round.fail(
+                            cause,
+                            format!("{}: {}", e.kind, e.reason.unwrap_or_default()),
+                        );
+                    }
+                    if retried > 0 {
+                        self.stats.retried_items(retried);
+                        if let Some((_, last)) = &mut round.failure {
+                            *last = format!("{retried} items refused for now ({last})");
+                        }
+                    }
+                }
+                Verdict::TooLarge { .. } if part.len() > 1 => {
+                    // Once per round: the halves of halves would log one line per document
+                    // when most are refused.
+                    if !split_told {
+                        split_told = true;
+                        tracing::info!(
+                            items = part.len(),
+                            bytes = plain.len(),
+                            "OpenSearch refused a bulk request as too large (HTTP 413): sending \
+                             it in smaller parts"
+                        );
+                    }
+                    let mut first = part;
+                    let second = first.split_off(first.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
+                Verdict::TooLarge { body } => {
+                    let reason = too_large_reason(plain.len(), sent_bytes, self.config.gzip, &body);
+                    self.dead_letter(batch, part[0], "request_too_large", &reason)?;
+                    report.dead_lettered += 1;
+                }
+                Verdict::Retry { cause, message } => {
+                    // The rest of this round would most likely fail the same way: all of it
+                    // waits for the next round.
+                    round.retry.extend(part);
+                    round.retry.extend(parts.drain(..).flatten());
+                    round.fail(cause, message);
+                }
+                Verdict::Auth { status, body } => {
+                    self.dead_letters.sync()?;
+                    return Err(SinkError::Auth {
+                        url: self.client.url.to_string(),
+                        status,
+                        body,
+                    });
+                }
+                Verdict::Refused { status, body } => {
+                    self.dead_letters.sync()?;
+                    return Err(SinkError::Refused {
+                        url: self.client.url.to_string(),
+                        status,
+                        body,
+                    });
+                }
+            }
+        }
+        // Sent again in the batch's order, whatever order the parts ended in.
+        round.retry.sort_unstable();
+        Ok(round)
+    }
+
+    fn dead_letter(
+        &self,
+        batch: &BulkBatch,
+        position: usize,
+        kind: &str,
+        reason: &str,
+    ) -> Result<(), SinkError> {
+        let item = &batch.items()[position];
+        self.dead_letters.write(
+            Stage::Index,
+            kind,
+            reason,
+            Some(&item.index),
+            Some(&item.id),
+            &item.event,
+        )?;
+        Ok(())
     }
 
     fn limit_changed(&self, limit: usize) {
@@ -357,6 +427,49 @@ impl Sink {
     }
 }
 
+/// What one round of sending left to do.
+#[derive(Debug, Default)]
+struct Round {
+    /// Items to send again, in the batch's order.
+    retry: Vec<usize>,
+    /// Why the round did not deliver everything, and the last error seen (for the log and
+    /// for giving up).
+    failure: Option<(RetryCause, String)>,
+}
+
+impl Round {
+    fn fail(&mut self, cause: RetryCause, message: String) {
+        // A throttled round stays throttled (fewer requests in flight), whatever else failed.
+        let cause = match &self.failure {
+            Some((RetryCause::Throttled, _)) => RetryCause::Throttled,
+            _ => cause,
+        };
+        self.failure = Some((cause, message));
+    }
+}
+
+/// The dead letter's reason for a document that is too large for the cluster even alone.
+fn too_large_reason(plain_bytes: usize, sent_bytes: usize, gzip: bool, answer: &str) -> String {
+    let sent = if gzip {
+        format!("{plain_bytes} bytes ({sent_bytes} gzipped)")
+    } else {
+        format!("{plain_bytes} bytes")
+    };
+    let answer = answer.trim();
+    let answer = if answer.is_empty() {
+        String::new()
+    } else {
+        format!(" It answered: {answer}")
+    };
+    format!(
+        "OpenSearch refused this document alone as too large (HTTP 413): the request holding \
+         only it was {sent}, more than the cluster (or a proxy in front of it) accepts per \
+         request. Raise http.max_content_length (100mb by default; Amazon OpenSearch Service \
+         caps requests at 10 MiB on some instance types) or the proxy's body limit, then \
+         ingest this letter's `event` again.{answer}"
+    )
+}
+
 #[cfg(test)]
 mod aimd_tests {
     use super::Aimd;
@@ -375,5 +488,34 @@ mod aimd_tests {
         }
         assert_eq!(a.get(), 8, "never above the configured concurrency");
         assert_eq!(Aimd::new(0).get(), 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_too_large_reason_gives_the_sizes_and_the_limit_to_raise() {
+        let r = too_large_reason(70_000, 1_200, true, "  ");
+        assert!(r.contains("was 70000 bytes (1200 gzipped)"), "{r}");
+        assert!(
+            r.contains("HTTP 413") && r.contains("http.max_content_length"),
+            "{r}"
+        );
+        assert!(!r.contains("It answered"), "no empty answer quoted: {r}");
+        let r = too_large_reason(70_000, 70_000, false, "<h1>413</h1>");
+        assert!(r.contains("was 70000 bytes, more than"), "{r}");
+        assert!(r.ends_with("It answered: <h1>413</h1>"), "{r}");
+    }
+
+    #[test]
+    fn a_round_with_any_pushback_stays_throttled_and_keeps_the_last_error() {
+        let mut round = Round::default();
+        round.fail(RetryCause::Items, "a".into());
+        assert_eq!(round.failure, Some((RetryCause::Items, "a".into())));
+        round.fail(RetryCause::Throttled, "b".into());
+        round.fail(RetryCause::Connection, "c".into());
+        assert_eq!(round.failure, Some((RetryCause::Throttled, "c".into())));
     }
 }

@@ -233,8 +233,9 @@ impl Client {
         Ok((status, value))
     }
 
-    /// Posts one `_bulk` body (already gzipped when `gzip`).
-    pub async fn bulk(&self, body: Bytes, gzip: bool) -> Result<BulkReply, opensearch::Error> {
+    /// Posts one `_bulk` body (already gzipped when `gzip`). Every way it can end is a
+    /// [`BulkReply`] (a failed connection too), for `classify` to judge.
+    pub async fn bulk(&self, body: Bytes, gzip: bool) -> BulkReply {
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
@@ -243,7 +244,7 @@ impl Client {
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        let response = self
+        let response = match self
             .client
             .send(
                 Method::Post,
@@ -253,23 +254,37 @@ impl Client {
                 Some(body),
                 None,
             )
-            .await?;
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => return BulkReply::NoAnswer(error_chain(&e)),
+        };
         let status = response.status_code().as_u16();
-        if status == 200 {
-            let bytes = response.bytes().await?;
-            Ok(match serde_json::from_slice::<BulkResponse>(&bytes) {
-                Ok(parsed) => BulkReply::Items(parsed),
-                Err(e) => BulkReply::Unreadable(format!(
-                    "{e}: {}",
-                    truncate(&String::from_utf8_lossy(&bytes), 300)
-                )),
-            })
-        } else {
+        if status != 200 {
+            // The status decides; the body only explains, and may be cut short.
             let body = response.text().await.unwrap_or_default();
-            Ok(BulkReply::Status {
+            return BulkReply::Status {
                 status,
                 body: truncate(&body, 500),
-            })
+            };
+        }
+        // The request timeout covers reading the body too: an answer that never ends is a
+        // failed request after that long, not a hang.
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return BulkReply::NoAnswer(format!(
+                    "the answer (HTTP 200) broke off: {}",
+                    error_chain(&e)
+                ))
+            }
+        };
+        match serde_json::from_slice::<BulkResponse>(&bytes) {
+            Ok(parsed) => BulkReply::Items(parsed),
+            Err(e) => BulkReply::Unreadable(format!(
+                "{e}: {}",
+                truncate(&String::from_utf8_lossy(&bytes), 300)
+            )),
         }
     }
 }
@@ -311,9 +326,14 @@ fn is_tls_error(message: &str) -> bool {
 /// What a `_bulk` request got back.
 #[derive(Debug)]
 pub enum BulkReply {
+    /// HTTP 200 with a readable body.
     Items(BulkResponse),
+    /// Any other HTTP status, with the start of the body.
     Status { status: u16, body: String },
+    /// HTTP 200 with a body that is not a bulk response.
     Unreadable(String),
+    /// No complete answer: connection refused or cut, timeout (the request's or the body's), TLS.
+    NoAnswer(String),
 }
 
 /// An error with its causes, for one log line (`a: b: c`).

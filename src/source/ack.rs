@@ -1,11 +1,26 @@
 //! Which events of each log group the sink has finished with (indexed, duplicate or
 //! dead-lettered): the poller may move a checkpoint only past those.
 
-use super::Origin;
-use crate::pipeline::Acknowledge;
+use super::{Origin, RawEvent};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::Notify;
+
+/// Receives each event's origin (from the pipeline) once the event is safely indexed, known duplicate or
+/// dead-lettered: what a checkpoint may move past.
+pub trait Acknowledge {
+    fn ack(&mut self, origin: &Origin);
+
+    /// The pipeline took these events off its channel (before encoding any): a source that
+    /// bounds what it holds ahead of the pipeline counts them as handed on.
+    fn received(&mut self, _events: &[RawEvent]) {}
+}
+
+impl<F: FnMut(&Origin)> Acknowledge for F {
+    fn ack(&mut self, origin: &Origin) {
+        self(origin)
+    }
+}
 
 #[derive(Default)]
 pub struct AckTracker {

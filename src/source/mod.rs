@@ -3,7 +3,6 @@
 
 pub mod ack;
 pub mod checkpoint;
-pub mod checkpoint_index;
 pub mod cloudwatch;
 pub mod files;
 pub mod poller;

@@ -8,7 +8,7 @@
 //! duplicates; and because W moves only after delivery, a crash re-reads instead of losing.
 
 use super::ack::AckTracker;
-use super::checkpoint::{CheckpointError, CheckpointStore, GroupState};
+use super::checkpoint::{CheckpointError, CheckpointFile, CheckpointStore, GroupState};
 use super::cloudwatch::{Lateness, Reader, SourceError, Window};
 use super::RawEvent;
 use crate::progress::{Backfill, Covered};
@@ -121,9 +121,18 @@ impl Checkpoints {
         let _saving = self.saving.lock().await;
         match &self.store {
             CheckpointStore::File(file) => {
-                let mut state = self.state.lock().unwrap();
-                f(state.entry(name.to_owned()).or_default());
-                file.save(&state)
+                // Encoded under the lock, written outside it on a blocking thread: the write
+                // fsyncs twice, which must neither hold the state nor stall the runtime. The
+                // `saving` lock keeps the writes in the order of the updates.
+                let body = {
+                    let mut state = self.state.lock().unwrap();
+                    f(state.entry(name.to_owned()).or_default());
+                    CheckpointFile::encode(&state)
+                };
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || file.write(&body))
+                    .await
+                    .expect("the checkpoint write does not panic")
             }
             CheckpointStore::Index(index) => {
                 let changed = {

@@ -299,21 +299,21 @@ pub fn summary(stdout: &str) -> Value {
 }
 
 /// The shared corpus beside the checkout (`../shared/corpus`), present in CI and in development
-/// sessions but not in a user's clone.
-pub fn shared_corpus(relative: &str) -> Option<std::path::PathBuf> {
+/// sessions but not in a user's clone. Tests that read it are `#[ignore]`d with the reason
+/// [`SHARED_CORPUS`] and named `shared_corpus_*`; scripts/test.sh runs them when the corpus is there
+/// (and fails in CI when it is not), so an absent corpus shows as ignored, never as a pass.
+pub fn shared_corpus(relative: &str) -> std::path::PathBuf {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/corpus")
         .join(relative);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "shared corpus absent ({}): this test checked nothing",
-            path.display()
-        );
-        None
-    }
+    assert!(
+        path.exists(),
+        "{} is absent: this test needs the shared corpus (present in CI and development sessions)",
+        path.display()
+    );
+    path
 }
+
 /// The venv of the local stack (moto, boto3), from `scripts/stack.sh env`.
 pub fn venv_python() -> std::path::PathBuf {
     let venv = std::env::var("TRAILSCOPE_TEST_VENV")

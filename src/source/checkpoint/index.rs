@@ -10,7 +10,7 @@
 //! before it is in OpenSearch, whoever delivered it; and documents have idempotent ids, so two
 //! instances reading the same group cost work, never duplicates.
 
-use super::checkpoint::{CheckpointError, GroupState};
+use super::state::{CheckpointError, GroupState};
 use crate::sink::opensearch::{truncate, Client};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use opensearch::http::Method;
