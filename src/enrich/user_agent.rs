@@ -50,7 +50,8 @@
 //! (`*.amazonaws.com`, `AWS Internal`, `aws-internal/<n>`, `Coral/...`) > `iac` (Terraform, Pulumi,
 //! Ansible, CDK, SAM CLI, Copilot, eksctl, or a Terraform/Pulumi/Crossplane provider token) > `cli` (aws-cli,
 //! aws-iam-authenticator, kubectl) > `sdk` (any AWS SDK, Boto/Botocore, rusoto, or an application
-//! such as `amazon-ssm-agent` built on one) > `other`.
+//! built on one: `amazon-ssm-agent`, or one named by the SDK user-agent 2.0 `app/<id>` and
+//! `lib/<name>#<v>` tokens, which then is the `tool`) > `other`.
 //!
 //! # ECS fields
 //! `user_agent.name`/`version`: the browser, else the tool, else the SDK, else the AWS marker
@@ -886,6 +887,22 @@ impl<'a> State<'a> {
                 }
                 return;
             }
+            if ieq(name, "app") || ieq(name, "lib") {
+                // SDK user-agent 2.0: `app/<id>` (AWS_SDK_UA_APP_ID) and `lib/<name>#<v>` (a
+                // framework) name the application built on the SDK, like `amazon-ssm-agent/<v>`.
+                let (n, ver) = split_value(v);
+                if n.is_empty() {
+                    self.extra(t);
+                } else {
+                    let app = Tok {
+                        name: n,
+                        value: ver,
+                        ..t
+                    };
+                    self.set_tool(app, ToolRank::App, "");
+                }
+                return;
+            }
             if ieq(name, "exec-env") && !v.is_empty() && self.out.aws.exec_env.is_none() {
                 self.out.aws.exec_env = Some(own(v));
                 return;
@@ -1538,6 +1555,32 @@ mod tests {
     ("APN/1.0 HashiCorp/1.0 Terraform/1.1.9 (+https://www.terraform.io) terraform-provider-aws/dev (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.15 (go1.17.6; darwin; amd64) crossplane-provider-aws-upbound/v0.0.0", "kind=iac|name=Crossplane|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.15|language=go|language_version=1.17.6|platform=macos/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws-upbound|iac_provider_version=v0.0.0|extra=terraform-provider-aws/dev|extra=Terraform/1.1.9"),
     // https://github.com/ansible-collections/community.aws/pull/1632
     ("APN/1.0 Ansible/2.14.1 community.aws/6.0.0-dev0", "kind=iac|name=Ansible|version=2.14.1|tool=Ansible|tool_version=2.14.1|iac_provider=community.aws|iac_provider_version=6.0.0-dev0"),
+    // https://github.com/capitalone/stack-deployment-tool/pull/8
+    ("sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9 aws-sdk-go/1.5.8 (go1.7.3; darwin; amd64)", "kind=sdk|name=aws-sdk-go|version=1.5.8|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.5.8|language=go|language_version=1.7.3|platform=macos/x86_64|extra=sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9"),
+    // https://github.com/hashicorp/terraform/issues/5020
+    ("[aws-sdk-go/1.1.0 (go1.5.2; darwin; amd64)]", "kind=sdk|name=aws-sdk-go|version=1.1.0|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.1.0|language=go|language_version=1.5.2|platform=macos/x86_64"),
+    // https://github.com/aws/amazon-vpc-cni-k8s/issues/3555
+    ("aws-sdk-go-v2/1.39.2 ua/2.1 os/linux lang/go#1.25.4 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.254.1 m/E,z", "kind=sdk|name=aws-sdk-go-v2|version=1.39.2|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.39.2|language=go|language_version=1.25.4|platform=linux/x86_64|api=ec2#1.254.1|extra=m/E,z"),
+    // https://github.com/boto/botocore/issues/2318
+    ("[Boto3/1.17.18 Python/3.9.2 Darwin/18.7.0 Botocore/1.20.18 my_user_agent/2.5.0]", "kind=sdk|name=Boto3|version=1.17.18|os.name=macOS|os.version=18.7.0|os.full=Darwin 18.7.0|sdk=Boto3|sdk_version=1.17.18|language=python|language_version=3.9.2|platform=macos|extra=Botocore/1.20.18|extra=my_user_agent/2.5.0"),
+    // https://github.com/boto/botocore/issues/2318
+    ("Boto3/1.17.18 Python/3.9.2 Darwin/18.7.0 Botocore/1.20.18 my_user_agent/2.5.0", "kind=sdk|name=Boto3|version=1.17.18|os.name=macOS|os.version=18.7.0|os.full=Darwin 18.7.0|sdk=Boto3|sdk_version=1.17.18|language=python|language_version=3.9.2|platform=macos|extra=Botocore/1.20.18|extra=my_user_agent/2.5.0"),
+    // https://github.com/RooCodeInc/Roo-Code/pull/9043
+    ("aws-sdk-js/3.922.0 ua/2.1 os/darwin#24.6.0 lang/js md/nodejs#22.19.0 api/bedrock-runtime#3.922.0 m/E,e app/RooCode#3.30.1", "kind=sdk|name=RooCode|version=3.30.1|os.name=macOS|os.version=24.6.0|os.full=darwin 24.6.0|sdk=aws-sdk-js|sdk_version=3.922.0|language=nodejs|language_version=22.19.0|platform=macos|tool=RooCode|tool_version=3.30.1|api=bedrock-runtime#3.922.0|extra=m/E,e"),
+    // https://github.com/RooCodeInc/Roo-Code/pull/9043
+    ("RooCode/3.30.1 m/E,e", "kind=other|name=RooCode|version=3.30.1|extra=m/E,e"),
+    // https://github.com/aws/aws-sdk-js-v3/pull/1775
+    ("aws-sdk-js/3.0.0-rc.9 os/linux/4.14.200-155.322.amzn2.x86_64 lang/js md/nodejs/12.14.0 api/iam/3.0.0-rc.9 cfg/retry-mode/standard", "kind=sdk|name=aws-sdk-js|version=3.0.0-rc.9|os.name=Linux|os.version=4.14.200-155.322.amzn2.x86_64|os.full=linux 4.14.200-155.322.amzn2.x86_64|sdk=aws-sdk-js|sdk_version=3.0.0-rc.9|language=nodejs|language_version=12.14.0|platform=linux/x86_64|api=iam#3.0.0-rc.9|extra=cfg/retry-mode/standard"),
+    // https://github.com/hootsuite/atlantis/issues/111
+    ("aws-sdk-go/1.8.39 (go1.8.3; linux; amd64)", "kind=sdk|name=aws-sdk-go|version=1.8.39|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.8.39|language=go|language_version=1.8.3|platform=linux/x86_64"),
+    // https://github.com/hootsuite/atlantis/issues/111
+    ("aws-sdk-go/1.10.18 (go1.8; linux; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.9.8", "kind=iac|name=Terraform|version=0.9.8|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.10.18|language=go|language_version=1.8|platform=linux/x86_64|tool=Terraform|tool_version=0.9.8"),
+    // https://github.com/aws/aws-dotnet-deploy/pull/88
+    ("aws-sdk-dotnet-netstandard/3.5.2.27 aws-sdk-dotnet-core/3.5.2.9 .NET_Core/3.1.12 OS/Microsoft_Windows_10.0.18363 exec-env/aws-dotnet-deploy-cli_0.1.1 ClientAsync Paginator", "kind=sdk|name=aws-sdk-dotnet-netstandard|version=3.5.2.27|os.name=Windows|os.version=10.0.18363|os.full=Microsoft Windows 10.0.18363|sdk=aws-sdk-dotnet-netstandard|sdk_version=3.5.2.27|language=dotnet|language_version=3.1.12|platform=windows|exec_env=aws-dotnet-deploy-cli_0.1.1|extra=aws-sdk-dotnet-core/3.5.2.9|extra=ClientAsync|extra=Paginator"),
+    // https://github.com/aws/aws-sdk-net-extensions-cognito/pull/15
+    ("aws-sdk-dotnet-coreclr/3.3.5.0 aws-sdk-dotnet-core/3.3.17.4 .NET_Core/4.6.26614.01 OS/Microsoft_Windows_10.0.15063 ClientAsync AWSDotNetCognito/1.0.0.0", "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.3.5.0|os.name=Windows|os.version=10.0.15063|os.full=Microsoft Windows 10.0.15063|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.3.5.0|language=dotnet|language_version=4.6.26614.01|platform=windows|extra=aws-sdk-dotnet-core/3.3.17.4|extra=ClientAsync|extra=AWSDotNetCognito/1.0.0.0"),
+    // https://github.com/awslabs/coldsnap/pull/397
+    ("aws-sdk-rust/1.3.6 os/linux lang/rust/1.88.0", "kind=sdk|name=aws-sdk-rust|version=1.3.6|os.name=Linux|sdk=aws-sdk-rust|sdk_version=1.3.6|language=rust|language_version=1.88.0|platform=linux"),
     ];
 
     #[test]
@@ -1598,8 +1641,9 @@ mod tests {
     fn other_rows_are_allowed() {
         for (ua, _) in TABLE {
             if parse(ua).aws.kind == Kind::Other {
+                // RooCode replaced the SDK's whole agent with its own (its PR #9043 says so).
                 let known = OTHER_ALLOWED.contains(ua)
-                    || ["Go-http-client/1.1", "curl/7.88.1"].contains(ua);
+                    || ["Go-http-client/1.1", "curl/7.88.1", "RooCode/3.30.1 m/E,e"].contains(ua);
                 assert!(known, "unexpected other: {ua:?}");
             }
         }
