@@ -1637,6 +1637,19 @@ mod tests {
         assert!(lines > 0, "empty corpus file {}", path.display());
     }
 
+    /// The provider reaches the document as `aws.user_agent.iac_provider{,_version}`: the cached
+    /// JSON is what every document of that agent copies.
+    #[test]
+    fn iac_provider_is_in_the_document_json() {
+        let ua = "APN/1.0 HashiCorp/1.0 Terraform/1.5.7 (+https://www.terraform.io) terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.24.0 os/linux lang/go#1.20.12 md/GOOS#linux md/GOARCH#amd64 api/sts#1.26.6";
+        let cached = UserAgentCache::new(4).get(ua);
+        let aws: serde_json::Value = serde_json::from_str(cached.aws_json()).unwrap();
+        assert_eq!(aws["iac_provider"], "terraform-provider-aws");
+        assert_eq!(aws["iac_provider_version"], "5.31.0");
+        assert_eq!(aws["tool"], "Terraform");
+        assert!(aws.get("extra").is_none(), "{aws}");
+    }
+
     #[test]
     fn other_rows_are_allowed() {
         for (ua, _) in TABLE {
