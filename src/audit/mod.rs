@@ -5,11 +5,14 @@
 //! * [`query`] builds the one `size: 0` search and reads its aggregations;
 //! * [`policy`] parses IAM policy documents and decides, statement by statement, what they allow
 //!   ([`action_pattern`] matches actions as IAM does);
+//! * [`lineage`] follows the credentials the identity minted through STS (and, for an access
+//!   key, finds the event that minted it), so that the report covers them too;
 //! * [`evidence`] says whether CloudTrail's management events can show an action's use at all;
 //! * [`report`] renders a [`Report`] as a terminal table, JSON or Markdown.
 
 pub mod action_pattern;
 pub mod evidence;
+pub mod lineage;
 pub mod policy;
 pub mod query;
 pub mod report;
@@ -345,6 +348,9 @@ pub struct Report {
     pub networks: Vec<Count>,
     pub authorization_failures: Vec<AuthorizationFailure>,
     pub policy: Option<PolicyComparison>,
+    /// The credentials derived from the identity (included in every count above), unless
+    /// `--no-derived`.
+    pub lineage: Option<lineage::Lineage>,
     pub suggested_policy: IamPolicy,
     pub suggested_policy_left_out: Vec<LeftOut>,
     /// Sections with more entries than the report holds.
@@ -376,6 +382,8 @@ pub struct AuditRequest {
     pub period: Period,
     pub index_prefix: String,
     pub policies: PolicySet,
+    /// Follow and include the credentials derived from the identity.
+    pub derived: bool,
 }
 
 async fn get_json(
@@ -479,7 +487,13 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
             url: client.url.to_string(),
         });
     }
-    let body = query::search_body(&request.identity, &period);
+    let lineage = if request.derived {
+        Some(lineage::discover(client, &pattern, &request.identity, &period).await?)
+    } else {
+        None
+    };
+    let derived_keys = lineage.as_ref().map(|l| l.keys()).unwrap_or_default();
+    let body = query::search_body(&query::selection(&request.identity, &derived_keys), &period);
     let (status, response) = get_json(
         client,
         Method::Post,
@@ -514,7 +528,9 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
             searched: describe_searched(&all, &in_period),
         });
     }
-    Ok(build_report(request, agg))
+    let mut report = build_report(request, agg);
+    report.lineage = lineage;
+    Ok(report)
 }
 
 /// Turns the aggregations into the report and compares them with the policies.
@@ -583,6 +599,7 @@ pub fn build_report(request: &AuditRequest, agg: query::Aggregated) -> Report {
         networks: agg.networks,
         authorization_failures: agg.authorization_failures,
         policy,
+        lineage: None,
         suggested_policy,
         suggested_policy_left_out,
         truncated: agg.truncated,
