@@ -280,7 +280,7 @@ async fn access_key_audit_follows_sessions_and_chained_roles() {
         "access key {VENDOR_KEY} (8 events in all)\n\
          └─ {SESSION_KEY} via GetSessionToken at 2026-01-10T08:01:00Z (same user): 2 events\n   \
          └─ {CROSS_KEY} via AssumeRole at 2026-01-10T08:03:00Z → {CROSS_SESSION} in account 222233334444: 3 events\n      \
-         └─ {DEEP_KEY} via AssumeRole at 2026-01-10T08:06:00Z → {DEEP_SESSION} in account 222233334444: 1 events\n"
+         └─ {DEEP_KEY} via AssumeRole at 2026-01-10T08:06:00Z → {DEEP_SESSION} in account 222233334444: 1 event\n"
     );
     let text = audit(dir.path(), &prefix, &["--access-key", VENDOR_KEY]);
     assert!(
@@ -348,5 +348,83 @@ async fn access_key_audit_follows_sessions_and_chained_roles() {
         "{text}"
     );
 
+    stack.cleanup(&prefix).await;
+}
+
+/// A chain of 8 role hops: the tree stops at the depth limit and says so, and only the events of
+/// the keys it followed are counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_longer_than_the_limit_is_cut_and_said_so() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-lineage-cut"));
+    let dir = tempfile::tempdir().unwrap();
+    const ROOT: &str = "AKIALINEAGECHAIN0000";
+    let key = |i: u32| format!("ASIALINEAGECHAIN{i:04}");
+    let role = "arn:aws:iam::222233334444:role/hop";
+    let session = |i: u32| format!("arn:aws:sts::222233334444:assumed-role/hop/s{i}");
+    let caller = |i: u32| {
+        if i == 0 {
+            user(ROOT)
+        } else {
+            role_session(&key(i), &session(i), role)
+        }
+    };
+    let mut records = Vec::new();
+    for i in 0..8 {
+        let time = format!("2026-01-10T10:{i:02}:00Z");
+        let next = (key(i + 1), session(i + 1));
+        records.push(minting(
+            100 + i,
+            &time,
+            caller(i),
+            "AssumeRole",
+            &next.0,
+            Some((role, &next.1)),
+        ));
+    }
+    records.push(event(
+        200,
+        "2026-01-10T11:00:00Z",
+        caller(8),
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+    ));
+    let file = dir.path().join("chain.json");
+    std::fs::write(&file, json!({ "Records": records }).to_string()).unwrap();
+    setup(&prefix);
+    let url = opensearch_url();
+    let dead = dir.path().join("dead.ndjson");
+    let out = ok(trailscope(&[
+        "ingest",
+        "--opensearch-url",
+        &url,
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]));
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["indexed"], records.len(), "{summary}");
+    assert_eq!(stack.count(&prefix).await, 9);
+
+    let r = json_audit(dir.path(), &prefix, &["--access-key", ROOT]);
+    let l = &r["lineage"];
+    assert_eq!(l["derived_keys"], 6, "{l:#}");
+    assert_eq!(l["cut"], "chains deeper than 6 are not followed");
+    // The root's call and the 6 followed keys' calls, one each.
+    assert_eq!(r["summary"]["events"], 7);
+    let mut node = &l["derived"][0];
+    for i in 1..=6 {
+        assert_eq!(node["access_key"], key(i));
+        assert_eq!(node["events"], 1);
+        node = &node["derived"][0];
+    }
+    assert_eq!(*node, Value::Null);
+    let text = audit(dir.path(), &prefix, &["--access-key", ROOT]);
+    assert!(
+        text.contains("  cut: chains deeper than 6 are not followed\n"),
+        "{text}"
+    );
     stack.cleanup(&prefix).await;
 }

@@ -371,12 +371,13 @@ pub fn tree_lines(root: &Identity, events: u64, lineage: &Lineage) -> Vec<String
                 _ => " (same user)".into(),
             };
             lines.push(format!(
-                "{prefix}{} {} via {} at {}{what}: {} events",
+                "{prefix}{} {} via {} at {}{what}: {} event{}",
                 if last { "└─" } else { "├─" },
                 d.access_key,
                 d.minted_by,
                 d.minted_at.map(rfc3339).unwrap_or_else(|| "-".into()),
-                d.events
+                d.events,
+                if d.events == 1 { "" } else { "s" }
             ));
             let deeper = format!("{prefix}{}", if last { "   " } else { "│  " });
             walk(&d.derived, &deeper, lines);
