@@ -8,10 +8,9 @@
 //! derived credential carry it as `userIdentity.accessKeyId`. Nothing is inferred beyond that: a
 //! temporary key whose minting event is not indexed has an unknown parent.
 
-use super::{get_json, query, rfc3339, AuditError, Identity, Period};
-use crate::sink::opensearch::{truncate, Client};
+use super::{query, rfc3339, search, ser_time, AuditError, Identity, Period};
+use crate::sink::opensearch::Client;
 use chrono::{DateTime, Utc};
-use opensearch::http::Method;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -99,13 +98,6 @@ impl Lineage {
     }
 }
 
-fn ser_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&rfc3339(*t)),
-        None => s.serialize_none(),
-    }
-}
-
 /// Whether an access key is temporary (STS-issued): AWS prefixes those `ASIA`.
 pub fn is_temporary(key: &str) -> bool {
     key.starts_with("ASIA")
@@ -117,25 +109,6 @@ fn account_of(arn: &str) -> Option<String> {
         .nth(4)
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
-}
-
-async fn search(client: &Client, pattern: &str, body: &Value) -> Result<Value, AuditError> {
-    let (status, response) = get_json(
-        client,
-        Method::Post,
-        &format!("/{pattern}/_search"),
-        &[("ignore_unavailable", "true"), ("allow_no_indices", "true")],
-        Some(body),
-    )
-    .await?;
-    if status != 200 {
-        return Err(AuditError::Search {
-            url: client.url.to_string(),
-            status,
-            body: truncate(&response.to_string(), 1000),
-        });
-    }
-    Ok(response)
 }
 
 fn hits(response: &Value) -> &[Value] {

@@ -368,7 +368,10 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-fn ser_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_time<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&rfc3339(*t)),
         None => s.serialize_none(),
@@ -394,6 +397,35 @@ async fn get_json(
     body: Option<&Value>,
 ) -> Result<(u16, Value), AuditError> {
     Ok(client.json(method, path, query, body).await?)
+}
+
+/// One `_search` over `pattern`; an answer with failed shards is an error, since a report (or a
+/// lineage) built from part of the shards would be silently incomplete.
+async fn search(client: &Client, pattern: &str, body: &Value) -> Result<Value, AuditError> {
+    let (status, response) = get_json(
+        client,
+        Method::Post,
+        &format!("/{pattern}/_search"),
+        &[("ignore_unavailable", "true"), ("allow_no_indices", "true")],
+        Some(body),
+    )
+    .await?;
+    if status != 200 {
+        return Err(AuditError::Search {
+            url: client.url.to_string(),
+            status,
+            body: truncate(&response.to_string(), 1000),
+        });
+    }
+    let failed = response["_shards"]["failed"].as_u64().unwrap_or(0);
+    if failed > 0 {
+        return Err(AuditError::ShardFailures {
+            failed,
+            total: response["_shards"]["total"].as_u64().unwrap_or(0),
+            reason: truncate(&response["_shards"]["failures"].to_string(), 500),
+        });
+    }
+    Ok(response)
 }
 
 /// The indices of `<prefix>*`, sorted.
@@ -494,29 +526,7 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
     };
     let derived_keys = lineage.as_ref().map(|l| l.keys()).unwrap_or_default();
     let body = query::search_body(&query::selection(&request.identity, &derived_keys), &period);
-    let (status, response) = get_json(
-        client,
-        Method::Post,
-        &format!("/{pattern}/_search"),
-        &[("ignore_unavailable", "true"), ("allow_no_indices", "true")],
-        Some(&body),
-    )
-    .await?;
-    if status != 200 {
-        return Err(AuditError::Search {
-            url: client.url.to_string(),
-            status,
-            body: truncate(&response.to_string(), 1000),
-        });
-    }
-    let failed = response["_shards"]["failed"].as_u64().unwrap_or(0);
-    if failed > 0 {
-        return Err(AuditError::ShardFailures {
-            failed,
-            total: response["_shards"]["total"].as_u64().unwrap_or(0),
-            reason: truncate(&response["_shards"]["failures"].to_string(), 500),
-        });
-    }
+    let response = search(client, &pattern, &body).await?;
     let agg = query::parse(&response)?;
     if agg.total == 0 {
         let in_period = indices_in_period(&all, &request.index_prefix, &period);
