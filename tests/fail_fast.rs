@@ -541,25 +541,46 @@ fn rust_backtrace_does_not_turn_an_error_into_a_backtrace() {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    let mut child = trailscope_cmd(&[
-        "config",
-        "check",
-        "forward",
-        "--log-group",
-        "/test/any",
-        "--opensearch-url",
-        "http://127.0.0.1:9",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    // The reader goes away before the command writes (as `| head -1` does after a line).
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.is_empty(), "{err}");
+    let prefix = format!("{}-", unique("t-failfast-pipe"));
+    let os = opensearch_url();
+    let commands: [&[&str]; 3] = [
+        &[
+            "config",
+            "check",
+            "forward",
+            "--log-group",
+            "/test/any",
+            "--opensearch-url",
+            "http://127.0.0.1:9",
+        ],
+        &["setup", "--print-roles"],
+        &[
+            "retention",
+            "--opensearch-url",
+            &os,
+            "--index-prefix",
+            &prefix,
+            "--keep",
+            "90d",
+            "--dry-run",
+        ],
+    ];
+    for args in commands {
+        let mut child = trailscope_cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes (as `| head -1` does after a line).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -142,7 +142,7 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
         plan.delete.append(&mut plan.future);
     }
     let cutoff = plan.cutoff.unwrap_or(today);
-    println!(
+    crate::outln!(
         "retention: keep {} days of {prefix}YYYY.MM.DD (today {today} UTC: indices dated before \
          {cutoff} are deleted){}",
         args.keep,
@@ -151,17 +151,17 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
     let mut deleted = 0;
     for name in &plan.delete {
         if args.dry_run {
-            println!("would delete {name}");
+            crate::outln!("would delete {name}");
             continue;
         }
         let (status, body) = request(&client, Method::Delete, &format!("/{name}")).await?;
         match status {
             200 => {
                 deleted += 1;
-                println!("deleted {name}");
+                crate::outln!("deleted {name}");
             }
             // Another run got there first: the outcome is the one asked for.
-            404 => println!("already gone {name}"),
+            404 => crate::outln!("already gone {name}"),
             401 | 403 => {
                 return Err(client
                     .refused(status, &format!("deleting index {name}"), &body)
@@ -174,16 +174,16 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
         }
     }
     for name in &plan.ignored {
-        println!("left alone {name} (not {prefix}YYYY.MM.DD)");
+        crate::outln!("left alone {name} (not {prefix}YYYY.MM.DD)");
     }
     for name in &plan.future {
-        println!(
+        crate::outln!(
             "future-dated {name} (after tomorrow: events with a future eventTime); kept, \
              pass --delete-future to delete it"
         );
     }
     if args.dry_run {
-        println!(
+        crate::outln!(
             "{} would be deleted, {} kept, {} future-dated kept, {} left alone; nothing was \
              deleted (dry run)",
             plan.delete.len(),
@@ -192,7 +192,7 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
             plan.ignored.len()
         );
     } else {
-        println!(
+        crate::outln!(
             "{deleted} deleted, {} kept, {} future-dated kept, {} left alone",
             plan.keep.len(),
             plan.future.len(),
