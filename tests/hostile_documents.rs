@@ -27,19 +27,9 @@ use trailscope::source::{Origin, RawEvent};
 const SURVIVED_OBJECTS: usize = 1_000;
 
 fn ingest(prefix: &str, dead: &Path, file: &Path, extra: &[&str]) -> Output {
-    let url = opensearch_url();
-    let mut args = vec![
-        "ingest",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
-        prefix,
-        "--dead-letter-file",
-        dead.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+    let mut args = extra.to_vec();
     args.push(file.to_str().unwrap());
-    trailscope(&args)
+    ingest_cmd(prefix, dead, &args).output().unwrap()
 }
 
 fn summary(out: &Output) -> Value {

@@ -28,44 +28,16 @@ fn b64(data: &[u8]) -> String {
 
 /// `trailscope ingest` of `inputs` into `prefix` with `extra` flags.
 fn ingest(prefix: &str, dead: &Path, extra: &[&str], inputs: &[&Path]) -> Output {
-    let url = opensearch_url();
-    let mut args = vec![
-        "ingest",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
-        prefix,
-        "--dead-letter-file",
-        dead.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+    let mut args = extra.to_vec();
     args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
-    trailscope_cmd(&args)
+    ingest_cmd(prefix, dead, &args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .output()
         .expect("run trailscope ingest")
 }
 
 fn summary_of(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
-        panic!(
-            "no JSON summary on stdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn dead_letters(path: &Path) -> Vec<Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    output_summary(out)
 }
 
 fn kinds(letters: &[Value]) -> Vec<&str> {

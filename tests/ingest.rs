@@ -30,25 +30,12 @@ fn b64(data: &[u8]) -> String {
 
 /// `trailscope ingest` of `inputs` into `prefix`, with `stdin` piped in when given.
 fn ingest(prefix: &str, dead: &Path, inputs: &[&str], stdin: Option<&[u8]>) -> Output {
-    let url = opensearch_url();
-    let mut args = vec![
-        "ingest",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
-        prefix,
-        "--dead-letter-file",
-        dead.to_str().unwrap(),
-    ];
-    args.extend_from_slice(inputs);
-    let mut cmd = trailscope_cmd(&args);
+    let mut cmd = ingest_cmd(prefix, dead, inputs);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    });
     let mut child = cmd.spawn().expect("run trailscope ingest");
     if let Some(bytes) = stdin {
         child.stdin.take().unwrap().write_all(bytes).unwrap();
@@ -57,23 +44,7 @@ fn ingest(prefix: &str, dead: &Path, inputs: &[&str], stdin: Option<&[u8]>) -> O
 }
 
 fn summary(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
-        panic!(
-            "no JSON summary on stdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn dead_letters(path: &Path) -> Vec<Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    output_summary(out)
 }
 
 /// The stored `_source` of a document, byte for byte as OpenSearch returns it.

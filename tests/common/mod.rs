@@ -293,6 +293,48 @@ pub fn forward_once(
     summary(&ok(trailscope(&args)))
 }
 
+/// `trailscope ingest --opensearch-url <the stack's> --index-prefix <prefix> --dead-letter-file
+/// <dead>` followed by `args` (flags and inputs), stdout and stderr captured.
+pub fn ingest_cmd(prefix: &str, dead: &std::path::Path, args: &[&str]) -> Command {
+    let url = opensearch_url();
+    let mut all = vec![
+        "ingest",
+        "--opensearch-url",
+        &url,
+        "--index-prefix",
+        prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let mut cmd = trailscope_cmd(&all);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// The JSON summary a run printed last on stdout; panics with both outputs when there is none.
+pub fn output_summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
+        panic!(
+            "no JSON summary on stdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The lines of a dead-letter file (none when it was never created).
+pub fn dead_letters(path: &std::path::Path) -> Vec<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The JSON summary `forward` and `ingest` print last on stdout.
 pub fn summary(stdout: &str) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON summary on stdout")
