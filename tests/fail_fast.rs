@@ -18,6 +18,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The bound on "fails at once" (the work itself takes well under a second).
+/// `forward --once` of a group that need not exist, to an OpenSearch that is never reached: for
+/// mistakes that must stop the run before either is asked.
+const FORWARD_ANY_GROUP: [&str; 6] = [
+    "forward",
+    "--once",
+    "--log-group",
+    "/test/any",
+    "--opensearch-url",
+    "http://127.0.0.1:9",
+];
+
 const FAST: Duration = Duration::from_secs(5);
 
 fn stderr(out: &Output) -> String {
@@ -95,17 +106,7 @@ const UNAUTHORIZED: &[u8] = b"HTTP/1.1 401 Unauthorized\r\nContent-Type: applica
 #[test]
 fn no_region_fails_at_once_saying_how_to_set_one() {
     let home = tempfile::tempdir().unwrap();
-    let (out, took) = timed(&mut bare(
-        &[
-            "forward",
-            "--once",
-            "--log-group",
-            "/test/any",
-            "--opensearch-url",
-            "http://127.0.0.1:9",
-        ],
-        home.path(),
-    ));
+    let (out, took) = timed(&mut bare(&FORWARD_ANY_GROUP, home.path()));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(took < FAST, "took {took:?}: {err}");
@@ -117,20 +118,7 @@ fn no_region_fails_at_once_saying_how_to_set_one() {
 #[test]
 fn no_credentials_fail_at_once_naming_where_they_were_looked_for() {
     let home = tempfile::tempdir().unwrap();
-    let (out, took) = timed(
-        bare(
-            &[
-                "forward",
-                "--once",
-                "--log-group",
-                "/test/any",
-                "--opensearch-url",
-                "http://127.0.0.1:9",
-            ],
-            home.path(),
-        )
-        .env("AWS_REGION", "eu-west-1"),
-    );
+    let (out, took) = timed(bare(&FORWARD_ANY_GROUP, home.path()).env("AWS_REGION", "eu-west-1"));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(took < FAST, "took {took:?}: {err}");
@@ -140,21 +128,11 @@ fn no_credentials_fail_at_once_naming_where_they_were_looked_for() {
     eprintln!("no credentials: exit 3 in {took:?}");
 
     // A profile that is not there: named.
-    let out = bare(
-        &[
-            "forward",
-            "--once",
-            "--log-group",
-            "/test/any",
-            "--opensearch-url",
-            "http://127.0.0.1:9",
-        ],
-        home.path(),
-    )
-    .env("AWS_REGION", "eu-west-1")
-    .env("AWS_PROFILE", "prodd")
-    .output()
-    .unwrap();
+    let out = bare(&FORWARD_ANY_GROUP, home.path())
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_PROFILE", "prodd")
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
@@ -171,20 +149,7 @@ fn no_credentials_fail_at_once_naming_where_they_were_looked_for() {
          us-east-1\nsso_account_id = 111122223333\nsso_role_name = Reader\nregion = eu-west-1\n",
     )
     .unwrap();
-    let (out, took) = timed(
-        bare(
-            &[
-                "forward",
-                "--once",
-                "--log-group",
-                "/test/any",
-                "--opensearch-url",
-                "http://127.0.0.1:9",
-            ],
-            home.path(),
-        )
-        .env("AWS_PROFILE", "sso"),
-    );
+    let (out, took) = timed(bare(&FORWARD_ANY_GROUP, home.path()).env("AWS_PROFILE", "sso"));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(took < FAST, "took {took:?}: {err}");
@@ -868,22 +833,12 @@ fn the_aws_sdk_own_debug_dumps_stay_out_of_the_log() {
     let (imds, seen) = fake_server(Some(FORBIDDEN));
     let home = tempfile::tempdir().unwrap();
     let (out, took) = timed(
-        bare(
-            &[
-                "forward",
-                "--once",
-                "--log-group",
-                "/test/any",
-                "--opensearch-url",
-                "http://127.0.0.1:9",
-            ],
-            home.path(),
-        )
-        .env_remove("AWS_EC2_METADATA_DISABLED")
-        .env(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            format!("http://{imds}"),
-        ),
+        bare(&FORWARD_ANY_GROUP, home.path())
+            .env_remove("AWS_EC2_METADATA_DISABLED")
+            .env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("http://{imds}"),
+            ),
     );
     let err = stderr(&out);
     assert!(!seen.lock().unwrap().is_empty(), "IMDS was asked");
