@@ -5,6 +5,8 @@
 //! A malformed subscription payload is written to the dead-letter file (so even one read from
 //! stdin is kept) and reported; everything else is delivered, and the command then fails.
 
+mod s3;
+
 use super::PipelineArgs;
 use crate::sink::dead_letter::Stage;
 use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions};
@@ -20,7 +22,8 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// Files to read (`-` or none: stdin). Gzip is detected by content, as is the format.
+    /// Files to read (`-` or none: stdin), or one s3://BUCKET/PREFIX where a trail writes. Gzip is
+    /// detected by content, as is the format.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -31,6 +34,8 @@ pub struct IngestArgs {
     /// Largest line or JSON document read into memory (decompressed).
     #[arg(long, default_value_t = files::DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
+    #[command(flatten)]
+    pub s3: s3::S3Args,
 }
 
 /// What `ingest` did: the pipeline's counters and what the inputs held.
@@ -68,6 +73,9 @@ enum Input {
 }
 
 pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
+    if let Some(location) = s3::location(&args)? {
+        return s3::run(args, location).await;
+    }
     let mut inputs = Vec::new();
     let mut total_bytes = Some(0u64);
     for path in &args.files {

@@ -7,6 +7,7 @@ pub mod cloudwatch;
 pub mod files;
 pub mod poller;
 pub mod rate_limit;
+pub mod s3;
 pub mod subscription;
 
 use serde::Serialize;
