@@ -47,7 +47,7 @@ fn log_file(account: &str, region: &str, day: u32, object: usize) -> Vec<u8> {
                 "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
                     "arn": format!("arn:aws:iam::{account}:user/alice"), "accountId": account,
                     "userName": "alice"},
-                "eventTime": format!("2026-03-{day:02}T0{object}:1{n}:00Z"),
+                "eventTime": format!("2026-03-{day:02}T{:02}:{:02}:{n:02}Z", object / 60 % 24, object % 60),
                 "eventSource": "s3.amazonaws.com",
                 "eventName": "ListBuckets",
                 "awsRegion": region,
@@ -107,6 +107,15 @@ async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
 }
 
 fn ingest_s3(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> Value {
+    summary(&ok(trailscope(
+        &ingest_s3_args(prefix, dir, location, extra)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )))
+}
+
+fn ingest_s3_args(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> Vec<String> {
     let url = opensearch_url();
     let endpoint = cloudwatch_url();
     let dead = dir.join("dead.ndjson");
@@ -126,7 +135,7 @@ fn ingest_s3(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> Value 
         location,
     ];
     args.extend_from_slice(extra);
-    summary(&ok(trailscope(&args)))
+    args.into_iter().map(str::to_owned).collect()
 }
 
 #[tokio::test]
@@ -190,6 +199,84 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
     assert_eq!(last["files"], 0, "{last}");
     assert_eq!(stack.count(&prefix).await, total * per_object);
     assert!(!dir.path().join("dead.ndjson").exists());
+    stack.cleanup(&prefix).await;
+}
+
+/// kill -9 in the middle of a run, then the same run again: every event indexed exactly once, and
+/// the objects the checkpoint had recorded are not read again.
+#[tokio::test]
+async fn a_killed_run_resumes_from_its_checkpoint() {
+    const OBJECTS: usize = 120;
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = unique("killed").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    for object in 0..OBJECTS {
+        let key = format!(
+            "AWSLogs/{}/CloudTrail/{}/2026/03/01/{object:03}.json.gz",
+            ACCOUNTS[0], REGIONS[0]
+        );
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(log_file(
+                ACCOUNTS[0],
+                REGIONS[0],
+                1,
+                object,
+            )))
+            .send()
+            .await
+            .unwrap();
+    }
+    let prefix = format!("{}-", unique("s3killed"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}");
+    // One event per bulk request, one request at a time: slow enough to be killed midway.
+    let slow = ["--batch-events", "1", "--concurrency", "1"];
+    let args = ingest_s3_args(&prefix, dir.path(), &location, &slow);
+    let mut child = trailscope_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = dir.path().join("done-objects");
+    let done_lines = || {
+        std::fs::read_to_string(&checkpoint)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(".json.gz"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while done_lines() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no object done in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run ended before it could be killed");
+    let done_before = done_lines();
+    assert!(
+        done_before < OBJECTS,
+        "every object was done before the kill"
+    );
+
+    let resumed = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(
+        resumed["files"],
+        (OBJECTS - done_before) as u64,
+        "{resumed}"
+    );
+    let total = (OBJECTS * RECORDS_PER_OBJECT) as u64;
+    assert_eq!(stack.count(&prefix).await, total);
+    let again = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(again["files"], 0, "{again}");
+    assert_eq!(stack.count(&prefix).await, total);
     stack.cleanup(&prefix).await;
 }
 
