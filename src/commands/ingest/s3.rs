@@ -12,10 +12,14 @@ use crate::source::s3::{self, DoneObjects, S3Location, Selection};
 use crate::source::{Origin, RawEvent};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+/// GetObject requests in flight ahead of the reader.
+const OBJECTS_AHEAD: usize = 4;
 
 /// Flags of `ingest s3://...` (refused with local files).
 #[derive(Debug, Clone, Args, Default)]
@@ -184,8 +188,18 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     let reader = tokio::spawn(async move {
         let mut sum = InputStats::default();
         let (mut files, mut bytes) = (0u64, 0u64);
-        for object in todo {
-            let body = s3::get_object(&client, &location.bucket, &object.key).await?;
+        // Objects are fetched a few ahead of the reader, in order: GetObject's latency overlaps
+        // with reading, and memory stays bounded by OBJECTS_AHEAD bodies.
+        let mut bodies = futures::stream::iter(todo.into_iter().map(|object| {
+            let (client, bucket) = (client.clone(), location.bucket.clone());
+            async move {
+                let body = s3::get_object(&client, &bucket, &object.key).await;
+                (object, body)
+            }
+        }))
+        .buffered(OBJECTS_AHEAD);
+        while let Some((object, body)) = bodies.next().await {
+            let body = body?;
             let url: Arc<str> = Arc::from(location.object_url(&object.key));
             // Registered before any of its events can be acknowledged.
             reader_progress
