@@ -295,3 +295,49 @@ fn read_object(
     }
     Ok(read)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(url: &Arc<str>, record: u64) -> Origin {
+        Origin::File {
+            path: url.clone(),
+            record,
+        }
+    }
+
+    /// An object goes into the checkpoint only when it is read whole and every event of it is
+    /// acknowledged, in whichever order those happen.
+    #[test]
+    fn objects_are_done_after_their_read_and_all_their_acks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("done");
+        let mut p = Progress {
+            objects: HashMap::new(),
+            done: Some(DoneObjects::open(&path).unwrap()),
+            error: None,
+        };
+        let (a, b, empty): (Arc<str>, Arc<str>, Arc<str>) =
+            ("s3://b/a".into(), "s3://b/b".into(), "s3://b/e".into());
+        for url in [&a, &b, &empty] {
+            p.objects.insert(url.clone(), ObjectAcks::default());
+        }
+        // a: acknowledged before its read ends.
+        p.acked(&origin(&a, 0));
+        p.acked(&origin(&a, 1));
+        // b: read first, then acknowledged one by one.
+        p.read(&b, 2);
+        p.acked(&origin(&b, 0));
+        let done = || DoneObjects::open(&path).unwrap();
+        assert!(!done().contains("s3://b/a") && !done().contains("s3://b/b"));
+        p.read(&a, 2);
+        assert!(done().contains("s3://b/a") && !done().contains("s3://b/b"));
+        p.acked(&origin(&b, 1));
+        assert!(done().contains("s3://b/b"));
+        // An object without events is done as soon as it is read.
+        p.read(&empty, 0);
+        assert!(done().contains("s3://b/e"));
+        assert!(p.objects.is_empty() && p.error.is_none());
+    }
+}
