@@ -158,7 +158,16 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
         "--account",
         ACCOUNTS[1],
     ];
-    let first = ingest_s3(&prefix, dir.path(), &location, &day_of_one);
+    let args = ingest_s3_args(&prefix, dir.path(), &location, &day_of_one);
+    let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let first = summary(&ok(out));
+    // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, and per
+    // region its years, months, days and the one day's objects (3 + 2 × 4); not the bucket.
+    assert!(
+        stderr.contains("list_requests=11 objects=4 to_read=4"),
+        "{stderr}"
+    );
     let expected = (REGIONS.len() * OBJECTS_PER_DAY) as u64;
     assert_eq!(first["files"], expected, "{first}");
     assert_eq!(first["indexed"], expected * per_object, "{first}");
