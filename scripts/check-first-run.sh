@@ -53,7 +53,8 @@ expect "s3:*"
 
 echo "== stack.sh status knows every port"
 scripts/stack.sh status > "$OUT"
-for port in 19200 19210 19230 19240 15000 15040; do
+for port in "${TRAILSCOPE_OS_PORT:-19200}" "${TRAILSCOPE_SECURED_PORT:-19210}" 19230 \
+    "${BENCH_OS_PORT:-19240}" "${TRAILSCOPE_MOTO_PORT:-15000}" "${BENCH_MOTO_PORT:-15040}"; do
   grep -q ":$port\b\|port $port)" "$OUT" || fail "stack.sh status does not mention port $port"
 done
 

@@ -1,25 +1,20 @@
-//! Process exit codes, documented in the README ("Exit codes"). A supervisor (systemd, Kubernetes,
-//! cron) can tell from them whether a restart can help.
-//!
-//! | code | meaning | a restart helps? |
-//! |---|---|---|
-//! | 0 | success; also a SIGINT/SIGTERM that drained and saved the checkpoint | — |
-//! | 1 | any other error (a bad file, TLS, a document refused as a whole...) | maybe |
-//! | 2 | invalid command line, environment or configuration file | no: fix the configuration |
-//! | 3 | authentication or authorization refused (OpenSearch 401/403, AWS credentials, assume-role) | no: fix credentials or permissions |
-//! | 4 | OpenSearch or CloudWatch Logs unreachable, or kept failing until the retry limit | yes, later |
-//! | 130 | a second SIGINT/SIGTERM stopped the process before it had drained | yes: what was not acknowledged is read again |
+//! Process exit codes: the one place they are decided, from the type of the error (never its
+//! text). The table (what each means, whether a restart helps) is in the README, "Exit codes": a
+//! supervisor (systemd, Kubernetes, cron) can tell from them whether a restart can help.
 
 use crate::config::ConfigError;
 use crate::pipeline::PipelineError;
 use crate::sink::opensearch::ConnectError;
 use crate::sink::SinkError;
-use crate::source::cloudwatch::{AssumeRoleError, SourceError};
+use crate::source::aws_client::AwsSetupError;
+use crate::source::aws_error::AwsFailure;
+use crate::source::cloudwatch::SourceError;
+use crate::source::poller::PollError;
 
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
-pub const AUTH: u8 = crate::commands::EXIT_AUTH;
+pub const AUTH: u8 = 3;
 pub const UNREACHABLE: u8 = 4;
 pub const INTERRUPTED: u8 = 130;
 
@@ -29,92 +24,90 @@ pub const INTERRUPTED: u8 = 130;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// An AWS credentials or permission failure (assume-role refused, access denied): exit code 3.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AwsAuthError(pub String);
-
-/// AWS error codes that mean "these credentials are not accepted or not allowed".
-const AWS_AUTH_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-];
-
-/// Whether an AWS error text names one of the credential or permission error codes.
-pub fn is_aws_auth_message(message: &str) -> bool {
-    message
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|word| AWS_AUTH_CODES.contains(&word))
+fn of_aws(kind: AwsFailure) -> u8 {
+    match kind {
+        AwsFailure::Auth => AUTH,
+        AwsFailure::Configuration => USAGE,
+        AwsFailure::Transient => UNREACHABLE,
+        AwsFailure::Other => FAILURE,
+    }
 }
 
-/// The exit code for an error: the first cause in the chain that says something decides.
-pub fn code(error: &anyhow::Error) -> u8 {
-    // Authentication first: it is the most specific (and what `commands::exit_code` decides).
-    if crate::commands::exit_code(error) == AUTH {
-        return AUTH;
+/// The exit code of one typed error; `None`: it does not say (look at its cause).
+fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<clap::Error>() {
+        return Some(USAGE);
     }
-    for cause in error.chain() {
-        if cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<clap::Error>() {
-            return USAGE;
-        }
-        if cause.is::<AwsAuthError>() {
-            return AUTH;
-        }
-        if let Some(e) = cause.downcast_ref::<ConnectError>() {
-            return match e {
-                ConnectError::Unreachable { .. } => UNREACHABLE,
-                _ => FAILURE,
-            };
-        }
-        // `PipelineError::Sink` is transparent: the chain goes from it straight past the
-        // `SinkError` to that error's own source, so it is looked into here.
-        let sink = match cause.downcast_ref::<PipelineError>() {
-            Some(PipelineError::Sink(e)) => Some(e),
-            _ => cause.downcast_ref::<SinkError>(),
+    if let Some(e) = cause.downcast_ref::<ConnectError>() {
+        return Some(match e {
+            ConnectError::Auth { .. } | ConnectError::Forbidden { .. } => AUTH,
+            ConnectError::Unreachable { .. } => UNREACHABLE,
+            ConnectError::NotTls { .. } | ConnectError::NotOpenSearch { .. } => USAGE,
+            ConnectError::Build { .. }
+            | ConnectError::Tls { .. }
+            | ConnectError::File { .. }
+            | ConnectError::Http { .. } => FAILURE,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<SinkError>() {
+        return match e {
+            SinkError::Auth { .. } => Some(AUTH),
+            SinkError::GaveUp { .. } => Some(UNREACHABLE),
+            SinkError::Refused { .. } => Some(FAILURE),
+            // The dead-letter file's own error: whatever its cause says.
+            _ => None,
         };
-        if let Some(e) = sink {
-            return match e {
-                SinkError::GaveUp { .. } => UNREACHABLE,
-                SinkError::Auth { .. } => AUTH,
-                _ => FAILURE,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<AssumeRoleError>() {
-            return if is_aws_auth_message(&e.message) {
-                AUTH
-            } else if e.message.contains("dispatch failure") || e.message.contains("timed out") {
-                UNREACHABLE
-            } else {
-                FAILURE
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<SourceError>() {
-            return match e {
-                SourceError::GaveUp { .. } => UNREACHABLE,
-                SourceError::Filter { message, .. } | SourceError::Describe(message)
-                    if is_aws_auth_message(message) =>
-                {
-                    AUTH
-                }
-                _ => FAILURE,
-            };
-        }
     }
-    FAILURE
+    if let Some(e) = cause.downcast_ref::<AwsSetupError>() {
+        return Some(of_aws(e.kind()));
+    }
+    if let Some(e) = cause.downcast_ref::<SourceError>() {
+        return e.aws_failure().map(of_aws);
+    }
+    // Transparent wrappers: their `source()` skips the error they wrap.
+    if let Some(e) = cause.downcast_ref::<PipelineError>() {
+        return match e {
+            PipelineError::Sink(e) => of(e),
+            PipelineError::DeadLetter(e) => of(e),
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<PollError>() {
+        return match e {
+            PollError::Source(e) => of(e),
+            PollError::Checkpoint(e) => of(e),
+            PollError::PipelineGone(_) => None,
+        };
+    }
+    None
+}
+
+/// The exit code for an error: the first error in the chain of causes whose type decides.
+/// The one place exit codes are decided.
+pub fn code(error: &anyhow::Error) -> u8 {
+    error.chain().find_map(of).unwrap_or(FAILURE)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::aws_client::Target;
+    use crate::source::aws_error::AwsError;
     use std::time::Duration;
+
+    fn aws(kind: AwsFailure) -> AwsError {
+        AwsError {
+            kind,
+            code: None,
+            message: "m".into(),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            region: "us-east-1".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+        }
+    }
 
     #[test]
     fn each_kind_of_error_has_its_code() {
@@ -127,28 +120,56 @@ mod tests {
             status: 401,
         }
         .into();
-        assert_eq!(code(&auth), AUTH);
+        assert_eq!(code(&auth.context("connecting")), AUTH);
         let unreachable: anyhow::Error = ConnectError::Unreachable {
             url: "u".into(),
             message: "refused".into(),
         }
         .into();
         assert_eq!(code(&unreachable), UNREACHABLE);
+        let not_os: anyhow::Error = ConnectError::NotOpenSearch {
+            url: "u".into(),
+            answered: "HTTP 200".into(),
+        }
+        .into();
+        assert_eq!(code(&not_os), USAGE);
         let gave_up: anyhow::Error = SourceError::GaveUp {
             log_group: "g".into(),
+            target: target(),
             elapsed: Duration::from_secs(600),
-            message: "dispatch failure".into(),
+            error: aws(AwsFailure::Transient),
         }
         .into();
         assert_eq!(code(&gave_up.context("polling log group g")), UNREACHABLE);
         let denied: anyhow::Error = SourceError::Filter {
             log_group: "g".into(),
-            message: "service error: AccessDeniedException: not authorized".into(),
+            target: target(),
+            error: aws(AwsFailure::Auth),
         }
         .into();
         assert_eq!(code(&denied), AUTH);
+        let not_tls: anyhow::Error = SourceError::Filter {
+            log_group: "g".into(),
+            target: target(),
+            error: aws(AwsFailure::Configuration),
+        }
+        .into();
+        assert_eq!(code(&not_tls), USAGE);
+        // As `forward` returns it: inside the poller's error, inside a context.
+        let polled: anyhow::Error = PollError::Source(SourceError::Filter {
+            log_group: "g".into(),
+            target: target(),
+            error: aws(AwsFailure::Configuration),
+        })
+        .into();
+        assert_eq!(code(&polled.context("polling log group g")), USAGE);
+        let no_region: anyhow::Error = AwsSetupError::NoRegion.into();
+        assert_eq!(code(&no_region), USAGE);
+        let no_credentials: anyhow::Error = AwsSetupError::NoCredentials { profile: None }.into();
+        assert_eq!(code(&no_credentials), AUTH);
         let other: anyhow::Error = SourceError::NoSuchGroup {
             log_group: "g".into(),
+            target: target(),
         }
         .into();
         assert_eq!(code(&other), FAILURE);
@@ -177,13 +198,5 @@ mod tests {
         .into();
         assert_eq!(code(&denied), AUTH);
         assert_eq!(code(&anyhow::anyhow!("anything")), FAILURE);
-    }
-
-    #[test]
-    fn auth_codes_are_whole_words() {
-        assert!(is_aws_auth_message(
-            "ExpiredTokenException: the security token included in the request is expired"
-        ));
-        assert!(!is_aws_auth_message("NotAccessDeniedException happened"));
     }
 }

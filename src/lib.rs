@@ -17,3 +17,5 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod stats;
+pub mod stdout;
+pub mod transport;

@@ -57,7 +57,8 @@ fn main() -> ExitCode {
     let cli: Cli = match trailscope::config::parse(&args) {
         Ok(cli) => cli,
         Err(e) => {
-            eprintln!("Error: {e}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "Error: {e}");
             return ExitCode::from(trailscope::exit::USAGE);
         }
     };
@@ -91,24 +92,52 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Forward(args) => {
             let summary = forward::run(*args).await?;
-            println!("{}", serde_json::to_string(&summary)?);
+            out(&format!("{}\n", serde_json::to_string(&summary)?))?;
         }
         Command::Setup(args) => setup::run(args).await?,
-        Command::Audit(args) => print!("{}", audit::run(args).await?),
+        Command::Audit(args) => out(&audit::run(args).await?)?,
         Command::Ingest(args) => {
             let summary = ingest::run(args).await?;
-            println!("{}", serde_json::to_string(&summary)?);
+            out(&format!("{}\n", serde_json::to_string(&summary)?))?;
+            // Exit 0 means nothing was lost: every event is indexed or in the dead-letter file
+            // with its reason. Those in the file are said, even when there was nothing else.
+            let s = &summary.stats;
+            if s.dead_lettered > 0 {
+                tracing::warn!(
+                    dead_lettered = s.dead_lettered,
+                    indexed = s.indexed,
+                    "{} of {} events were not indexed: they are in the dead-letter file {} with \
+                     the reason",
+                    s.dead_lettered,
+                    s.read,
+                    summary.dead_letter_file.display()
+                );
+            }
             summary.check()?;
         }
         Command::Lambda(args) => lambda::run(args).await?,
         Command::Retention(args) => retention::run(args).await?,
         Command::Config(args) => match args.command {
             config::ConfigCommand::Check(check) => {
-                print!("{}", config::check(Cli::command(), cli.config, &check)?)
+                out(&config::check(Cli::command(), cli.config, &check).await?)?
             }
         },
     }
     Ok(())
+}
+
+/// Writes the command's output on stdout. A reader that went away (`trailscope ... | head -1`)
+/// is not an error: the rest is not wanted.
+fn out(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// glibc's malloc, set up for `forward`, a long-running process whose memory goes in waves: a

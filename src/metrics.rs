@@ -57,7 +57,7 @@ fn metric(out: &mut String, kind: &str, name: &str, help: &str, value: impl std:
 /// The text exposition of `stats` at `now_ms` (ms since the epoch).
 pub fn render(stats: &Stats, now_ms: i64) -> String {
     let mut out = String::with_capacity(4096);
-    let counters: [(&str, &str, &AtomicU64); 8] = [
+    let counters: [(&str, &str, &AtomicU64); 9] = [
         (
             "trailscope_events_read_total",
             "Events read from the source.",
@@ -82,6 +82,11 @@ pub fn render(stats: &Stats, now_ms: i64) -> String {
             "trailscope_events_filtered_total",
             "Events dropped by the --access-key/--principal-arn/--event-source/--event-name filters.",
             &stats.filtered,
+        ),
+        (
+            "trailscope_events_quarantined_total",
+            "Events whose eventTime lies outside --max-event-age/--max-event-future, sent to <prefix>quarantine.",
+            &stats.quarantined,
         ),
         (
             "trailscope_bulk_requests_total",

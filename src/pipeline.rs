@@ -80,6 +80,7 @@ impl Pipeline {
                     for event in events {
                         match self.encoder.encode(&mut batch, event) {
                             Ok(Encoded::Added) => {}
+                            Ok(Encoded::Quarantined) => self.stats.quarantined(1),
                             Ok(Encoded::Filtered(event)) => {
                                 self.stats.filtered(1);
                                 acks.ack(&event.origin);

@@ -12,6 +12,9 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub filtered: AtomicU64,
+    /// Sent to the quarantine index (eventTime outside the window); counted in `indexed` too
+    /// once delivered.
+    pub quarantined: AtomicU64,
     pub bulk_requests: AtomicU64,
     pub bulk_retries: AtomicU64,
     pub retried_items: AtomicU64,
@@ -90,6 +93,8 @@ pub struct Snapshot {
     pub duplicates: u64,
     pub dead_lettered: u64,
     pub filtered: u64,
+    /// Events whose eventTime lies outside the window, sent to the quarantine index.
+    pub quarantined: u64,
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub retried_items: u64,
@@ -106,6 +111,9 @@ impl Stats {
     }
     pub fn filtered(&self, n: u64) {
         self.filtered.fetch_add(n, Relaxed);
+    }
+    pub fn quarantined(&self, n: u64) {
+        self.quarantined.fetch_add(n, Relaxed);
     }
     pub fn source_throttled(&self, n: u64) {
         self.source_throttled.fetch_add(n, Relaxed);
@@ -154,6 +162,7 @@ impl Stats {
             duplicates: self.duplicates.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
+            quarantined: self.quarantined.load(Relaxed),
             bulk_requests: self.bulk_requests.load(Relaxed),
             bulk_retries: self.bulk_retries.load(Relaxed),
             retried_items: self.retried_items.load(Relaxed),

@@ -566,7 +566,29 @@ async fn a_database_replaced_while_forward_runs_is_reloaded_without_losing_event
             .map(|i| record(0x6e20 + tag, i, "8.8.8.8", "AKIAGEOIPTEST0000003"))
             .collect()
     };
-    let settle = Duration::from_millis(1500); // several reload checks
+    // forward logs each reload check that found a new file: wait for the n-th such line.
+    let log_path = dir.path().join("forward.log");
+    let reload_checks = |n: usize| {
+        let log_path = log_path.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let seen = log.matches("reloaded the GeoIP database").count()
+                    + log
+                        .matches("the GeoIP database loaded before stays in use")
+                        .count();
+                if seen >= n {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "reload check {n} not logged within 30 s:\n{log}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
 
     put_stream(&stack, &group, "a", &batch(0, 5)).await;
     wait_for_count(&stack, &prefix, 5, &mut child.0).await;
@@ -575,13 +597,13 @@ async fn a_database_replaced_while_forward_runs_is_reloaded_without_losing_event
     let tmp = dir.path().join("broken.tmp");
     std::fs::write(&tmp, b"not a database").unwrap();
     std::fs::rename(&tmp, &db).unwrap();
-    tokio::time::sleep(settle).await;
+    reload_checks(1).await;
     put_stream(&stack, &group, "b", &batch(1, 5)).await;
     wait_for_count(&stack, &prefix, 10, &mut child.0).await;
 
     // A real new version: used from the next check on, without a restart.
     write_mmdb(&db, "GeoIP2-City", &version("DE", "Frankfurt", 50.1));
-    tokio::time::sleep(settle).await;
+    reload_checks(2).await;
     put_stream(&stack, &group, "c", &batch(2, 5)).await;
     wait_for_count(&stack, &prefix, 15, &mut child.0).await;
     drop(child);

@@ -290,10 +290,12 @@ async fn subscription_payloads_control_unknown_fields_bombs_and_truncation() {
     );
     assert!(stderr.contains("gzip bomb"), "{stderr}");
     assert!(stderr.contains("corrupt or truncated"), "{stderr}");
-    // Nothing else was lost: both good payloads are indexed in full.
-    assert_eq!(s["read"], 31, "{s}");
+    // Nothing else was lost: both good payloads are indexed in full. The two malformed payloads
+    // count as read and dead-lettered: read = indexed + dead-lettered.
+    assert_eq!(s["read"], 33, "{s}");
     assert_eq!(s["indexed"], 30, "{s}");
-    assert_eq!(s["dead_lettered"], 1, "{s}");
+    assert_eq!(s["dead_lettered"], 3, "{s}");
+    assert_eq!(s["rejected"], 2, "{s}");
     assert_eq!(s["payloads"], 3, "{s}");
     assert_eq!(s["control_messages"], 1, "{s}");
     assert_eq!(s["malformed_payloads"], 2, "{s}");
@@ -432,9 +434,12 @@ async fn cloudtrail_log_files_and_ndjson_from_files_and_stdin() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["event"], "this line is not a record");
     assert_eq!(letters[0]["origin"]["file"]["path"], "-");
+    // Refused while reading (not JSON): its origin is its line (records and blank lines
+    // alternate on stdin).
     assert_eq!(
-        letters[0]["origin"]["file"]["record"], 16,
-        "the 16th record of stdin"
+        letters[0]["origin"]["file"]["record"], 31,
+        "line 31 of stdin"
     );
+    assert_eq!(letters[0]["error_type"], "not_json");
     stack.cleanup(&prefix).await;
 }

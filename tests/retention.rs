@@ -50,6 +50,18 @@ async fn deletes_exactly_the_daily_indices_older_than_the_window() {
     // All are created now: only the date in the name decides.
     let keep: BTreeSet<String> = [day(0), day(1), day(30), day(29)].into();
     let old: BTreeSet<String> = [day(31), day(32), day(400)].into();
+    // Dated after tomorrow: never old enough, listed apart, deleted only when asked.
+    let future: BTreeSet<String> = [
+        format!(
+            "{prefix}{}",
+            today
+                .checked_add_days(Days::new(2))
+                .unwrap()
+                .format("%Y.%m.%d")
+        ),
+        format!("{prefix}9999.12.31"),
+    ]
+    .into();
     let foreign: BTreeSet<String> = [
         format!("{prefix}2020.01.01-reindexed"),
         format!("{prefix}summary"),
@@ -58,13 +70,19 @@ async fn deletes_exactly_the_daily_indices_older_than_the_window() {
         format!("{prefix}2020.1.1"),
     ]
     .into();
-    for name in keep.iter().chain(&old).chain(&foreign) {
+    for name in keep.iter().chain(&old).chain(&foreign).chain(&future) {
         let (status, body) = stack
             .request(Method::Put, &format!("/{name}"), Some(json!({})))
             .await;
         assert_eq!(status, 200, "{name}: {body}");
     }
-    let all: BTreeSet<String> = keep.iter().chain(&old).chain(&foreign).cloned().collect();
+    let all: BTreeSet<String> = keep
+        .iter()
+        .chain(&old)
+        .chain(&foreign)
+        .chain(&future)
+        .cloned()
+        .collect();
     assert_eq!(indices(&stack, &format!("{prefix}*")).await, all);
 
     let url = opensearch_url();
@@ -104,17 +122,38 @@ async fn deletes_exactly_the_daily_indices_older_than_the_window() {
         .map(|l| l.split(' ').next().unwrap().to_owned())
         .collect();
     assert_eq!(left_alone, foreign, "{stdout}");
+    let future_listed: BTreeSet<String> = lines_starting(&stdout, "future-dated ")
+        .into_iter()
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(future_listed, future, "{stdout}");
     assert!(
-        stdout.contains(&format!("3 deleted, 4 kept, {} left alone", foreign.len())),
+        stdout.contains(&format!(
+            "3 deleted, 4 kept, 2 future-dated kept, {} left alone",
+            foreign.len()
+        )),
         "{stdout}"
     );
-    let remaining: BTreeSet<String> = keep.iter().chain(&foreign).cloned().collect();
+    let remaining: BTreeSet<String> = keep
+        .iter()
+        .chain(&foreign)
+        .chain(&future)
+        .cloned()
+        .collect();
     assert_eq!(indices(&stack, &format!("{prefix}*")).await, remaining);
 
     // Idempotent: a second run finds nothing more to delete.
     let stdout = run(args(false));
     assert!(lines_starting(&stdout, "deleted ").is_empty(), "{stdout}");
     assert!(stdout.contains("0 deleted, 4 kept"), "{stdout}");
+    assert_eq!(indices(&stack, &format!("{prefix}*")).await, remaining);
+
+    // --delete-future deletes the future-dated ones too, and nothing else.
+    let mut with_future = args(false);
+    with_future.push("--delete-future".into());
+    let stdout = run(with_future);
+    assert_eq!(lines_starting(&stdout, "deleted "), future, "{stdout}");
+    let remaining: BTreeSet<String> = keep.iter().chain(&foreign).cloned().collect();
     assert_eq!(indices(&stack, &format!("{prefix}*")).await, remaining);
 
     stack.cleanup(&prefix).await;

@@ -210,6 +210,9 @@ struct Cast {
     admin_password: String,
     writer_user: String,
     writer_password: String,
+    /// `base64(user:password)` of both users: what an `Authorization: Basic` header carries, as
+    /// telling as the password itself.
+    basic_auth: [String; 2],
     roles: [String; 2],
 }
 
@@ -233,7 +236,15 @@ impl Cast {
         let admin_password = node
             .user_with_role(&admin_user, ADMIN_ROLE, &roles[1], &pattern)
             .await;
+        use base64::Engine as _;
+        let basic = |user: &str, password: &str| {
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        };
         Cast {
+            basic_auth: [
+                basic(&admin_user, &admin_password),
+                basic(&writer_user, &writer_password),
+            ],
             prefix,
             admin_user,
             admin_password,
@@ -243,8 +254,14 @@ impl Cast {
         }
     }
 
+    /// What must never be printed: both passwords, and both as an Authorization header holds them.
     fn passwords(&self) -> Vec<&str> {
-        vec![&self.admin_password, &self.writer_password]
+        vec![
+            &self.admin_password,
+            &self.writer_password,
+            &self.basic_auth[0],
+            &self.basic_auth[1],
+        ]
     }
 
     async fn cleanup(&self) {

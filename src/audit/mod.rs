@@ -5,11 +5,14 @@
 //! * [`query`] builds the one `size: 0` search and reads its aggregations;
 //! * [`policy`] parses IAM policy documents and decides, statement by statement, what they allow
 //!   ([`action_pattern`] matches actions as IAM does);
+//! * [`lineage`] follows the credentials the identity minted through STS (and, for an access
+//!   key, finds the event that minted it), so that the report covers them too;
 //! * [`evidence`] says whether CloudTrail's management events can show an action's use at all;
 //! * [`report`] renders a [`Report`] as a terminal table, JSON or Markdown.
 
 pub mod action_pattern;
 pub mod evidence;
+pub mod lineage;
 pub mod policy;
 pub mod query;
 pub mod report;
@@ -345,6 +348,9 @@ pub struct Report {
     pub networks: Vec<Count>,
     pub authorization_failures: Vec<AuthorizationFailure>,
     pub policy: Option<PolicyComparison>,
+    /// The credentials derived from the identity (included in every count above), unless
+    /// `--no-derived`.
+    pub lineage: Option<lineage::Lineage>,
     pub suggested_policy: IamPolicy,
     pub suggested_policy_left_out: Vec<LeftOut>,
     /// Sections with more entries than the report holds.
@@ -362,7 +368,10 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-fn ser_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_time<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&rfc3339(*t)),
         None => s.serialize_none(),
@@ -376,6 +385,8 @@ pub struct AuditRequest {
     pub period: Period,
     pub index_prefix: String,
     pub policies: PolicySet,
+    /// Follow and include the credentials derived from the identity.
+    pub derived: bool,
 }
 
 async fn get_json(
@@ -386,6 +397,35 @@ async fn get_json(
     body: Option<&Value>,
 ) -> Result<(u16, Value), AuditError> {
     Ok(client.json(method, path, query, body).await?)
+}
+
+/// One `_search` over `pattern`; an answer with failed shards is an error, since a report (or a
+/// lineage) built from part of the shards would be silently incomplete.
+async fn search(client: &Client, pattern: &str, body: &Value) -> Result<Value, AuditError> {
+    let (status, response) = get_json(
+        client,
+        Method::Post,
+        &format!("/{pattern}/_search"),
+        &[("ignore_unavailable", "true"), ("allow_no_indices", "true")],
+        Some(body),
+    )
+    .await?;
+    if status != 200 {
+        return Err(AuditError::Search {
+            url: client.url.to_string(),
+            status,
+            body: truncate(&response.to_string(), 1000),
+        });
+    }
+    let failed = response["_shards"]["failed"].as_u64().unwrap_or(0);
+    if failed > 0 {
+        return Err(AuditError::ShardFailures {
+            failed,
+            total: response["_shards"]["total"].as_u64().unwrap_or(0),
+            reason: truncate(&response["_shards"]["failures"].to_string(), 500),
+        });
+    }
+    Ok(response)
 }
 
 /// The indices of `<prefix>*`, sorted.
@@ -479,30 +519,14 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
             url: client.url.to_string(),
         });
     }
-    let body = query::search_body(&request.identity, &period);
-    let (status, response) = get_json(
-        client,
-        Method::Post,
-        &format!("/{pattern}/_search"),
-        &[("ignore_unavailable", "true"), ("allow_no_indices", "true")],
-        Some(&body),
-    )
-    .await?;
-    if status != 200 {
-        return Err(AuditError::Search {
-            url: client.url.to_string(),
-            status,
-            body: truncate(&response.to_string(), 1000),
-        });
-    }
-    let failed = response["_shards"]["failed"].as_u64().unwrap_or(0);
-    if failed > 0 {
-        return Err(AuditError::ShardFailures {
-            failed,
-            total: response["_shards"]["total"].as_u64().unwrap_or(0),
-            reason: truncate(&response["_shards"]["failures"].to_string(), 500),
-        });
-    }
+    let lineage = if request.derived {
+        Some(lineage::discover(client, &pattern, &request.identity, &period).await?)
+    } else {
+        None
+    };
+    let derived_keys = lineage.as_ref().map(|l| l.keys()).unwrap_or_default();
+    let body = query::search_body(&query::selection(&request.identity, &derived_keys), &period);
+    let response = search(client, &pattern, &body).await?;
     let agg = query::parse(&response)?;
     if agg.total == 0 {
         let in_period = indices_in_period(&all, &request.index_prefix, &period);
@@ -514,7 +538,9 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
             searched: describe_searched(&all, &in_period),
         });
     }
-    Ok(build_report(request, agg))
+    let mut report = build_report(request, agg);
+    report.lineage = lineage;
+    Ok(report)
 }
 
 /// Turns the aggregations into the report and compares them with the policies.
@@ -583,6 +609,7 @@ pub fn build_report(request: &AuditRequest, agg: query::Aggregated) -> Report {
         networks: agg.networks,
         authorization_failures: agg.authorization_failures,
         policy,
+        lineage: None,
         suggested_policy,
         suggested_policy_left_out,
         truncated: agg.truncated,

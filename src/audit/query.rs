@@ -86,20 +86,33 @@ fn with(mut base: Value, extra: Value) -> Value {
     base
 }
 
-/// The `_search` body: the identity in the period, and every aggregation of the report.
-pub fn search_body(identity: &Identity, period: &Period) -> Value {
+/// The events of the identity and of the credentials derived from it (their access keys).
+pub fn selection(identity: &Identity, derived_keys: &[String]) -> Value {
+    if derived_keys.is_empty() {
+        return identity_query(identity);
+    }
+    json!({"bool": {
+        "should": [identity_query(identity), {"terms": {ACCESS_KEY: derived_keys}}],
+        "minimum_should_match": 1
+    }})
+}
+
+/// `[since, until)` on `@timestamp`.
+pub fn period_filter(period: &Period) -> Value {
+    json!({"range": {"@timestamp": {
+        "gte": period.since.to_rfc3339(),
+        "lt": period.until.to_rfc3339(),
+        "format": "strict_date_optional_time"
+    }}})
+}
+
+/// The `_search` body: the selected events in the period, and every aggregation of the report.
+pub fn search_body(selection: &Value, period: &Period) -> Value {
     let terms = |field: &str, size: usize| json!({"terms": {"field": field, "size": size}});
     json!({
         "size": 0,
         "track_total_hits": true,
-        "query": {"bool": {"filter": [
-            identity_query(identity),
-            {"range": {"@timestamp": {
-                "gte": period.since.to_rfc3339(),
-                "lt": period.until.to_rfc3339(),
-                "format": "strict_date_optional_time"
-            }}}
-        ]}},
+        "query": {"bool": {"filter": [selection, period_filter(period)]}},
         "aggs": with(first_last(), json!({
             "errors": {"filter": {"exists": {"field": ERROR_CODE}}},
             "access": {"filters": {"filters": {

@@ -406,6 +406,15 @@ pub fn table(r: &Report, colour: bool) -> String {
     for (label, value) in lines {
         out.push_str(&format!("{label:<width$}  {value}\n"));
     }
+    if let Some(lines) = lineage_lines(r) {
+        out.push('\n');
+        out.push_str(&bold("Credential lineage"));
+        out.push('\n');
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
     for s in sections(r) {
         out.push('\n');
         out.push_str(&bold(&s.title));
@@ -463,6 +472,12 @@ pub fn table(r: &Report, colour: bool) -> String {
     out
 }
 
+fn lineage_lines(r: &Report) -> Option<Vec<String>> {
+    r.lineage
+        .as_ref()
+        .map(|l| super::lineage::tree_lines(&r.identity, r.summary.events, l))
+}
+
 fn md_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('|', "\\|")
@@ -479,6 +494,15 @@ pub fn markdown(r: &Report) -> String {
     );
     for (label, value) in summary_lines(r) {
         out.push_str(&format!("- **{label}:** {}\n", md_escape(&value)));
+    }
+    if let Some(lines) = lineage_lines(r) {
+        // A code block keeps the tree's indentation and needs no escaping.
+        out.push_str("\n### Credential lineage\n\n```text\n");
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push_str("```\n");
     }
     for s in sections(r) {
         out.push_str(&format!("\n### {}\n\n", s.title));
@@ -541,6 +565,7 @@ mod tests {
             },
             index_prefix: "cloudtrail-".into(),
             policies: PolicySet::default(),
+            derived: false,
         };
         let agg = Aggregated {
             total: 2,

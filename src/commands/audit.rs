@@ -36,6 +36,10 @@ pub struct AuditArgs {
     /// flag for several (they are evaluated together, like policies attached to one identity).
     #[arg(long = "policy", value_name = "FILE.json")]
     pub policies: Vec<PathBuf>,
+    /// Leave out the credentials the identity minted through STS (GetSessionToken, AssumeRole*,
+    /// GetFederationToken) and the ones those minted: only its own events.
+    #[arg(long)]
+    pub no_derived: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
@@ -85,6 +89,7 @@ pub async fn run(args: AuditArgs) -> Result<String> {
         },
         index_prefix: args.index_prefix.clone(),
         policies: PolicySet::new(documents),
+        derived: !args.no_derived,
     };
     let client = Client::connect(&args.opensearch.connect_options())?;
     let report = audit::audit(&client, &request)

@@ -137,7 +137,7 @@ fn semantic_checks(mode: Mode, settings: &[Setting]) -> Vec<String> {
 
 /// Runs the check against `base` (the whole command line definition of the binary) and returns
 /// the report to print, or the configuration error (exit code 2).
-pub fn check(
+pub async fn check(
     base: clap::Command,
     config: Option<PathBuf>,
     args: &CheckArgs,
@@ -169,7 +169,23 @@ pub fn check(
         .subcommand_matches(args.mode.name())
         .expect("the mode was parsed as a subcommand");
     let settings = crate::config::settings(sub, sub_matches, file.as_ref());
-    let problems = semantic_checks(args.mode, &settings);
+    let mut problems = semantic_checks(args.mode, &settings);
+    // What the AWS chain gives `forward`: the same resolution it does at start.
+    let aws = match args.mode {
+        Mode::Forward => {
+            let region = settings
+                .iter()
+                .find(|s| s.key == "region")
+                .and_then(|s| s.values.first())
+                .filter(|v| !v.is_empty());
+            let aws = crate::source::aws_client::environment(region.map(String::as_str)).await;
+            if aws.region.is_none() {
+                problems.push(crate::source::aws_client::AwsSetupError::NoRegion.to_string());
+            }
+            Some(aws)
+        }
+        _ => None,
+    };
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(format!(
             "the configuration of `trailscope {}` is invalid:\n  - {}",
@@ -215,18 +231,18 @@ pub fn check(
             "# opensearch password: *** (env TRAILSCOPE_OPENSEARCH_PASSWORD)"
         );
     }
-    let aws = match (
-        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
-        std::env::var_os("AWS_PROFILE"),
-        std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some(),
-    ) {
-        (true, _, _) => "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (***)".to_owned(),
-        (_, Some(p), _) => format!("profile {}", p.to_string_lossy()),
-        (_, _, true) => "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".to_owned(),
-        _ => "the AWS default chain (profile, SSO, ECS/EC2 role)".to_owned(),
-    };
-    if matches!(args.mode, Mode::Forward) {
-        let _ = writeln!(out, "# aws credentials: {aws}");
+    if let Some(aws) = aws {
+        if let Some(region) = &aws.region {
+            let _ = writeln!(out, "# aws region: {region}");
+        }
+        match &aws.credentials {
+            Ok(source) => {
+                let _ = writeln!(out, "# aws credentials: from {source}");
+            }
+            Err(why) => {
+                let _ = writeln!(out, "# aws credentials: NONE: {why}");
+            }
+        }
     }
     Ok(out)
 }

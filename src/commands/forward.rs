@@ -4,10 +4,11 @@
 use super::PipelineArgs;
 use crate::source::ack::AckTracker;
 use crate::source::ack::Acknowledge;
+use crate::source::aws_client::{self, AssumeRole, Target};
 use crate::source::checkpoint::CheckpointIndex;
 use crate::source::checkpoint::{CheckpointFile, CheckpointStore};
-use crate::source::cloudwatch::{self, ReadAhead, Reader};
-use crate::source::poller::{Checkpoints, PollConfig, Poller};
+use crate::source::cloudwatch::{self, ReadAhead, Reader, SourceError};
+use crate::source::poller::{Checkpoints, PollConfig, PollError, Poller};
 use crate::stats::Snapshot;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -145,6 +146,19 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
         .as_deref()
         .map(|s| parse_since(s, chrono::Utc::now()))
         .transpose()?;
+    // AWS first: a missing region or credentials is a configuration error, told before anything
+    // else is contacted.
+    let role = args.role_arn.as_ref().map(|arn| AssumeRole {
+        role_arn: arn.clone(),
+        external_id: args.external_id.clone(),
+        session_name: args.role_session_name.clone(),
+    });
+    let (client, target) = aws_client::connect(
+        args.endpoint_url.as_deref(),
+        args.region.as_deref(),
+        role.as_ref(),
+    )
+    .await?;
     let pipeline = args.output.pipeline().await?;
     let store = match &args.checkpoint_index {
         Some(index) => CheckpointStore::Index(Box::new(
@@ -170,23 +184,13 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
         }
         None => None,
     };
-    let role = args.role_arn.as_ref().map(|arn| cloudwatch::AssumeRole {
-        role_arn: arn.clone(),
-        external_id: args.external_id.clone(),
-        session_name: args.role_session_name.clone(),
-    });
-    let client = cloudwatch::client_assuming(
-        args.endpoint_url.as_deref(),
-        args.region.as_deref(),
-        role.as_ref(),
-    )
-    .await?;
     let cancel = CancellationToken::new();
     let acks = Arc::new(AckTracker::default());
     let read_ahead = Arc::new(ReadAhead::new(cloudwatch::READ_AHEAD_BYTES));
     let poller = Arc::new(Poller {
         reader: Reader {
             client,
+            target,
             limiter: Arc::new(crate::source::rate_limit::RateLimiter::new(
                 args.max_requests_per_second,
             )),
@@ -242,6 +246,20 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
     Ok(s)
 }
 
+/// `--once` found log groups that do not exist (after reading the others).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} in {target}: check the names, --region and --endpoint-url (the other groups were read)",
+    match groups.as_slice() {
+        [one] => format!("log group {one} does not exist"),
+        many => format!("log groups {} do not exist", many.join(", ")),
+    }
+)]
+pub struct MissingLogGroups {
+    pub groups: Vec<String>,
+    pub target: Target,
+}
+
 /// What the pipeline reports back to the readers: events done (the checkpoints may pass them),
 /// and pages taken off the channel (room to read ahead again).
 struct Feedback {
@@ -270,12 +288,20 @@ async fn poll_loop(
 ) -> Result<()> {
     let mut groups: BTreeSet<String> = args.log_groups.iter().cloned().collect();
     let mut last_discovery: Option<tokio::time::Instant> = None;
+    // Groups that did not exist at their last poll: CloudTrail may create them later.
+    let mut missing: BTreeSet<String> = BTreeSet::new();
+    let target = &poller.reader.target;
     loop {
         if !args.log_group_prefixes.is_empty()
             && last_discovery.is_none_or(|t| t.elapsed() >= args.discover_interval)
         {
             for prefix in &args.log_group_prefixes {
-                for name in poller.reader.discover(prefix).await? {
+                // A shutdown does not wait for a server that does not answer.
+                let found = tokio::select! {
+                    found = poller.reader.discover(prefix) => found?,
+                    _ = cancel.cancelled() => return Ok(()),
+                };
+                for name in found {
                     if groups.insert(name.clone()) {
                         tracing::info!(log_group = %name, prefix, "found a new log group");
                     }
@@ -293,7 +319,22 @@ async fn poll_loop(
         }
         while let Some(joined) = passes.join_next().await {
             let (group, report) = joined.context("a poller panicked")?;
-            let report = report.with_context(|| format!("polling log group {group}"))?;
+            let report = match report {
+                Err(PollError::Source(SourceError::NoSuchGroup { .. })) => {
+                    if missing.insert(group.clone()) && !args.once {
+                        tracing::warn!(
+                            log_group = %group,
+                            "log group {group} does not exist in {target}: polling the others, \
+                             and this one again every --poll-interval (CloudTrail may create it)"
+                        );
+                    }
+                    continue;
+                }
+                other => other.with_context(|| format!("polling log group {group}"))?,
+            };
+            if missing.remove(&group) {
+                tracing::info!(log_group = %group, "log group {group} exists now");
+            }
             stats.source_throttled(report.throttled);
             stats.group_polled(&group, report.watermark, report.max_ingestion_delay);
             tracing::info!(
@@ -307,6 +348,13 @@ async fn poll_loop(
                 interrupted = report.interrupted,
                 "poll finished"
             );
+        }
+        if args.once && !missing.is_empty() {
+            return Err(MissingLogGroups {
+                groups: missing.into_iter().collect(),
+                target: target.clone(),
+            }
+            .into());
         }
         if args.once || cancel.is_cancelled() {
             return Ok(());

@@ -8,8 +8,10 @@
 mod s3;
 
 use super::PipelineArgs;
+use crate::exit::UsageError;
 use crate::sink::dead_letter::Stage;
-use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions};
+use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions, Rejected, Stopped};
+use crate::source::replay::Replay;
 use crate::source::{subscription, RawEvent};
 use crate::stats::Snapshot;
 use anyhow::{bail, Context, Result};
@@ -36,10 +38,14 @@ pub struct IngestArgs {
     pub max_document_bytes: usize,
     #[command(flatten)]
     pub s3: s3::S3Args,
+    /// The inputs are dead-letter files: read each dead letter's original event again (after
+    /// fixing what refused it). Use another --dead-letter-file for this run.
+    #[arg(long)]
+    pub replay_dead_letters: bool,
 }
 
 /// What `ingest` did: the pipeline's counters and what the inputs held.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct IngestSummary {
     #[serde(flatten)]
     pub stats: Snapshot,
@@ -48,20 +54,73 @@ pub struct IngestSummary {
     pub payloads: u64,
     pub control_messages: u64,
     pub malformed_payloads: u64,
+    /// Lines, documents, payloads and log events refused while reading (dead-lettered, and
+    /// counted in `read` and `dead_lettered` too).
+    pub rejected: u64,
+    /// Of them, parts not read at all (over `--max-document-bytes`).
+    pub unread: u64,
+    /// Inputs that could not be read to their end: where reading stopped and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<Incomplete>,
     #[serde(skip)]
     pub dead_letter_file: PathBuf,
 }
 
+/// An input not read whole.
+#[derive(Debug, serde::Serialize)]
+pub struct Incomplete {
+    pub input: String,
+    pub stopped_at: Stopped,
+}
+
+/// Why `ingest` read everything it could but not everything it was given: the command fails
+/// (exit code 1) after delivering the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestIncomplete {
+    #[error(
+        "{0} malformed subscription payload(s): nothing of them was indexed; they are in the \
+         dead-letter file {1} with the reason"
+    )]
+    MalformedPayloads(u64, PathBuf),
+    #[error(
+        "{count} input(s) could not be read to their end ({first}: {reason}); everything before \
+         was delivered, the summary's `incomplete` says where each stopped"
+    )]
+    Stopped {
+        count: usize,
+        first: String,
+        reason: String,
+    },
+    #[error(
+        "{0} line(s) or document(s) longer than --max-document-bytes were not read (their start \
+         is in the dead-letter file {1}); raise the limit to read them"
+    )]
+    Unread(u64, PathBuf),
+}
+
 impl IngestSummary {
-    /// An error when some payload could not be decoded (after everything else was delivered).
-    pub fn check(&self) -> Result<()> {
+    /// An error when some input was not read whole: a payload that could not be decoded, an
+    /// input that stopped part-way, a part over the size limit (after everything else was
+    /// delivered).
+    pub fn check(&self) -> Result<(), IngestIncomplete> {
+        if let Some(first) = self.incomplete.first() {
+            return Err(IngestIncomplete::Stopped {
+                count: self.incomplete.len(),
+                first: first.input.clone(),
+                reason: first.stopped_at.reason.to_string(),
+            });
+        }
+        if self.unread > 0 {
+            return Err(IngestIncomplete::Unread(
+                self.unread,
+                self.dead_letter_file.clone(),
+            ));
+        }
         if self.malformed_payloads > 0 {
-            bail!(
-                "{} malformed subscription payload(s): nothing of them was indexed; they are in \
-                 the dead-letter file {} with the reason",
+            return Err(IngestIncomplete::MalformedPayloads(
                 self.malformed_payloads,
-                self.dead_letter_file.display()
-            );
+                self.dead_letter_file.clone(),
+            ));
         }
         Ok(())
     }
@@ -75,6 +134,20 @@ enum Input {
 pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
     if let Some(location) = s3::location(&args)? {
         return s3::run(args, location).await;
+    }
+    let replay = args.replay_dead_letters;
+    if replay
+        && args
+            .files
+            .iter()
+            .any(|f| f.as_path() == args.output.dead_letter_file.as_path())
+    {
+        return Err(UsageError(format!(
+            "--replay-dead-letters reads {} and would write its dead letters to the same file: \
+             give another --dead-letter-file",
+            args.output.dead_letter_file.display()
+        ))
+        .into());
     }
     let mut inputs = Vec::new();
     let mut total_bytes = Some(0u64);
@@ -111,74 +184,102 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
 
     let (tx, rx) = mpsc::channel::<Vec<RawEvent>>(4);
     let bar = progress.clone();
-    let reader = tokio::task::spawn_blocking(move || -> Result<(InputStats, u64)> {
-        let mut sum = InputStats::default();
-        let mut files = 0;
-        let count = inputs.len();
-        for input in inputs {
-            let (name, stream): (Arc<str>, Box<dyn std::io::Read>) = match &input {
-                Input::Stdin => (Arc::from("-"), Box::new(std::io::stdin().lock())),
-                Input::File(p) => (
-                    Arc::from(p.to_string_lossy().as_ref()),
-                    Box::new(
-                        std::fs::File::open(p)
-                            .with_context(|| format!("cannot open {}", p.display()))?,
+    let reader_stats = stats.clone();
+    let reader = tokio::task::spawn_blocking(
+        move || -> Result<(InputStats, u64, Vec<Incomplete>)> {
+            let stats = reader_stats;
+            let mut sum = InputStats::default();
+            let mut incomplete = Vec::new();
+            let mut files = 0;
+            let count = inputs.len();
+            for input in inputs {
+                let (name, stream): (Arc<str>, Box<dyn std::io::Read>) = match &input {
+                    Input::Stdin => (Arc::from("-"), Box::new(std::io::stdin().lock())),
+                    Input::File(p) => (
+                        Arc::from(p.to_string_lossy().as_ref()),
+                        Box::new(
+                            std::fs::File::open(p)
+                                .with_context(|| format!("cannot open {}", p.display()))?,
+                        ),
                     ),
-                ),
-            };
-            bar.set_message(format!("file {}/{count}: {name}", files + 1));
-            let mut out = |item: Item| match item {
-                Item::Events(page) => tx.blocking_send(page).map_err(|_| FilesError::Closed),
-                Item::Malformed {
-                    origin,
-                    payload,
-                    error,
-                } => {
-                    bar.suspend(
-                        || tracing::error!(input = %name, ?origin, kind = error.kind(), "{error}"),
-                    );
-                    let event = RawEvent {
-                        message: payload,
+                };
+                let stream: Box<dyn std::io::Read> = if replay {
+                    Box::new(Replay::new(std::io::BufReader::new(stream)))
+                } else {
+                    stream
+                };
+                bar.set_message(format!("file {}/{count}: {name}", files + 1));
+                let mut out = |item: Item| match item {
+                    Item::Events(page) => tx.blocking_send(page).map_err(|_| FilesError::Closed),
+                    Item::Rejected(Rejected {
                         origin,
-                    };
-                    dead_letters
-                        .write(
-                            Stage::Decode,
-                            error.kind(),
-                            &error.to_string(),
-                            None,
-                            None,
-                            &event,
-                        )
-                        .map_err(|e| FilesError::Io {
-                            path: dead_letters.path().display().to_string(),
-                            source: std::io::Error::other(e),
-                        })
+                        input,
+                        reason,
+                    }) => {
+                        bar.suspend(
+                        || tracing::error!(input = %name, %origin, kind = reason.kind(), "{reason}"),
+                    );
+                        // Counted like the pipeline's own: read, then dead-lettered.
+                        stats.read(1);
+                        stats.dead_lettered(1);
+                        dead_letters
+                            .write_input(
+                                Stage::Decode,
+                                reason.kind(),
+                                &reason.to_string(),
+                                &origin,
+                                &input,
+                            )
+                            .map_err(|e| FilesError::Io {
+                                path: dead_letters.path().display().to_string(),
+                                source: std::io::Error::other(e),
+                            })
+                    }
+                };
+                let read =
+                    files::read_input(name.clone(), bar.wrap_read(stream), &options, &mut out)?;
+                files += 1;
+                if bar.is_hidden() {
+                    tracing::info!(
+                        input = %name,
+                        events = read.events,
+                        payloads = read.payloads,
+                        malformed_payloads = read.malformed_payloads,
+                        rejected = read.rejected,
+                        "read input"
+                    );
                 }
-            };
-            let read = files::read_input(name.clone(), bar.wrap_read(stream), &options, &mut out)?;
-            files += 1;
-            if bar.is_hidden() {
-                tracing::info!(
-                    input = %name,
-                    events = read.events,
-                    payloads = read.payloads,
-                    malformed_payloads = read.malformed_payloads,
-                    "read input"
-                );
+                sum.events += read.events;
+                sum.payloads += read.payloads;
+                sum.control_messages += read.control_messages;
+                sum.malformed_payloads += read.malformed_payloads;
+                sum.rejected += read.rejected;
+                sum.unread += read.unread;
+                if let Some(stopped) = read.stopped {
+                    bar.suspend(|| {
+                        tracing::error!(
+                            input = %name,
+                            line = stopped.line,
+                            byte = stopped.byte,
+                            kind = stopped.reason.kind(),
+                            "reading stopped part-way: {}",
+                            stopped.reason
+                        )
+                    });
+                    incomplete.push(Incomplete {
+                        input: name.to_string(),
+                        stopped_at: stopped,
+                    });
+                }
             }
-            sum.events += read.events;
-            sum.payloads += read.payloads;
-            sum.control_messages += read.control_messages;
-            sum.malformed_payloads += read.malformed_payloads;
-        }
-        Ok((sum, files))
-    });
+            Ok((sum, files, incomplete))
+        },
+    );
     let delivered = pipeline.run(rx, &mut |_: &crate::source::Origin| {}).await;
     let read = reader.await.context("the file reader panicked")?;
     progress.finish_and_clear();
     delivered?;
-    let (read, files) = read?;
+    let (read, files, incomplete) = read?;
     Ok(IngestSummary {
         stats: stats.snapshot(),
         files,
@@ -186,6 +287,9 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
         payloads: read.payloads,
         control_messages: read.control_messages,
         malformed_payloads: read.malformed_payloads,
+        rejected: read.rejected,
+        unread: read.unread,
+        incomplete,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
 }

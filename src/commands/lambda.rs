@@ -14,7 +14,8 @@
 
 use super::PipelineArgs;
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::source::subscription::{self, MessageType, PayloadError};
+use crate::sink::dead_letter::Stage;
+use crate::source::subscription::{self, MessageType, PayloadError, RejectedLogEvent};
 use crate::source::{Origin, RawEvent};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
@@ -133,6 +134,8 @@ struct AwsLogs {
 pub struct Invocation {
     pub events: usize,
     pub control_messages: usize,
+    /// Log events refused alone (unreadable), written to the dead-letter file.
+    pub dead_lettered: usize,
 }
 
 /// The function: one pipeline per execution environment, reused by every invocation.
@@ -198,8 +201,10 @@ impl Handler {
             return Ok(Invocation {
                 events: 0,
                 control_messages: 1,
+                dead_lettered: 0,
             });
         }
+        let dead_lettered = self.dead_letter(payload.rejected)?;
         let n = payload.events.len();
         let mut pending = n;
         let result = self
@@ -213,6 +218,7 @@ impl Handler {
                 Ok(Invocation {
                     events: n,
                     control_messages: 0,
+                    dead_lettered,
                 })
             }
         }
@@ -235,6 +241,10 @@ impl Handler {
         for (i, record) in records.iter().enumerate() {
             match subscription::decode(&record.kinesis.data.0, self.max_payload_bytes) {
                 Ok(payload) => {
+                    if let Err(e) = self.dead_letter(payload.rejected) {
+                        tracing::error!(kind = e.kind(), "{e}");
+                        failed[i] = true;
+                    }
                     for e in payload.events {
                         if let Some(key) = position(&e.origin) {
                             owners.entry(key).or_default().push(i);
@@ -280,6 +290,29 @@ impl Handler {
             "Kinesis batch handled"
         );
         response
+    }
+
+    /// Writes log events refused alone to the dead-letter file (before the payload's other
+    /// events are delivered, so that an acknowledged invocation has kept them all).
+    fn dead_letter(&self, rejected: Vec<RejectedLogEvent>) -> Result<usize, LambdaError> {
+        let n = rejected.len();
+        for bad in rejected {
+            tracing::error!(origin = %bad.origin, kind = bad.error.kind(), "{}", bad.error);
+            self.pipeline
+                .sink
+                .dead_letters()
+                .write_input(
+                    Stage::Decode,
+                    bad.error.kind(),
+                    &bad.error.to_string(),
+                    &bad.origin,
+                    &bad.input,
+                )
+                .map_err(|e| LambdaError::Pipeline(e.into()))?;
+            self.pipeline.stats.read(1);
+            self.pipeline.stats.dead_lettered(1);
+        }
+        Ok(n)
     }
 
     async fn deliver(

@@ -10,7 +10,7 @@ pub mod retention;
 pub mod setup;
 
 use crate::enrich::Enricher;
-use crate::event::encode::Encoder;
+use crate::event::encode::{Encoder, TimeWindow};
 use crate::event::filter::Filter;
 use crate::pipeline::Pipeline;
 use crate::secret::Secret;
@@ -26,30 +26,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
-
-/// The process exit code for an error: 3 when OpenSearch refused the credentials or a
-/// permission (anywhere in the chain of causes), 1 otherwise. Documented in the README.
-pub fn exit_code(error: &anyhow::Error) -> u8 {
-    use crate::sink::opensearch::ConnectError;
-    use crate::sink::SinkError;
-    let refused = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ConnectError>(),
-            Some(ConnectError::Auth { .. } | ConnectError::Forbidden { .. })
-        ) || matches!(
-            cause.downcast_ref::<SinkError>(),
-            Some(SinkError::Auth { .. })
-        )
-    });
-    if refused {
-        EXIT_AUTH
-    } else {
-        1
-    }
-}
-
-/// Exit code of a refused authentication or authorization.
-pub const EXIT_AUTH: u8 = 3;
 
 /// How to reach OpenSearch: shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
@@ -105,8 +81,14 @@ impl OpenSearchArgs {
             .expect("clap requires --opensearch-url");
         // Credentials in the URL (https://user:password@host) are taken out of it, so that the
         // URL printed in messages and logs never carries the password.
-        let url_user = (!url.username().is_empty()).then(|| url.username().to_owned());
-        let url_password = url.password().map(Secret::new);
+        // The URL keeps them percent-encoded (`p%40ss`): what the server checks is `p@ss`.
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let url_user = (!url.username().is_empty()).then(|| decode(url.username()));
+        let url_password = url.password().map(|p| Secret::new(decode(p)));
         if url_user.is_some() || url_password.is_some() {
             tracing::warn!(
                 "credentials in --opensearch-url: prefer --opensearch-username and \
@@ -163,6 +145,15 @@ pub struct PipelineArgs {
     pub filter: FilterArgs,
     #[command(flatten)]
     pub geoip: GeoIpArgs,
+    /// Events whose eventTime is older than this (e.g. 2y, 400d) go to the one index
+    /// <prefix>quarantine instead of a daily index each: hostile or broken dates cannot create
+    /// thousands of indices. Widen it to backfill older archives by day.
+    #[arg(long, default_value = "2y", value_parser = humantime::parse_duration, env = "TRAILSCOPE_MAX_EVENT_AGE")]
+    pub max_event_age: Duration,
+    /// Events dated further ahead than this go to <prefix>quarantine (CloudTrail never dates
+    /// an event in the future beyond clock skew).
+    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration, env = "TRAILSCOPE_MAX_EVENT_FUTURE")]
+    pub max_event_future: Duration,
 }
 
 /// Where the GeoIP and ASN databases are (MaxMind DB files; nothing is ever downloaded).
@@ -295,11 +286,13 @@ impl PipelineArgs {
             stats.clone(),
         ));
         Ok(Pipeline {
-            encoder: Arc::new(Encoder::new(
-                enricher,
-                self.index_prefix.clone(),
-                self.filter.filter(),
-            )),
+            encoder: Arc::new(
+                Encoder::new(enricher, self.index_prefix.clone(), self.filter.filter())
+                    .with_window(TimeWindow {
+                        max_age: self.max_event_age,
+                        max_future: self.max_event_future,
+                    }),
+            ),
             sink,
             stats,
         })

@@ -5,6 +5,11 @@
 //! holds), never from the index's creation time: a replay of old events creates an old-dated
 //! index today, and it must still go when its day is out of the window. An index whose name is
 //! not exactly `<prefix>YYYY.MM.DD` is never touched.
+//!
+//! An index dated after tomorrow holds events with a future eventTime (made before the time
+//! window of `forward`/`ingest` sent them to `<prefix>quarantine`, or by another writer): its
+//! day never comes, so `--keep` never deletes it. It is listed apart, and deleted only with
+//! `--delete-future`.
 
 use super::OpenSearchArgs;
 use crate::sink::opensearch::{truncate, Client};
@@ -28,6 +33,10 @@ pub struct RetentionArgs {
     /// List what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also delete the indices dated after tomorrow (UTC): a real event is never dated in the
+    /// future, so such an index holds broken or hostile dates. Without it they are listed.
+    #[arg(long)]
+    pub delete_future: bool,
 }
 
 /// "90d" or "90" → 90. At least one day: 0 would delete today's index.
@@ -46,8 +55,10 @@ pub fn parse_keep(s: &str) -> Result<u32, String> {
 pub struct Plan {
     /// Dated before the cutoff, oldest first.
     pub delete: Vec<String>,
-    /// Dated on or after the cutoff.
+    /// Dated on or after the cutoff, up to tomorrow.
     pub keep: Vec<String>,
+    /// Dated after tomorrow, oldest first.
+    pub future: Vec<String>,
     /// Not `<prefix>YYYY.MM.DD`: never touched.
     pub ignored: Vec<String>,
     /// The oldest date kept.
@@ -66,7 +77,11 @@ pub fn plan(names: &[String], prefix: &str, today: NaiveDate, keep_days: u32) ->
     let cutoff = today
         .checked_sub_days(Days::new(u64::from(keep_days)))
         .unwrap_or(NaiveDate::MIN);
+    let tomorrow = today
+        .checked_add_days(Days::new(1))
+        .unwrap_or(NaiveDate::MAX);
     let mut dated = Vec::new();
+    let mut future = Vec::new();
     let mut plan = Plan {
         cutoff: Some(cutoff),
         ..Plan::default()
@@ -74,12 +89,15 @@ pub fn plan(names: &[String], prefix: &str, today: NaiveDate, keep_days: u32) ->
     for name in names {
         match index_date(name, prefix) {
             Some(date) if date < cutoff => dated.push((date, name.clone())),
+            Some(date) if date > tomorrow => future.push((date, name.clone())),
             Some(_) => plan.keep.push(name.clone()),
             None => plan.ignored.push(name.clone()),
         }
     }
     dated.sort();
     plan.delete = dated.into_iter().map(|(_, name)| name).collect();
+    future.sort();
+    plan.future = future.into_iter().map(|(_, name)| name).collect();
     plan.keep.sort();
     plan.ignored.sort();
     plan
@@ -119,9 +137,12 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
     let client = Client::connect(&args.opensearch.connect_options())?;
     client.ping().await?;
     let today = Utc::now().date_naive();
-    let plan = plan(&list(&client, prefix).await?, prefix, today, args.keep);
+    let mut plan = plan(&list(&client, prefix).await?, prefix, today, args.keep);
+    if args.delete_future {
+        plan.delete.append(&mut plan.future);
+    }
     let cutoff = plan.cutoff.unwrap_or(today);
-    println!(
+    crate::outln!(
         "retention: keep {} days of {prefix}YYYY.MM.DD (today {today} UTC: indices dated before \
          {cutoff} are deleted){}",
         args.keep,
@@ -130,17 +151,17 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
     let mut deleted = 0;
     for name in &plan.delete {
         if args.dry_run {
-            println!("would delete {name}");
+            crate::outln!("would delete {name}");
             continue;
         }
         let (status, body) = request(&client, Method::Delete, &format!("/{name}")).await?;
         match status {
             200 => {
                 deleted += 1;
-                println!("deleted {name}");
+                crate::outln!("deleted {name}");
             }
             // Another run got there first: the outcome is the one asked for.
-            404 => println!("already gone {name}"),
+            404 => crate::outln!("already gone {name}"),
             401 | 403 => {
                 return Err(client
                     .refused(status, &format!("deleting index {name}"), &body)
@@ -153,19 +174,28 @@ pub async fn run(args: RetentionArgs) -> Result<()> {
         }
     }
     for name in &plan.ignored {
-        println!("left alone {name} (not {prefix}YYYY.MM.DD)");
+        crate::outln!("left alone {name} (not {prefix}YYYY.MM.DD)");
+    }
+    for name in &plan.future {
+        crate::outln!(
+            "future-dated {name} (after tomorrow: events with a future eventTime); kept, \
+             pass --delete-future to delete it"
+        );
     }
     if args.dry_run {
-        println!(
-            "{} would be deleted, {} kept, {} left alone; nothing was deleted (dry run)",
+        crate::outln!(
+            "{} would be deleted, {} kept, {} future-dated kept, {} left alone; nothing was \
+             deleted (dry run)",
             plan.delete.len(),
             plan.keep.len(),
+            plan.future.len(),
             plan.ignored.len()
         );
     } else {
-        println!(
-            "{deleted} deleted, {} kept, {} left alone",
+        crate::outln!(
+            "{deleted} deleted, {} kept, {} future-dated kept, {} left alone",
             plan.keep.len(),
+            plan.future.len(),
             plan.ignored.len()
         );
     }
@@ -204,6 +234,10 @@ mod tests {
     fn deletes_exactly_the_days_before_the_window() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let all = names(&[
+            "cloudtrail-2026.11.26",
+            "cloudtrail-2026.11.27",
+            "cloudtrail-9999.12.31",
+            "cloudtrail-quarantine",
             "cloudtrail-2026.11.25",
             "cloudtrail-2026.08.27",
             "cloudtrail-2026.08.26",
@@ -219,11 +253,24 @@ mod tests {
         );
         assert_eq!(
             p.keep,
-            names(&["cloudtrail-2026.08.27", "cloudtrail-2026.11.25"])
+            names(&[
+                "cloudtrail-2026.08.27",
+                "cloudtrail-2026.11.25",
+                "cloudtrail-2026.11.26"
+            ])
+        );
+        // After tomorrow: apart, never deleted by age.
+        assert_eq!(
+            p.future,
+            names(&["cloudtrail-2026.11.27", "cloudtrail-9999.12.31"])
         );
         assert_eq!(
             p.ignored,
-            names(&["cloudtrail-2026.08.26-old", "cloudtrail-keepme"])
+            names(&[
+                "cloudtrail-2026.08.26-old",
+                "cloudtrail-keepme",
+                "cloudtrail-quarantine"
+            ])
         );
     }
 

@@ -122,7 +122,7 @@ pub async fn template_state(client: &Client, prefix: &str) -> Result<TemplateSta
 
 pub async fn run(args: SetupArgs) -> Result<()> {
     if args.print_roles {
-        print!("{}", print_roles());
+        crate::out!("{}", print_roles());
         return Ok(());
     }
     if args.opensearch.opensearch_url.is_none() {
@@ -137,7 +137,7 @@ pub async fn run(args: SetupArgs) -> Result<()> {
     let version = client.ping().await?;
     let name = template_name(&args.index_prefix);
     match template_state(&client, &args.index_prefix).await? {
-        TemplateState::Current => println!("index template {name}: up to date"),
+        TemplateState::Current => crate::outln!("index template {name}: up to date"),
         state => {
             let (status, body) = request(
                 &client,
@@ -159,16 +159,17 @@ pub async fn run(args: SetupArgs) -> Result<()> {
             } else {
                 "updated"
             };
-            println!("index template {name}: {verb} (OpenSearch {version})");
+            crate::outln!("index template {name}: {verb} (OpenSearch {version})");
         }
     }
     install_ism(&client, &args).await?;
     if let Some(options) = args.dashboards.connect_options(&args.opensearch) {
         let imported = super::dashboards::import(&options, &args.index_prefix).await?;
-        println!(
+        crate::outln!(
             "OpenSearch Dashboards {}: {imported} saved objects imported (index pattern {}*, \
              dashboards \"CloudTrail overview\" and \"Identity activity\")",
-            options.url, args.index_prefix
+            options.url,
+            args.index_prefix
         );
     }
     Ok(())
@@ -180,12 +181,13 @@ async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {
         return Err(client.refused(status, "listing ISM policies", &body).into());
     }
     if status != 200 {
-        println!(
+        crate::outln!(
             "ISM policy: not installed, this cluster has no Index State Management plugin \
              (HTTP {status}). Delete old indices with `trailscope retention --keep {}d \
              --index-prefix {}` instead (add --dry-run to see what it would delete; run it \
              daily, e.g. from cron)",
-            args.retention_days, args.index_prefix
+            args.retention_days,
+            args.index_prefix
         );
         return Ok(());
     }
@@ -202,7 +204,7 @@ async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {
             && existing["policy"]["ism_template"][0]["index_patterns"]
                 == policy["policy"]["ism_template"][0]["index_patterns"]
         {
-            println!("ISM policy {name}: up to date");
+            crate::outln!("ISM policy {name}: up to date");
             return Ok(());
         }
         let seq = existing["_seq_no"]
@@ -224,7 +226,7 @@ async fn install_ism(client: &Client, args: &SetupArgs) -> Result<()> {
     if !(200..300).contains(&status) {
         bail!("installing ISM policy {name} failed with HTTP {status}: {body}");
     }
-    println!(
+    crate::outln!(
         "ISM policy {name}: installed (delete after {} days)",
         args.retention_days
     );

@@ -41,7 +41,9 @@ pub struct CloudTrailRecord<'a> {
     /// `encode.rs`).
     pub event_time_text: Option<Str<'a>>,
     pub event_time: Option<DateTime<Utc>>,
-    /// `event_time_text` is RFC 3339 (what CloudTrail writes), so it can be indexed as it came.
+    /// `event_time_text` is RFC 3339 as OpenSearch reads it (what CloudTrail writes), so it can
+    /// be indexed as it came; otherwise `event_time` is written again, and the text as it came
+    /// is kept in `unknown` as `eventTime`.
     pub event_time_is_rfc3339: bool,
     pub event_source: Option<Str<'a>>,
     pub event_name: Str<'a>,
@@ -276,8 +278,9 @@ impl<'a> Reader<'a> {
                 Some((t, rfc3339)) => (Some(t), rfc3339),
                 None => (None, false),
             };
-            if r.event_time.is_none() {
-                // Kept as it came; where the event is indexed is decided by the encoder.
+            if !r.event_time_is_rfc3339 {
+                // Kept as it came, when it cannot be indexed as it came; where the event is
+                // indexed is decided by the encoder.
                 if let Some(raw) = self.event_time_raw {
                     r.unknown.push((Cow::Borrowed("eventTime"), raw));
                 }
@@ -313,18 +316,43 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     parse_time_as(text).map(|(t, _)| t)
 }
 
-/// [`parse_time`], and whether `text` is RFC 3339.
+/// Whether `text` is a time OpenSearch's `date` field takes as it is.
+pub fn indexable_time(text: &str) -> bool {
+    parse_time_as(text).is_some_and(|(_, as_is)| as_is)
+}
+
+/// [`parse_time`], and whether `text` can be indexed as it came: RFC 3339 as OpenSearch's date
+/// parser reads it. It refuses what RFC 3339 allows besides (a lower-case `t` or `z`, a leap
+/// second `23:59:60`, more than nine digits of fraction): such a time is written again.
 fn parse_time_as(text: &str) -> Option<(DateTime<Utc>, bool)> {
     if let Some(t) = parse_cloudtrail_time(text) {
         return Some((t, true));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some((t.with_timezone(&Utc), true));
+        let (t, leap) = without_leap_second(t.with_timezone(&Utc));
+        let fraction = text
+            .split_once('.')
+            .map_or(0, |(_, f)| f.bytes().take_while(u8::is_ascii_digit).count());
+        let as_is = !leap
+            && text.as_bytes().get(10) == Some(&b'T')
+            && !text.ends_with('z')
+            && fraction <= 9;
+        return Some((t, as_is));
     }
     ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|t| (t.and_utc(), false))
+        .map(|t| (without_leap_second(t.and_utc()).0, false))
+}
+
+/// A leap second (`23:59:60`, which chrono keeps as a nanosecond count past one second) as the
+/// last nanosecond before it: OpenSearch has no leap seconds, and the order of events holds.
+fn without_leap_second(t: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+    use chrono::Timelike;
+    if t.nanosecond() < 1_000_000_000 {
+        return (t, false);
+    }
+    (t.with_nanosecond(999_999_999).unwrap_or(t), true)
 }
 
 /// The one shape CloudTrail writes, `2024-01-02T03:04:05Z`, without chrono's general parser (a
@@ -887,12 +915,43 @@ mod tests {
                 assert_eq!(Some(fast), chrono, "{text}");
             }
             assert_eq!(
-                parse_time_as(text).filter(|t| t.1).map(|t| t.0),
-                chrono,
+                parse_time_as(text).map(|t| t.0),
+                chrono.map(|t| without_leap_second(t).0),
                 "{text}"
             );
         }
         assert!(parse_cloudtrail_time("2025-01-21T17:49:47Z").is_some());
+    }
+
+    /// What OpenSearch's date parser refuses (checked on a 2.19.1 node) is written again; the
+    /// text as it came is kept among the unknown fields.
+    #[test]
+    fn times_opensearch_refuses_are_written_again() {
+        let leap = parse_time_as("2016-12-31T23:59:60Z").unwrap();
+        assert_eq!(
+            leap.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "2016-12-31T23:59:59.999999999Z"
+        );
+        assert!(!leap.1);
+        let plain = parse_time("2025-01-21T17:49:47Z").unwrap();
+        for text in [
+            "2025-01-21t17:49:47Z",
+            "2025-01-21T17:49:47z",
+            "2025-01-21t17:49:47z",
+            "2025-01-21T17:49:47.0000000000Z",
+            "2025-01-21 17:49:47Z",
+        ] {
+            assert_eq!(parse_time_as(text), Some((plain, false)), "{text}");
+        }
+        for text in ["2025-01-21T17:49:47.123Z", "2025-01-21T18:49:47+01:00"] {
+            assert!(parse_time_as(text).unwrap().1, "{text}");
+        }
+        let r = CloudTrailRecord::parse(r#"{"eventName":"X","eventTime":"2025-01-21t17:49:47z"}"#)
+            .unwrap();
+        assert_eq!(r.event_time, Some(plain));
+        assert_eq!(r.unknown.len(), 1);
+        assert_eq!(r.unknown[0].0, "eventTime");
+        assert_eq!(r.unknown[0].1.get(), "\"2025-01-21t17:49:47z\"");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! CloudTrail's own fields under `aws.cloudtrail.*`, trailscope's enrichment beside them.
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
-use super::cloudtrail::{CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity};
+use super::bound::{self, SetAside, Unsafe};
+use super::cloudtrail::{
+    indexable_time, CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity,
+};
 use super::ecs::{self, Actor, IamTarget};
 use super::json_escape;
 use super::json_scan::RawJson;
@@ -248,7 +251,15 @@ struct CloudTrail<'a> {
         skip_serializing_if = "<[_]>::is_empty",
         serialize_with = "serialize_unknown"
     )]
-    unknown_fields: &'a [(Cow<'a, str>, RawJson<'a>)],
+    unknown_fields: Cow<'a, [(Cow<'a, str>, RawJson<'a>)]>,
+    /// What could not go into a `flat_object` field safely (see [`bound`]): the JSON text of an
+    /// object of those values by dotted path, stored, not indexed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unindexed_fields: Option<String>,
+    /// Why each value there, or a payload left out of `flattened`, is not searchable by its
+    /// path: `<dotted path>: <reason>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unindexed_reasons: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -375,7 +386,7 @@ impl Serialize for JsonText<'_> {
 }
 
 fn serialize_unknown<S: Serializer>(
-    fields: &&[(Cow<'_, str>, RawJson<'_>)],
+    fields: &[(Cow<'_, str>, RawJson<'_>)],
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(fields.len()))?;
@@ -383,17 +394,6 @@ fn serialize_unknown<S: Serializer>(
         map.serialize_entry(k.as_ref(), v)?;
     }
     map.end()
-}
-
-/// Lucene refuses a term over 32,766 bytes, and a `flat_object` indexes every string value as
-/// a term: one long string (a CloudFormation template body, a policy document) would get the
-/// whole event rejected. Payloads above this size are kept as text only.
-const MAX_FLATTENED_BYTES: usize = 32 * 1024;
-
-/// Only JSON objects can go into a `flat_object` field; anything else, or anything too large to
-/// index safely, is kept as text only.
-fn object_only(raw: Option<RawJson<'_>>) -> Option<RawJson<'_>> {
-    raw.filter(|r| r.get().starts_with('{') && r.get().len() <= MAX_FLATTENED_BYTES)
 }
 
 fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
@@ -704,6 +704,13 @@ impl CloudTrail<'_> {
             }
             out.push(b'}');
         }
+        if let Some(text) = &self.unindexed_fields {
+            o.str("unindexed_fields", text);
+        }
+        if !self.unindexed_reasons.is_empty() {
+            let reasons: Vec<&str> = self.unindexed_reasons.iter().map(String::as_str).collect();
+            o.str_array("unindexed_reasons", &reasons);
+        }
         o.close();
         Ok(())
     }
@@ -757,8 +764,39 @@ impl<'a> Document<'a> {
         enrichment: &'a Enrichment,
     ) -> Document<'a> {
         let identity = record.user_identity.as_ref();
-        let read_only = record.read_only;
+        let mut aside = SetAside::default();
+        let unknown_fields =
+            bound::split_members(&record.unknown, UNKNOWN_FIELDS.len(), &mut aside);
         let actor = ecs::actor(record);
+        let user_identity = identity.map(|i| identity_field(i, &actor, &mut aside));
+        let flattened = Flattened {
+            request_parameters: bound::payload(
+                record.request_parameters,
+                "requestParameters",
+                "aws.cloudtrail.flattened.request_parameters",
+                &mut aside,
+            ),
+            response_elements: bound::payload(
+                record.response_elements,
+                "responseElements",
+                "aws.cloudtrail.flattened.response_elements",
+                &mut aside,
+            ),
+            additional_event_data: bound::payload(
+                record.additional_event_data,
+                "additionalEventData",
+                "aws.cloudtrail.flattened.additional_event_data",
+                &mut aside,
+            ),
+            service_event_details: bound::payload(
+                record.service_event_details,
+                "serviceEventDetails",
+                "aws.cloudtrail.flattened.service_event_details",
+                &mut aside,
+            ),
+        };
+        let (unindexed_fields, unindexed_reasons) = aside.into_parts();
+        let read_only = record.read_only;
         let target = ecs::iam_target(record);
         let class = ecs::classify(
             record.event_source.as_deref().unwrap_or_default(),
@@ -832,7 +870,7 @@ impl<'a> Document<'a> {
                     vpc_endpoint_id: record.vpc_endpoint_id.as_deref(),
                     vpc_endpoint_account_id: record.vpc_endpoint_account_id.as_deref(),
                     session_credential_from_console: record.session_credential_from_console,
-                    user_identity: identity.map(|i| identity_field(i, &actor)),
+                    user_identity,
                     resources: record.resources.iter().map(resource_field).collect(),
                     tls_details: record.tls_details.as_ref().map(tls_field),
                     request_parameters: text(record.request_parameters),
@@ -842,13 +880,10 @@ impl<'a> Document<'a> {
                     addendum: text(record.addendum),
                     edge_device_details: text(record.edge_device_details),
                     insight_details: text(record.insight_details),
-                    flattened: Flattened {
-                        request_parameters: object_only(record.request_parameters),
-                        response_elements: object_only(record.response_elements),
-                        additional_event_data: object_only(record.additional_event_data),
-                        service_event_details: object_only(record.service_event_details),
-                    },
-                    unknown_fields: &record.unknown,
+                    flattened,
+                    unknown_fields,
+                    unindexed_fields,
+                    unindexed_reasons,
                 },
                 user_agent: enrichment.user_agent.as_deref().map(|p| &p.aws),
                 user_agent_json: enrichment.user_agent.as_deref().map(|p| p.aws_json()),
@@ -890,7 +925,14 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr, text: Option<&str>) -> serde_json::Re
     Ok(())
 }
 
-fn identity_field<'a>(i: &'a UserIdentity<'a>, actor: &Actor<'a>) -> Identity<'a> {
+/// The dotted path of the `flat_object` field of unknown fields.
+const UNKNOWN_FIELDS: &str = "aws.cloudtrail.unknown_fields";
+
+fn identity_field<'a>(
+    i: &'a UserIdentity<'a>,
+    actor: &Actor<'a>,
+    aside: &mut SetAside,
+) -> Identity<'a> {
     Identity {
         identity_type: i.identity_type.as_deref(),
         arn: i.arn.as_deref(),
@@ -899,15 +941,29 @@ fn identity_field<'a>(i: &'a UserIdentity<'a>, actor: &Actor<'a>) -> Identity<'a
         invoked_by: i.invoked_by.as_deref(),
         identity_provider: i.identity_provider.as_deref(),
         credential_id: i.credential_id.as_deref(),
-        on_behalf_of: i.on_behalf_of.filter(|r| r.get().starts_with('{')),
-        session_context: i.session_context.as_ref().map(session_field),
+        on_behalf_of: aside.object_or_aside(
+            "userIdentity.onBehalfOf",
+            "aws.cloudtrail.user_identity.on_behalf_of",
+            i.on_behalf_of,
+        ),
+        session_context: i.session_context.as_ref().map(|c| session_field(c, aside)),
     }
 }
 
-fn session_field<'a>(c: &'a SessionContext<'a>) -> Session<'a> {
+fn session_field<'a>(c: &'a SessionContext<'a>, aside: &mut SetAside) -> Session<'a> {
     Session {
         mfa_authenticated: c.mfa_authenticated,
-        creation_date: c.creation_date.as_deref(),
+        // A `date` field: a text OpenSearch cannot read would cost the event.
+        creation_date: c.creation_date.as_deref().filter(|t| {
+            indexable_time(t) || {
+                aside.push_str(
+                    "userIdentity.sessionContext.attributes.creationDate",
+                    t,
+                    Unsafe::NotTime,
+                );
+                false
+            }
+        }),
         source_identity: c.source_identity.as_deref(),
         ec2_role_delivery: c.ec2_role_delivery.as_deref(),
         assumed_root: c.assumed_root.as_deref(),
@@ -920,7 +976,11 @@ fn session_field<'a>(c: &'a SessionContext<'a>) -> Session<'a> {
         }),
         web_id_federation_data: c.web_id_federation_data.as_ref().map(|w| WebId {
             federated_provider: w.federated_provider.as_deref(),
-            attributes: w.attributes.filter(|r| r.get().starts_with('{')),
+            attributes: aside.object_or_aside(
+                "userIdentity.sessionContext.webIdFederationData.attributes",
+                "aws.cloudtrail.user_identity.session_context.web_id_federation_data.attributes",
+                w.attributes,
+            ),
         }),
     }
 }
@@ -1026,6 +1086,15 @@ mod tests {
                 r#"{"eventName":"CheckMfa","eventSource":"signin.amazonaws.com","eventTime":"2024-01-02T03:04:05Z",
                 "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","sessionContext":{"sessionIssuer":{"userName":"R"}}},
                 "responseElements":{"CheckMfa":"Failure"},"sourceIPAddress":"192.0.2.1"}"#,
+                &origin,
+            );
+            // What cannot go into a flat_object is kept as text (`bound`), in both writers.
+            let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+            assert_same_bytes(
+                &format!(
+                    r#"{{"eventName":"X","new":1,"new":{deep},"requestParameters":{{"a":{deep}}},
+                    "userIdentity":{{"onBehalfOf":{{"a":1,"a":2}}}}}}"#
+                ),
                 &origin,
             );
             assert_same_bytes(

@@ -10,7 +10,9 @@ use crate::source::RawEvent;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// OpenSearch refuses `_id`s over 512 bytes.
 const MAX_ID_BYTES: usize = 512;
@@ -19,6 +21,39 @@ pub struct Encoder {
     enricher: Enricher,
     index_prefix: String,
     filter: Filter,
+    window: Option<TimeWindow>,
+    /// `<prefix>quarantine`.
+    quarantine: Arc<str>,
+    /// Whether the first quarantined event has been told in the log.
+    told_quarantine: AtomicBool,
+}
+
+/// How far from now an eventTime may lie and still get a daily index of its own. Each distinct
+/// day is a new index of at least one shard, and a cluster takes 1,000 shards per node by
+/// default: without a window, a few hundred records dated anywhere in years 0001–9999 fill it,
+/// and then every event is refused. CloudTrail delivers within hours and backfills reach back
+/// years, but nothing real is dated in the future beyond clock skew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Oldest accepted: now minus this.
+    pub max_age: Duration,
+    /// Newest accepted: now plus this.
+    pub max_future: Duration,
+}
+
+impl TimeWindow {
+    /// Whether `time` lies within the window around `now` (both ends included).
+    pub fn contains(&self, time: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let delta = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let oldest = now.checked_sub_signed(delta(self.max_age));
+        let newest = now.checked_add_signed(delta(self.max_future));
+        oldest.is_none_or(|oldest| time >= oldest) && newest.is_none_or(|newest| time <= newest)
+    }
+}
+
+/// The index of events outside the time window: one, whatever their dates.
+pub fn quarantine_index(prefix: &str) -> String {
+    format!("{prefix}quarantine")
 }
 
 /// What became of an event offered to the encoder.
@@ -26,6 +61,8 @@ pub struct Encoder {
 pub enum Encoded {
     /// Appended to the batch.
     Added,
+    /// Appended to the batch for the quarantine index: its eventTime is outside the window.
+    Quarantined,
     /// Left out by the filter; acknowledged as done.
     Filtered(RawEvent),
 }
@@ -61,11 +98,21 @@ impl EncodeError {
 
 impl Encoder {
     pub fn new(enricher: Enricher, index_prefix: impl Into<String>, filter: Filter) -> Self {
+        let index_prefix = index_prefix.into();
         Encoder {
             enricher,
-            index_prefix: index_prefix.into(),
+            quarantine: Arc::from(quarantine_index(&index_prefix)),
+            index_prefix,
             filter,
+            window: None,
+            told_quarantine: AtomicBool::new(false),
         }
+    }
+
+    /// Events dated outside `window` go to the quarantine index, not to a daily index.
+    pub fn with_window(mut self, window: TimeWindow) -> Self {
+        self.window = Some(window);
+        self
     }
 
     /// Appends `event` to `batch`, or hands it back with the reason it cannot be indexed.
@@ -78,9 +125,11 @@ impl Encoder {
             let (time, timestamp) = event_time(&record, &event.origin)?;
             let enrichment = self.enricher.enrich(&record);
             let doc = Document::new(&record, timestamp, &event.origin, &enrichment);
+            let quarantined = self.window.is_some_and(|w| !w.contains(time, Utc::now()));
             // No allocation for either in the common case: the batch shares one name among the
             // items of a day, and an eventID is kept inline.
             let index = match day_suffix(time) {
+                _ if quarantined => self.quarantine.clone(),
                 Some(day) => batch.index_for(&self.index_prefix, day_str(&day)),
                 None => Arc::from(index_name(&self.index_prefix, time)),
             };
@@ -89,15 +138,41 @@ impl Encoder {
             // the message (one pass, ~1/10 of scanning the written document), none in them.
             let line_breaks = has_line_break(event.message.as_bytes());
             let range = batch.encode_json(&index, &id, |out| doc.write_json(out), line_breaks)?;
-            Ok::<_, EncodeError>(Some((index, id, range)))
+            Ok::<_, EncodeError>(Some((index, id, range, quarantined)))
         })();
         match encoded {
-            Ok(Some((index, id, range))) => {
+            Ok(Some((index, id, range, false))) => {
                 batch.commit(index, id, range, event);
                 Ok(Encoded::Added)
             }
+            Ok(Some((index, id, range, true))) => {
+                self.tell_quarantine();
+                batch.commit(index, id, range, event);
+                Ok(Encoded::Quarantined)
+            }
             Ok(None) => Ok(Encoded::Filtered(event)),
             Err(error) => Err(Box::new(Refused { event, error })),
+        }
+    }
+}
+
+impl Encoder {
+    #[cold]
+    fn tell_quarantine(&self) {
+        if !self.told_quarantine.swap(true, Ordering::Relaxed) {
+            let window = self.window.unwrap_or(TimeWindow {
+                max_age: Duration::ZERO,
+                max_future: Duration::ZERO,
+            });
+            tracing::warn!(
+                index = %self.quarantine,
+                "an eventTime more than {} in the past or {} in the future: such events go to \
+                 the index {} instead of a daily index each (counted as `quarantined`; widen \
+                 --max-event-age / --max-event-future to index them by day)",
+                humantime::format_duration(window.max_age),
+                humantime::format_duration(window.max_future),
+                self.quarantine
+            );
         }
     }
 }
@@ -224,6 +299,31 @@ mod tests {
         assert_eq!(index_name("ct_", at(7, 1, 31)), "ct_0007.01.31");
         assert_eq!(index_name("", at(9999, 12, 1)), "9999.12.01");
         assert_eq!(index_name("x-", at(10000, 2, 29)), "x-10000.02.29");
+    }
+
+    #[test]
+    fn the_window_includes_both_ends() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
+        let w = TimeWindow {
+            max_age: Duration::from_secs(2 * 365 * 86_400),
+            max_future: Duration::from_secs(86_400),
+        };
+        let day = chrono::Duration::days(1);
+        assert!(w.contains(now, now));
+        assert!(w.contains(now + day, now));
+        assert!(!w.contains(now + day + chrono::Duration::seconds(1), now));
+        assert!(w.contains(now - chrono::Duration::days(730), now));
+        assert!(!w.contains(now - chrono::Duration::days(731), now));
+        for y in [1, 1000, 9999] {
+            assert!(!w.contains(Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).unwrap(), now));
+        }
+        // A window wider than chrono's range takes everything.
+        let all = TimeWindow {
+            max_age: Duration::MAX,
+            max_future: Duration::MAX,
+        };
+        assert!(all.contains(DateTime::<Utc>::MIN_UTC, now));
+        assert!(all.contains(DateTime::<Utc>::MAX_UTC, now));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Decoding: from a message to a typed CloudTrail record, and from a record to the document that
 //! is indexed.
 
+pub mod bound;
 pub mod cloudtrail;
 pub mod document;
 pub mod ecs;

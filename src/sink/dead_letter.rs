@@ -3,6 +3,7 @@
 
 use crate::source::{Origin, RawEvent};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,8 +39,19 @@ pub struct DeadLetter<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<&'a str>,
     pub origin: &'a Origin,
-    /// The original message, exactly as received.
+    /// The original message, exactly as received (base64 when `event_encoding` says so).
     pub event: &'a str,
+    /// Set when `event` is the base64 of the original bytes, which were not UTF-8 text: decode
+    /// it to replay them exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_encoding: Option<Encoding>,
+}
+
+/// How a dead letter's `event` holds bytes that are not text.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    Base64,
 }
 
 /// An append-only NDJSON file. A dead letter must be on disk before its event is acknowledged
@@ -87,8 +99,44 @@ impl DeadLetterFile {
             id,
             origin: &event.origin,
             event: &event.message,
+            event_encoding: None,
         };
-        let mut line = serde_json::to_vec(&letter).expect("a dead letter always serializes");
+        self.append(&letter)
+    }
+
+    /// A dead letter of input as read, before it was an event: text as it is, other bytes as
+    /// base64 (a lossy conversion would make the dead letter unfaithful to what was read).
+    pub fn write_input(
+        &self,
+        stage: Stage,
+        error_type: &str,
+        reason: &str,
+        origin: &Origin,
+        input: &[u8],
+    ) -> Result<(), DeadLetterError> {
+        use base64::Engine;
+        let (event, event_encoding) = match std::str::from_utf8(input) {
+            Ok(text) => (Cow::Borrowed(text), None),
+            Err(_) => (
+                Cow::Owned(base64::engine::general_purpose::STANDARD.encode(input)),
+                Some(Encoding::Base64),
+            ),
+        };
+        self.append(&DeadLetter {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            stage,
+            error_type,
+            reason,
+            index: None,
+            id: None,
+            origin,
+            event: &event,
+            event_encoding,
+        })
+    }
+
+    fn append(&self, letter: &DeadLetter) -> Result<(), DeadLetterError> {
+        let mut line = serde_json::to_vec(letter).expect("a dead letter always serializes");
         line.push(b'\n');
         let err = |source| DeadLetterError {
             path: self.path.clone(),
@@ -184,6 +232,36 @@ mod tests {
         assert_eq!(lines[0]["origin"]["file"]["record"], 7);
         assert_eq!(lines[1]["error_type"], "mapper_parsing_exception");
         assert_eq!(lines[1]["index"], "i");
+        assert!(lines[0].get("event_encoding").is_none());
+    }
+
+    #[test]
+    fn input_that_is_not_text_is_kept_as_base64() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.ndjson");
+        let dlq = DeadLetterFile::new(&path);
+        let origin = Origin::File {
+            path: Arc::from("in"),
+            record: 3,
+        };
+        let binary = b"{\"eventID\":\"\xff\xc3\"}\x00";
+        dlq.write_input(Stage::Decode, "not_utf8", "r", &origin, binary)
+            .unwrap();
+        dlq.write_input(Stage::Decode, "not_json", "r", &origin, b"junk")
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["event_encoding"], "base64");
+        let back = base64::engine::general_purpose::STANDARD
+            .decode(lines[0]["event"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(back, binary);
+        assert_eq!(lines[1]["event"], "junk");
+        assert!(lines[1].get("event_encoding").is_none());
     }
 
     #[test]

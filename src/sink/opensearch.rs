@@ -2,6 +2,7 @@
 
 use super::bulk::{BulkResponse, FILTER_PATH};
 use crate::secret::Secret;
+use crate::transport::{wire_failure, WireFailure};
 use bytes::Bytes;
 use opensearch::cert::{Certificate, CertificateValidation};
 use opensearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
@@ -66,6 +67,13 @@ pub enum ConnectError {
         path: String,
         message: String,
     },
+    #[error(
+        "OpenSearch at {url}: this server does not speak TLS: use http:// instead of https:// \
+         ({message})"
+    )]
+    NotTls { url: String, message: String },
+    #[error("{url} does not answer as OpenSearch (GET / gave {answered}): check --opensearch-url")]
+    NotOpenSearch { url: String, answered: String },
     #[error("OpenSearch at {url} answered HTTP {status}: {body}")]
     Http {
         url: String,
@@ -139,28 +147,61 @@ impl Client {
         })
     }
 
-    /// Checks that the cluster answers and accepts our credentials; returns its version.
+    /// Checks that the cluster answers and accepts our credentials; returns its version. What
+    /// answers without OpenSearch's own reply (`version.number`) is named: status, Server header,
+    /// first bytes.
     pub async fn ping(&self) -> Result<String, ConnectError> {
-        let response = self
+        let call = self
             .client
-            .send::<(), ()>(Method::Get, "/", HeaderMap::new(), None, None, None)
-            .await
-            .map_err(|e| self.unreachable(e))?;
+            .send::<(), ()>(Method::Get, "/", HeaderMap::new(), None, None, None);
+        let response = crate::logging::warn_if_slow(call, SLOW_CALL, || {
+            format!(
+                "still waiting for OpenSearch at {} to answer GET /",
+                self.url
+            )
+        })
+        .await
+        .map_err(|e| self.unreachable(e))?;
         let status = response.status_code().as_u16();
+        let server = response
+            .headers()
+            .get("server")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.text().await.unwrap_or_default();
+        let answered = || {
+            let mut out = format!("HTTP {status}");
+            if let Some(server) = &server {
+                out.push_str(&format!(", Server: {server}"));
+            }
+            let start = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            match start.is_empty() {
+                true => out.push_str(", empty body"),
+                false => out.push_str(&format!(", body: {}", truncate(&start, 120))),
+            }
+            out
+        };
         match status {
-            200 => {
+            200..=299 => {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                Ok(v["version"]["number"]
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_owned())
+                match v["version"]["number"].as_str() {
+                    Some(version) => Ok(version.to_owned()),
+                    None => Err(ConnectError::NotOpenSearch {
+                        url: self.url.to_string(),
+                        answered: answered(),
+                    }),
+                }
             }
             401 | 403 => Err(self.refused(
                 status,
                 "GET / (cluster:monitor/main)",
                 &serde_json::from_str(&body).unwrap_or_default(),
             )),
+            // OpenSearch answers GET / (or refuses it): a page not found is something else.
+            404 | 405 => Err(ConnectError::NotOpenSearch {
+                url: self.url.to_string(),
+                answered: answered(),
+            }),
             _ => Err(ConnectError::Http {
                 url: self.url.to_string(),
                 status,
@@ -171,16 +212,11 @@ impl Client {
 
     pub fn unreachable(&self, e: opensearch::Error) -> ConnectError {
         let message = error_chain(&e);
-        if is_tls_error(&message) {
-            ConnectError::Tls {
-                url: self.url.to_string(),
-                message,
-            }
-        } else {
-            ConnectError::Unreachable {
-                url: self.url.to_string(),
-                message,
-            }
+        let url = self.url.to_string();
+        match wire_failure(&e) {
+            WireFailure::NotTls => ConnectError::NotTls { url, message },
+            WireFailure::Tls => ConnectError::Tls { url, message },
+            WireFailure::Network => ConnectError::Unreachable { url, message },
         }
     }
 
@@ -315,13 +351,8 @@ impl ConnectOptions {
     }
 }
 
-/// Whether a transport error is about TLS (certificate, handshake) rather than the network.
-fn is_tls_error(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    ["certificate", "unknownissuer", "handshake", "tls", "ssl"]
-        .iter()
-        .any(|needle| m.contains(needle))
-}
+/// After this long without an answer to the connection check, say it is still awaited.
+const SLOW_CALL: Duration = Duration::from_secs(5);
 
 /// What a `_bulk` request got back.
 #[derive(Debug)]
@@ -337,18 +368,8 @@ pub enum BulkReply {
 }
 
 /// An error with its causes, for one log line (`a: b: c`).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::transport::chain_text(e)
 }
 
 pub fn truncate(s: &str, max: usize) -> String {
@@ -406,15 +427,5 @@ mod tests {
         std::fs::write(&file, "\n").unwrap();
         let empty = options(None, Some(file)).resolve_password().unwrap_err();
         assert!(empty.to_string().contains("the file is empty"), "{empty}");
-    }
-
-    #[test]
-    fn tls_failures_are_told_apart_from_network_ones() {
-        assert!(is_tls_error(
-            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
-        ));
-        assert!(!is_tls_error(
-            "error sending request: tcp connect error: Connection refused (os error 111)"
-        ));
     }
 }

@@ -2,9 +2,11 @@
 //! rate, backoff on throttling, and a restart signal when a token expires.
 
 use super::ack::AckTracker;
+use super::aws_client::Target;
+use super::aws_error::{AwsError, AwsFailure};
 use super::rate_limit::RateLimiter;
 use super::{CloudWatchPosition, Origin, RawEvent};
-use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::Client;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use std::sync::{Arc, Mutex};
@@ -14,24 +16,55 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("log group {log_group} does not exist")]
-    NoSuchGroup { log_group: String },
-    #[error("FilterLogEvents on log group {log_group} failed: {message}")]
-    Filter { log_group: String, message: String },
-    #[error("CloudWatch Logs kept failing for {elapsed:?} on log group {log_group}: {message}")]
+    #[error(
+        "log group {log_group} does not exist in {target}: check the name, --region and \
+         --endpoint-url"
+    )]
+    NoSuchGroup { log_group: String, target: Target },
+    #[error("FilterLogEvents on log group {log_group} ({target}) failed: {error}")]
+    Filter {
+        log_group: String,
+        target: Target,
+        error: AwsError,
+    },
+    #[error(
+        "CloudWatch Logs ({target}) kept failing for {} on log group {log_group}: {error}",
+        humantime::format_duration(Duration::from_secs(elapsed.as_secs()))
+    )]
     GaveUp {
         log_group: String,
+        target: Target,
         elapsed: Duration,
-        message: String,
+        error: AwsError,
     },
     /// The pagination token expired or was refused: read the window again from its start.
     #[error("the FilterLogEvents token for {log_group} expired")]
     TokenExpired { log_group: String },
-    #[error("listing log groups failed: {0}")]
-    Describe(String),
+    #[error("listing log groups ({target}) failed: {error}")]
+    Describe { target: Target, error: AwsError },
     #[error("the pipeline stopped accepting events")]
     Closed,
 }
+
+impl SourceError {
+    /// What kind of AWS failure ended the read, when one did.
+    pub fn aws_failure(&self) -> Option<AwsFailure> {
+        match self {
+            SourceError::Filter { error, .. } | SourceError::Describe { error, .. } => {
+                Some(error.kind)
+            }
+            SourceError::GaveUp { .. } => Some(AwsFailure::Transient),
+            SourceError::NoSuchGroup { .. } | SourceError::TokenExpired { .. } => {
+                Some(AwsFailure::Other)
+            }
+            SourceError::Closed => None,
+        }
+    }
+}
+
+/// After this long without an answer, a call is said to be still waiting (once), long before
+/// it times out.
+const SLOW_CALL: Duration = Duration::from_secs(8);
 
 /// Events per message on the pipeline's channel.
 const CHUNK_EVENTS: usize = 1000;
@@ -195,6 +228,8 @@ pub struct ReadStats {
 /// How a read behaves; shared by all the groups of a job.
 pub struct Reader {
     pub client: Client,
+    /// Where the client's calls go, for messages.
+    pub target: Target,
     pub limiter: Arc<RateLimiter>,
     pub filter_pattern: Option<String>,
     /// How long to keep retrying a failing CloudWatch Logs before giving up.
@@ -420,7 +455,7 @@ impl Reader {
                 _ = cancel.cancelled() => return Ok(None),
                 _ = self.limiter.acquire() => {}
             }
-            let result = self
+            let call = self
                 .client
                 .filter_log_events()
                 .log_group_name(log_group)
@@ -429,44 +464,40 @@ impl Reader {
                 .set_filter_pattern(self.filter_pattern.clone())
                 .set_next_token(token.map(str::to_owned))
                 .set_limit(limit)
-                .send()
-                .await;
+                .send();
+            let call = crate::logging::warn_if_slow(call, SLOW_CALL, || {
+                format!(
+                    "still waiting for CloudWatch Logs ({}) to answer FilterLogEvents on {log_group}",
+                    self.target
+                )
+            });
+            // A shutdown does not wait for a server that does not answer.
+            let result = tokio::select! {
+                result = call => result,
+                _ = cancel.cancelled() => return Ok(None),
+            };
             let error = match result {
                 Ok(page) => return Ok(Some(page)),
                 Err(e) => e,
             };
             let code = error.code().unwrap_or_default().to_owned();
-            let message = DisplayErrorContext(&error).to_string();
-            let transient = match &error {
-                SdkError::ServiceError(_) => {
-                    if code == "ResourceNotFoundException" {
-                        return Err(SourceError::NoSuchGroup {
-                            log_group: log_group.to_owned(),
-                        });
-                    }
-                    if token.is_some() && code == "InvalidParameterException" {
-                        return Err(SourceError::TokenExpired {
-                            log_group: log_group.to_owned(),
-                        });
-                    }
-                    matches!(
-                        code.as_str(),
-                        "ThrottlingException"
-                            | "ServiceUnavailableException"
-                            | "LimitExceededException"
-                    ) || error
-                        .raw_response()
-                        .is_some_and(|r| r.status().is_server_error())
-                }
-                SdkError::TimeoutError(_)
-                | SdkError::DispatchFailure(_)
-                | SdkError::ResponseError(_) => true,
-                _ => false,
-            };
-            if !transient {
+            if code == "ResourceNotFoundException" {
+                return Err(SourceError::NoSuchGroup {
+                    log_group: log_group.to_owned(),
+                    target: self.target.clone(),
+                });
+            }
+            if token.is_some() && code == "InvalidParameterException" {
+                return Err(SourceError::TokenExpired {
+                    log_group: log_group.to_owned(),
+                });
+            }
+            let error = AwsError::from_sdk(&error, "CloudWatch Logs", &self.target.endpoint);
+            if error.kind != AwsFailure::Transient {
                 return Err(SourceError::Filter {
                     log_group: log_group.to_owned(),
-                    message,
+                    target: self.target.clone(),
+                    error,
                 });
             }
             if code == "ThrottlingException" {
@@ -476,15 +507,16 @@ impl Reader {
             if started.elapsed() + delay > self.give_up_after {
                 return Err(SourceError::GaveUp {
                     log_group: log_group.to_owned(),
+                    target: self.target.clone(),
                     elapsed: started.elapsed(),
-                    message,
+                    error,
                 });
             }
             tracing::warn!(
                 log_group,
                 code,
                 retry_in_ms = delay.as_millis() as u64,
-                "FilterLogEvents failed, retrying the same page: {message}"
+                "FilterLogEvents failed, retrying the same page: {error}"
             );
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(None),
@@ -499,14 +531,23 @@ impl Reader {
         let mut token: Option<String> = None;
         loop {
             self.limiter.acquire().await;
-            let page = self
+            let call = self
                 .client
                 .describe_log_groups()
                 .log_group_name_prefix(prefix)
                 .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| SourceError::Describe(DisplayErrorContext(&e).to_string()))?;
+                .send();
+            let page = crate::logging::warn_if_slow(call, SLOW_CALL, || {
+                format!(
+                    "still waiting for CloudWatch Logs ({}) to answer DescribeLogGroups",
+                    self.target
+                )
+            })
+            .await
+            .map_err(|e| SourceError::Describe {
+                target: self.target.clone(),
+                error: AwsError::from_sdk(&e, "CloudWatch Logs", &self.target.endpoint),
+            })?;
             names.extend(
                 page.log_groups()
                     .iter()
@@ -518,77 +559,6 @@ impl Reader {
             }
         }
     }
-}
-
-/// Builds a CloudWatch Logs client from the standard AWS configuration chain, with an optional
-/// endpoint override (a local CloudWatch Logs API such as moto).
-pub async fn client(endpoint_url: Option<&str>, region: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_owned()));
-    }
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    Client::new(&loader.load().await)
-}
-
-/// A role to assume for reading CloudWatch Logs (cross-account forwarding).
-#[derive(Debug, Clone)]
-pub struct AssumeRole {
-    pub role_arn: String,
-    pub external_id: Option<String>,
-    pub session_name: String,
-}
-
-/// As [`client`], with the credentials of `role` when given: assumed with STS (through
-/// aws-config's `AssumeRoleProvider`, which refreshes them before they expire) from the standard
-/// chain's credentials. STS is reached at its usual endpoint (`AWS_ENDPOINT_URL_STS` changes it),
-/// never at `endpoint_url`, which is CloudWatch Logs'. The role is assumed once here, so a refused
-/// role fails at start with STS's answer rather than as retries of every read.
-pub async fn client_assuming(
-    endpoint_url: Option<&str>,
-    region: Option<&str>,
-    role: Option<&AssumeRole>,
-) -> Result<Client, AssumeRoleError> {
-    use aws_config::sts::AssumeRoleProvider;
-    use aws_sdk_cloudwatchlogs::config::{ProvideCredentials, SharedCredentialsProvider};
-    let Some(role) = role else {
-        return Ok(client(endpoint_url, region).await);
-    };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_owned()));
-    }
-    let base = loader.load().await;
-    let mut builder = AssumeRoleProvider::builder(role.role_arn.clone())
-        .session_name(role.session_name.clone())
-        .configure(&base);
-    if let Some(id) = &role.external_id {
-        builder = builder.external_id(id.clone());
-    }
-    let provider = builder.build().await;
-    if let Err(e) = provider.provide_credentials().await {
-        return Err(AssumeRoleError {
-            role_arn: role.role_arn.clone(),
-            message: DisplayErrorContext(&e).to_string(),
-        });
-    }
-    let mut config = base
-        .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider));
-    if let Some(url) = endpoint_url {
-        config = config.endpoint_url(url);
-    }
-    Ok(Client::new(&config.build()))
-}
-
-/// Assuming `--role-arn` failed.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot assume role {role_arn} with STS: {message}")]
-pub struct AssumeRoleError {
-    pub role_arn: String,
-    pub message: String,
 }
 
 #[cfg(test)]

@@ -2,11 +2,14 @@
 //! received and the position they came from, which the sink reports back when it is done with them.
 
 pub mod ack;
+pub mod aws_client;
+pub mod aws_error;
 pub mod checkpoint;
 pub mod cloudwatch;
 pub mod files;
 pub mod poller;
 pub mod rate_limit;
+pub mod replay;
 pub mod s3;
 pub mod subscription;
 
@@ -30,6 +33,14 @@ pub enum Origin {
         path: Arc<str>,
         record: u64,
     },
+}
+
+/// As in the dead-letter file (JSON), for logs: what a person reads, not Rust's debug output.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
 }
 
 /// The position of one CloudWatch Logs event.

@@ -17,6 +17,8 @@
 use super::{CloudWatchPosition, Origin, RawEvent};
 use base64::Engine;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -47,6 +49,48 @@ pub enum PayloadError {
     UnknownType(String),
     #[error("a DATA_MESSAGE without {0}")]
     Missing(&'static str),
+    #[error(
+        "the subscription payload is not valid UTF-8 outside its log events (byte {offset} of \
+         its JSON)"
+    )]
+    NotUtf8 { offset: usize },
+}
+
+/// Why one log event of a payload could not be read; the payload's other events are delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum LogEventError {
+    #[error(
+        "logEvents[{index}] of a subscription payload is not valid UTF-8 (first invalid byte at \
+         offset {offset} of the log event's JSON)"
+    )]
+    NotUtf8 { index: usize, offset: usize },
+    #[error(
+        "logEvents[{index}] of a subscription payload is not a log event (an id, a timestamp and \
+         a message): {error}"
+    )]
+    Shape {
+        index: usize,
+        error: serde_json::Error,
+    },
+}
+
+impl LogEventError {
+    /// A short stable name for dead letters and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LogEventError::NotUtf8 { .. } => "log_event_not_utf8",
+            LogEventError::Shape { .. } => "bad_log_event",
+        }
+    }
+}
+
+/// A log event refused alone: its JSON bytes exactly as they were in the payload, and as much of
+/// its position as could be read (the event id and timestamp may be what is wrong).
+#[derive(Debug)]
+pub struct RejectedLogEvent {
+    pub origin: Origin,
+    pub input: Vec<u8>,
+    pub error: LogEventError,
 }
 
 impl PayloadError {
@@ -60,6 +104,7 @@ impl PayloadError {
             PayloadError::Json(_) => "bad_payload_json",
             PayloadError::UnknownType(_) => "unknown_message_type",
             PayloadError::Missing(_) => "missing_field",
+            PayloadError::NotUtf8 { .. } => "payload_not_utf8",
         }
     }
 }
@@ -73,7 +118,7 @@ pub enum MessageType {
 }
 
 /// One decoded payload.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Payload {
     pub message_type: MessageType,
     pub owner: String,
@@ -83,11 +128,13 @@ pub struct Payload {
     /// The log events, each with the same position the poller would give it (no ingestion time:
     /// a payload does not carry it). Empty for a CONTROL_MESSAGE.
     pub events: Vec<RawEvent>,
+    /// Log events that could not be read, each refused alone.
+    pub rejected: Vec<RejectedLogEvent>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope {
+struct Envelope<E> {
     message_type: String,
     #[serde(default)]
     owner: Option<String>,
@@ -97,8 +144,8 @@ struct Envelope {
     log_stream: Option<String>,
     #[serde(default)]
     subscription_filters: Vec<String>,
-    #[serde(default)]
-    log_events: Vec<LogEvent>,
+    #[serde(default = "Vec::new")]
+    log_events: Vec<E>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +153,15 @@ struct LogEvent {
     id: EventId,
     timestamp: i64,
     message: String,
+}
+
+/// What can be read of a log event's position when the event itself cannot be read.
+#[derive(Deserialize, Default)]
+struct Position {
+    #[serde(default)]
+    id: Option<EventId>,
+    #[serde(default)]
+    timestamp: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -175,7 +231,96 @@ pub fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, PayloadError> 
 }
 
 fn decode_json(json: &[u8]) -> Result<Payload, PayloadError> {
-    let envelope: Envelope = serde_json::from_slice(json)?;
+    // Every event well formed (the rule): read in one pass, as before.
+    let mut error = match serde_json::from_slice::<Envelope<LogEvent>>(json) {
+        Ok(envelope) => {
+            return payload(envelope, |group, stream, events| {
+                let events = events
+                    .into_iter()
+                    .map(|e| event(group, stream, e))
+                    .collect();
+                (events, Vec::new())
+            })
+        }
+        Err(e) => e,
+    };
+    // Otherwise each log event is read alone, so that one bad event (or byte) does not take the
+    // others with it. Invalid UTF-8 bytes become `?` for this reading: the same length, so the
+    // offsets found are those of the original bytes, which a refused event keeps.
+    let mut text = Cow::Borrowed(json);
+    let mut invalid = Vec::new();
+    let mut at = 0;
+    while let Err(e) = std::str::from_utf8(&text[at..]) {
+        let start = at + e.valid_up_to();
+        let end = start + e.error_len().unwrap_or(text.len() - start);
+        text.to_mut()[start..end].fill(b'?');
+        invalid.extend(start..end);
+        at = end;
+    }
+    if !invalid.is_empty() {
+        error = match serde_json::from_slice::<Envelope<&RawValue>>(&text) {
+            Ok(_) => error,
+            Err(e) => e,
+        };
+    }
+    let envelope: Envelope<&RawValue> = serde_json::from_slice(&text).map_err(|_| error)?;
+    let base = text.as_ptr() as usize;
+    let spans: Vec<std::ops::Range<usize>> = envelope
+        .log_events
+        .iter()
+        .map(|raw| {
+            let start = raw.get().as_ptr() as usize - base;
+            start..start + raw.get().len()
+        })
+        .collect();
+    if let Some(&offset) = invalid
+        .iter()
+        .find(|&&i| !spans.iter().any(|span| span.contains(&i)))
+    {
+        return Err(PayloadError::NotUtf8 { offset });
+    }
+    payload(envelope, |group, stream, raws| {
+        let mut events = Vec::with_capacity(raws.len());
+        let mut rejected = Vec::new();
+        for (index, (raw, span)) in raws.into_iter().zip(spans).enumerate() {
+            let bad_byte = invalid.iter().find(|&&i| span.contains(&i));
+            let error = match bad_byte {
+                Some(&i) => LogEventError::NotUtf8 {
+                    index,
+                    offset: i - span.start,
+                },
+                None => match serde_json::from_str::<LogEvent>(raw.get()) {
+                    Ok(e) => {
+                        events.push(event(group, stream, e));
+                        continue;
+                    }
+                    Err(error) => LogEventError::Shape { index, error },
+                },
+            };
+            let position: Position = serde_json::from_str(raw.get()).unwrap_or_default();
+            rejected.push(RejectedLogEvent {
+                origin: Origin::CloudWatch(CloudWatchPosition {
+                    log_group: group.clone(),
+                    log_stream: stream.clone(),
+                    event_id: position.id.map(EventId::into_string).unwrap_or_default(),
+                    timestamp: position.timestamp.unwrap_or_default(),
+                    ingestion_time: None,
+                }),
+                input: json[span].to_vec(),
+                error,
+            });
+        }
+        (events, rejected)
+    })
+}
+
+type Split = (Vec<RawEvent>, Vec<RejectedLogEvent>);
+
+/// The payload of an envelope, its log events read by `read` (given the group and stream).
+fn payload<E>(
+    envelope: Envelope<E>,
+    read: impl FnOnce(&Arc<str>, &Arc<str>, Vec<E>) -> Split,
+) -> Result<Payload, PayloadError> {
     let message_type = match envelope.message_type.as_str() {
         "DATA_MESSAGE" => MessageType::Data,
         "CONTROL_MESSAGE" => MessageType::Control,
@@ -190,6 +335,7 @@ fn decode_json(json: &[u8]) -> Result<Payload, PayloadError> {
             log_stream: envelope.log_stream.unwrap_or_default(),
             subscription_filters: envelope.subscription_filters,
             events: Vec::new(),
+            rejected: Vec::new(),
         });
     }
     let log_group = envelope
@@ -202,20 +348,7 @@ fn decode_json(json: &[u8]) -> Result<Payload, PayloadError> {
         .ok_or(PayloadError::Missing("logStream"))?;
     let group: Arc<str> = Arc::from(log_group.as_str());
     let stream: Arc<str> = Arc::from(log_stream.as_str());
-    let events = envelope
-        .log_events
-        .into_iter()
-        .map(|e| RawEvent {
-            message: e.message,
-            origin: Origin::CloudWatch(CloudWatchPosition {
-                log_group: group.clone(),
-                log_stream: stream.clone(),
-                event_id: e.id.into_string(),
-                timestamp: e.timestamp,
-                ingestion_time: None,
-            }),
-        })
-        .collect();
+    let (events, rejected) = read(&group, &stream, envelope.log_events);
     Ok(Payload {
         message_type,
         owner,
@@ -223,7 +356,21 @@ fn decode_json(json: &[u8]) -> Result<Payload, PayloadError> {
         log_stream,
         subscription_filters: envelope.subscription_filters,
         events,
+        rejected,
     })
+}
+
+fn event(group: &Arc<str>, stream: &Arc<str>, e: LogEvent) -> RawEvent {
+    RawEvent {
+        message: e.message,
+        origin: Origin::CloudWatch(CloudWatchPosition {
+            log_group: group.clone(),
+            log_stream: stream.clone(),
+            event_id: e.id.into_string(),
+            timestamp: e.timestamp,
+            ingestion_time: None,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +474,59 @@ mod tests {
             assert_eq!(e.kind(), kind, "{e}");
             assert!(!e.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn one_bad_log_event_or_byte_is_refused_alone() {
+        let mut json = serde_json::json!({
+            "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
+            "subscriptionFilters": ["f"],
+            "logEvents": [
+                {"id": "1", "timestamp": 10, "message": "{\"eventID\":\"a\"}"},
+                {"id": "2", "timestamp": "not a number", "message": "m"},
+                {"id": "3", "timestamp": 30, "message": "BAD"},
+                {"id": "4", "timestamp": 40, "message": "{\"eventID\":\"d\"}"}
+            ]
+        })
+        .to_string()
+        .into_bytes();
+        // An invalid UTF-8 byte inside the third event's message.
+        let at = json.windows(3).position(|w| w == b"BAD").unwrap();
+        json[at + 1] = 0xff;
+        let bad_event = {
+            let start = json[..at].iter().rposition(|b| *b == b'{').unwrap();
+            let end = at + json[at..].iter().position(|b| *b == b'}').unwrap() + 1;
+            json[start..end].to_vec()
+        };
+        for form in [json.clone(), gzip(&json), b64(&gzip(&json)).into_bytes()] {
+            let p = decode(&form, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap();
+            let messages: Vec<&str> = p.events.iter().map(|e| e.message.as_str()).collect();
+            assert_eq!(messages, ["{\"eventID\":\"a\"}", "{\"eventID\":\"d\"}"]);
+            let kinds: Vec<&str> = p.rejected.iter().map(|r| r.error.kind()).collect();
+            assert_eq!(kinds, ["bad_log_event", "log_event_not_utf8"]);
+            assert!(matches!(
+                p.rejected[1].error,
+                LogEventError::NotUtf8 { index: 2, offset } if bad_event[offset] == 0xff
+            ));
+            assert_eq!(p.rejected[1].input, bad_event, "the original bytes");
+            let Origin::CloudWatch(pos) = &p.rejected[1].origin else {
+                panic!("not a CloudWatch origin")
+            };
+            assert_eq!((pos.event_id.as_str(), pos.timestamp), ("3", 30));
+            let Origin::CloudWatch(pos) = &p.rejected[0].origin else {
+                panic!("not a CloudWatch origin")
+            };
+            assert_eq!(pos.event_id, "", "the position could not be read");
+        }
+        // An invalid byte outside every log event refuses the payload, saying where.
+        let mut json = data_message().into_bytes();
+        let at = json.windows(11).position(|w| w == b"trailscope\"").unwrap();
+        json[at] = 0xfe;
+        let e = decode(&json, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap_err();
+        assert!(
+            matches!(e, PayloadError::NotUtf8 { offset } if offset == at),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! its events is acknowledged by the pipeline, so a second run reads nothing new and a killed
 //! run resumes where it stopped.
 
-use super::{IngestArgs, IngestSummary};
+use super::{Incomplete, IngestArgs, IngestSummary};
 use crate::audit::TimeSpec;
+use crate::exit::UsageError;
 use crate::sink::dead_letter::{DeadLetterFile, Stage};
-use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions};
+use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions, Rejected};
 use crate::source::s3::{self, DoneObjects, S3Location, Selection};
 use crate::source::{Origin, RawEvent};
-use anyhow::{bail, Context, Result};
+use crate::stats::Stats;
+use anyhow::{Context, Result};
 use clap::Args;
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -65,19 +67,22 @@ pub fn location(args: &IngestArgs) -> Result<Option<S3Location>> {
     for input in &args.files {
         if let Some(location) = input.to_str().and_then(S3Location::parse) {
             if args.files.len() > 1 {
-                bail!(
+                return Err(UsageError(format!(
                     "{} cannot be given with other inputs: ingest one s3:// location per run",
                     input.display()
-                );
+                ))
+                .into());
             }
-            found = Some(location?);
+            found = Some(location.map_err(|e| UsageError(e.to_string()))?);
         }
     }
     if found.is_none() && args.s3.is_given() {
-        bail!(
+        return Err(UsageError(
             "--since, --until, --account, --region, --checkpoint-file and --endpoint-url apply to \
              an s3://BUCKET/PREFIX input only: name one, or drop them for local files"
-        );
+                .to_owned(),
+        )
+        .into());
     }
     Ok(found)
 }
@@ -139,7 +144,10 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     };
     if let (Some(since), Some(until)) = (selection.since, selection.until) {
         if since >= until {
-            bail!("--since ({since}) is not before --until ({until}): nothing to read");
+            return Err(UsageError(format!(
+                "--since ({since}) is not before --until ({until}): nothing to read"
+            ))
+            .into());
         }
     }
     let done = args
@@ -185,8 +193,10 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
 
     let (tx, rx) = mpsc::channel::<Vec<RawEvent>>(4);
     let reader_progress = progress.clone();
+    let reader_stats = stats.clone();
     let reader = tokio::spawn(async move {
         let mut sum = InputStats::default();
+        let mut incomplete = Vec::new();
         let (mut files, mut bytes) = (0u64, 0u64);
         // Objects are fetched a few ahead of the reader, in order: GetObject's latency overlaps
         // with reading, and memory stays bounded by OBJECTS_AHEAD bodies.
@@ -207,28 +217,41 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
                 .unwrap()
                 .objects
                 .insert(url.clone(), Default::default());
-            let (tx, dead_letters, options, name) = (
+            let (tx, dead_letters, options, name, stats) = (
                 tx.clone(),
                 dead_letters.clone(),
                 options.clone(),
                 url.clone(),
+                reader_stats.clone(),
             );
-            let (read, body_len) = tokio::task::spawn_blocking(move || {
-                let read = read_object(name, &body, &options, &tx, &dead_letters)?;
+            let (mut read, body_len) = tokio::task::spawn_blocking(move || {
+                let read = read_object(name, &body, &options, &tx, &dead_letters, &stats)?;
                 anyhow::Ok((read, body.len() as u64))
             })
             .await
             .context("the S3 object reader panicked")??;
-            tracing::info!(input = %url, events = read.events, malformed_payloads = read.malformed_payloads, "read input");
-            reader_progress.lock().unwrap().read(&url, read.events);
+            tracing::info!(input = %url, events = read.events, rejected = read.rejected, "read input");
+            match read.stopped.take() {
+                // Not done: the next run reads it again and says so again, never skips it.
+                Some(stopped) => {
+                    tracing::error!(input = %url, kind = stopped.reason.kind(), "reading stopped part-way: {}", stopped.reason);
+                    incomplete.push(Incomplete {
+                        input: url.to_string(),
+                        stopped_at: stopped,
+                    });
+                }
+                None => reader_progress.lock().unwrap().read(&url, read.events),
+            }
             files += 1;
             bytes += body_len;
             sum.events += read.events;
             sum.payloads += read.payloads;
             sum.control_messages += read.control_messages;
             sum.malformed_payloads += read.malformed_payloads;
+            sum.rejected += read.rejected;
+            sum.unread += read.unread;
         }
-        anyhow::Ok((sum, files, bytes))
+        anyhow::Ok((sum, files, bytes, incomplete))
     });
     let delivered = pipeline
         .run(rx, &mut |origin: &Origin| {
@@ -237,7 +260,7 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         .await;
     let read = reader.await.context("the S3 reader panicked")?;
     delivered?;
-    let (read, files, bytes) = read?;
+    let (read, files, bytes, incomplete) = read?;
     if let Some(e) = progress.lock().unwrap().error.take() {
         return Err(e.into());
     }
@@ -248,18 +271,22 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         payloads: read.payloads,
         control_messages: read.control_messages,
         malformed_payloads: read.malformed_payloads,
+        rejected: read.rejected,
+        unread: read.unread,
+        incomplete,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
 }
 
-/// One object through the file reader; its malformed payloads are dead-lettered and synced
-/// before the object can count as done.
+/// One object through the file reader, as `ingest` reads a file; what it rejects is
+/// dead-lettered and synced before the object can count as done.
 fn read_object(
     name: Arc<str>,
     body: &[u8],
     options: &ReadOptions,
     tx: &mpsc::Sender<Vec<RawEvent>>,
     dead_letters: &DeadLetterFile,
+    stats: &Stats,
 ) -> Result<InputStats> {
     let letter_error = |e: crate::sink::dead_letter::DeadLetterError| FilesError::Io {
         path: dead_letters.path().display().to_string(),
@@ -267,30 +294,28 @@ fn read_object(
     };
     let mut out = |item: Item| match item {
         Item::Events(page) => tx.blocking_send(page).map_err(|_| FilesError::Closed),
-        Item::Malformed {
+        Item::Rejected(Rejected {
             origin,
-            payload,
-            error,
-        } => {
-            tracing::error!(input = %name, kind = error.kind(), "{error}");
-            let event = RawEvent {
-                message: payload,
-                origin,
-            };
+            input,
+            reason,
+        }) => {
+            tracing::error!(input = %name, %origin, kind = reason.kind(), "{reason}");
+            // Counted like the pipeline's own: read, then dead-lettered.
+            stats.read(1);
+            stats.dead_lettered(1);
             dead_letters
-                .write(
+                .write_input(
                     Stage::Decode,
-                    error.kind(),
-                    &error.to_string(),
-                    None,
-                    None,
-                    &event,
+                    reason.kind(),
+                    &reason.to_string(),
+                    &origin,
+                    &input,
                 )
                 .map_err(letter_error)
         }
     };
     let read = files::read_input(name.clone(), body, options, &mut out)?;
-    if read.malformed_payloads > 0 {
+    if read.rejected > 0 {
         dead_letters.sync().map_err(letter_error)?;
     }
     Ok(read)
