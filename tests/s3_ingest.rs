@@ -289,6 +289,64 @@ async fn a_killed_run_resumes_from_its_checkpoint() {
     stack.cleanup(&prefix).await;
 }
 
+/// A log file cut short (a truncated gzip) does not stop the backfill: the others are indexed,
+/// the summary names it, the run fails, and it stays out of the checkpoint so the next run
+/// reports it again instead of skipping it.
+#[tokio::test]
+async fn a_cut_object_is_reported_every_run_and_the_rest_indexed() {
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = unique("cut").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir_key = format!(
+        "AWSLogs/{}/CloudTrail/{}/2026/03/01",
+        ACCOUNTS[0], REGIONS[0]
+    );
+    for (name, object) in [("a", 0), ("b", 1), ("c", 2)] {
+        let mut body = log_file(ACCOUNTS[0], REGIONS[0], 1, object);
+        if name == "b" {
+            body.truncate(body.len() / 2);
+        }
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("{dir_key}/{name}.json.gz"))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let prefix = format!("{}-", unique("s3cut"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}");
+    let cut = format!("s3://{bucket}/{dir_key}/b.json.gz");
+    let mut indexed = 0;
+    for (run, files) in [(1, 3), (2, 1)] {
+        let args = ingest_s3_args(&prefix, dir.path(), &location, &[]);
+        let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!out.status.success(), "run {run} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("could not be read to their end"),
+            "{stderr}"
+        );
+        let sum = summary(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(sum["files"], files, "run {run}: {sum}");
+        assert_eq!(sum["incomplete"][0]["input"], cut.as_str(), "{sum}");
+        indexed += sum["indexed"].as_u64().unwrap();
+        let done = std::fs::read_to_string(dir.path().join("done-objects")).unwrap();
+        assert!(!done.contains("b.json.gz"), "{done}");
+        assert!(
+            done.contains("a.json.gz") && done.contains("c.json.gz"),
+            "{done}"
+        );
+    }
+    // a and c whole, and whatever of the cut file could be read, once.
+    assert!(indexed >= 2 * RECORDS_PER_OBJECT as u64, "{indexed}");
+    assert_eq!(stack.count(&prefix).await, indexed);
+    stack.cleanup(&prefix).await;
+}
+
 /// An event read from S3 is the same document as from the same log file on disk.
 #[tokio::test]
 async fn the_same_documents_as_ingest_file() {
