@@ -5,6 +5,8 @@
 //! A malformed subscription payload is written to the dead-letter file (so even one read from
 //! stdin is kept) and reported; everything else is delivered, and the command then fails.
 
+mod s3;
+
 use super::PipelineArgs;
 use crate::exit::UsageError;
 use crate::sink::dead_letter::Stage;
@@ -22,7 +24,8 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// Files to read (`-` or none: stdin). Gzip is detected by content, as is the format.
+    /// Files to read (`-` or none: stdin), or one s3://BUCKET/PREFIX where a trail writes. Gzip is
+    /// detected by content, as is the format.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -33,6 +36,8 @@ pub struct IngestArgs {
     /// Largest line or JSON document read into memory (decompressed).
     #[arg(long, default_value_t = files::DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
+    #[command(flatten)]
+    pub s3: s3::S3Args,
     /// The inputs are dead-letter files: read each dead letter's original event again (after
     /// fixing what refused it). Use another --dead-letter-file for this run.
     #[arg(long)]
@@ -127,6 +132,9 @@ enum Input {
 }
 
 pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
+    if let Some(location) = s3::location(&args)? {
+        return s3::run(args, location).await;
+    }
     let replay = args.replay_dead_letters;
     if replay
         && args

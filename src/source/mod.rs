@@ -10,6 +10,7 @@ pub mod files;
 pub mod poller;
 pub mod rate_limit;
 pub mod replay;
+pub mod s3;
 pub mod subscription;
 
 use serde::Serialize;

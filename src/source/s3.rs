@@ -1,0 +1,428 @@
+//! CloudTrail log files in S3, where every trail writes them (`trailscope ingest s3://...`).
+//!
+//! A trail writes `[prefix/]AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz`.
+//! Objects are found by walking that layout one level at a time (ListObjectsV2 with delimiter
+//! `/`), pruning accounts, regions, years, months and days against the filter at each level, so
+//! only the day prefixes inside the window are ever listed object by object: a bucket with years
+//! of history and hundreds of accounts costs a handful of requests per account and region.
+//!
+//! Objects are read whole (a CloudTrail log file is at most a few MB compressed) and handed to
+//! the same reader as local files ([`super::files::read_input`]), named `s3://bucket/key`, so the
+//! documents are the same as from `ingest FILE`.
+//!
+//! [`DoneObjects`] is the checkpoint: the objects whose every event the sink has finished with.
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::Client;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("{0:?} is not an S3 location: write it as s3://BUCKET or s3://BUCKET/PREFIX")]
+    BadUrl(String),
+    #[error("cannot list s3://{bucket}/{prefix}: {message}")]
+    List {
+        bucket: String,
+        prefix: String,
+        message: String,
+    },
+    #[error("cannot read s3://{bucket}/{key}: {message}")]
+    Get {
+        bucket: String,
+        key: String,
+        message: String,
+    },
+    #[error("checkpoint file {path}: {source}")]
+    Checkpoint {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `s3://bucket/prefix`: where a trail writes (the prefix is the trail's, before `AWSLogs/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Empty, or ending with `/`.
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// `None` when `text` is not an `s3://` URL at all (a local path); an error when it is one
+    /// without a bucket.
+    pub fn parse(text: &str) -> Option<Result<S3Location, S3Error>> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Some(Err(S3Error::BadUrl(text.to_owned())));
+        }
+        let prefix = prefix.trim_matches('/');
+        // A location given down to the trail's `AWSLogs` folder means the same trail.
+        let prefix = prefix
+            .strip_suffix("AWSLogs")
+            .unwrap_or(prefix)
+            .trim_end_matches('/');
+        Some(Ok(S3Location {
+            bucket: bucket.to_owned(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+        }))
+    }
+
+    /// The name an object is given in origins, dead letters and the checkpoint.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+/// Which log files to read: the window is applied to the day in the key (UTC), so every file of
+/// a day that overlaps [since, until) is read.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub since: Option<DateTime<Utc>>,
+    /// Excluded.
+    pub until: Option<DateTime<Utc>>,
+    /// Empty: every account.
+    pub accounts: Vec<String>,
+    /// Empty: every region.
+    pub regions: Vec<String>,
+}
+
+impl Selection {
+    fn first_day(&self) -> NaiveDate {
+        self.since.map_or(NaiveDate::MIN, |t| t.date_naive())
+    }
+
+    fn last_day(&self) -> NaiveDate {
+        self.until.map_or(NaiveDate::MAX, |t| {
+            (t - chrono::Duration::nanoseconds(1)).date_naive()
+        })
+    }
+
+    fn year(&self, year: i32) -> bool {
+        (self.first_day().year()..=self.last_day().year()).contains(&year)
+    }
+
+    fn month(&self, year: i32, month: u32) -> bool {
+        let (first, last) = (self.first_day(), self.last_day());
+        ((first.year(), first.month())..=(last.year(), last.month())).contains(&(year, month))
+    }
+
+    fn day(&self, day: NaiveDate) -> bool {
+        (self.first_day()..=self.last_day()).contains(&day)
+    }
+
+    fn account(&self, account: &str) -> bool {
+        self.accounts.is_empty() || self.accounts.iter().any(|a| a == account)
+    }
+
+    fn region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+}
+
+/// One log file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogObject {
+    pub key: String,
+    pub size: u64,
+}
+
+/// What listing cost and found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ListStats {
+    pub list_requests: u64,
+    pub objects: u64,
+}
+
+/// An S3 client from the standard AWS configuration chain; with `endpoint_url` (a local S3 such
+/// as moto), path-style addressing, since such servers have no per-bucket host names.
+pub async fn client(endpoint_url: Option<&str>) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(
+        // A bucket is reached from any region's endpoint (S3 redirects); us-east-1 only when the
+        // chain names none, so that a missing AWS_REGION is not an error here.
+        aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"),
+    );
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let shared = loader.load().await;
+    let config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(endpoint_url.is_some())
+        .build();
+    Client::from_conf(config)
+}
+
+/// Lists the log files of the trail at `location` that `selection` takes, in key order within
+/// each account and region.
+pub async fn list_log_objects(
+    client: &Client,
+    location: &S3Location,
+    selection: &Selection,
+) -> Result<(Vec<LogObject>, ListStats), S3Error> {
+    let mut lister = Lister {
+        client,
+        bucket: &location.bucket,
+        stats: ListStats::default(),
+    };
+    let root = format!("{}AWSLogs/", location.prefix);
+    let mut account_prefixes = Vec::new();
+    for (name, prefix) in lister.folders(&root).await? {
+        if name.starts_with("o-") {
+            // An organization trail: one more level, the member accounts.
+            for (account, prefix) in lister.folders(&prefix).await? {
+                account_prefixes.push((account, prefix));
+            }
+        } else {
+            account_prefixes.push((name, prefix));
+        }
+    }
+    let mut objects = Vec::new();
+    for (account, prefix) in account_prefixes {
+        if !is_account_id(&account) || !selection.account(&account) {
+            continue;
+        }
+        for (region, prefix) in lister.folders(&format!("{prefix}CloudTrail/")).await? {
+            if !selection.region(&region) {
+                continue;
+            }
+            for (year, prefix) in lister.folders(&prefix).await? {
+                let Ok(year) = year.parse::<i32>() else {
+                    continue;
+                };
+                if !selection.year(year) {
+                    continue;
+                }
+                for (month, prefix) in lister.folders(&prefix).await? {
+                    let Ok(month) = month.parse::<u32>() else {
+                        continue;
+                    };
+                    if !selection.month(year, month) {
+                        continue;
+                    }
+                    for (day, prefix) in lister.folders(&prefix).await? {
+                        let Some(day) = day
+                            .parse::<u32>()
+                            .ok()
+                            .and_then(|d| NaiveDate::from_ymd_opt(year, month, d))
+                        else {
+                            continue;
+                        };
+                        if selection.day(day) {
+                            lister.objects(&prefix, &mut objects).await?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    lister.stats.objects = objects.len() as u64;
+    Ok((objects, lister.stats))
+}
+
+/// Reads one object whole.
+pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
+    let get_error = |message: String| S3Error::Get {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message,
+    };
+    let output = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| get_error(DisplayErrorContext(&e).to_string()))?;
+    let body = output
+        .body
+        .collect()
+        .await
+        .map_err(|e| get_error(DisplayErrorContext(&e).to_string()))?;
+    Ok(body.into_bytes().to_vec())
+}
+
+fn is_account_id(name: &str) -> bool {
+    name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+struct Lister<'a> {
+    client: &'a Client,
+    bucket: &'a str,
+    stats: ListStats,
+}
+
+impl Lister<'_> {
+    fn list_error(&self, prefix: &str, e: impl std::error::Error) -> S3Error {
+        S3Error::List {
+            bucket: self.bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            message: DisplayErrorContext(e).to_string(),
+        }
+    }
+
+    /// The sub-folders of `prefix`: (name, full prefix ending with `/`).
+    async fn folders(&mut self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            self.stats.list_requests += 1;
+            let page = page.map_err(|e| self.list_error(prefix, e))?;
+            for common in page.common_prefixes() {
+                let Some(full) = common.prefix() else {
+                    continue;
+                };
+                let name = full[prefix.len().min(full.len())..].trim_end_matches('/');
+                if !name.is_empty() {
+                    out.push((name.to_owned(), full.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The objects directly under a day's prefix.
+    async fn objects(&mut self, prefix: &str, out: &mut Vec<LogObject>) -> Result<(), S3Error> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            self.stats.list_requests += 1;
+            let page = page.map_err(|e| self.list_error(prefix, e))?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                if key.ends_with('/') {
+                    continue;
+                }
+                out.push(LogObject {
+                    key: key.to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The checkpoint of an S3 backfill: one object URL a line, appended (and synced) once every
+/// event of the object is indexed, a known duplicate or dead-lettered. A line cut short by a crash
+/// names no object, so that object is read again (its events are then known duplicates).
+pub struct DoneObjects {
+    path: PathBuf,
+    done: HashSet<String>,
+    file: std::fs::File,
+}
+
+impl DoneObjects {
+    pub fn open(path: &Path) -> Result<DoneObjects, S3Error> {
+        let error = |source| S3Error::Checkpoint {
+            path: path.to_owned(),
+            source,
+        };
+        let done = match std::fs::read_to_string(path) {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+            Err(e) => return Err(error(e)),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(error)?;
+        Ok(DoneObjects {
+            path: path.to_owned(),
+            done,
+            file,
+        })
+    }
+
+    pub fn contains(&self, object_url: &str) -> bool {
+        self.done.contains(object_url)
+    }
+
+    pub fn mark(&mut self, object_url: &str) -> Result<(), S3Error> {
+        if !self.done.insert(object_url.to_owned()) {
+            return Ok(());
+        }
+        // The newline first: a line a crash cut short is then never joined to this one.
+        (|| {
+            self.file
+                .write_all(format!("\n{object_url}\n").as_bytes())?;
+            self.file.sync_data()
+        })()
+        .map_err(|source| S3Error::Checkpoint {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        let l = |t| S3Location::parse(t).unwrap().unwrap();
+        assert_eq!(l("s3://b").prefix, "");
+        assert_eq!(l("s3://b/").prefix, "");
+        assert_eq!(l("s3://b/trail").prefix, "trail/");
+        assert_eq!(l("s3://b/trail/AWSLogs/").prefix, "trail/");
+        assert_eq!(l("s3://b/AWSLogs").prefix, "");
+        assert_eq!(
+            l("s3://b/x").object_url("k/1.json.gz"),
+            "s3://b/k/1.json.gz"
+        );
+        assert!(S3Location::parse("trail.json.gz").is_none());
+        assert!(S3Location::parse("s3:///x").unwrap().is_err());
+    }
+
+    #[test]
+    fn the_window_prunes_each_level() {
+        let at = |t: &str| Some(t.parse::<DateTime<Utc>>().unwrap());
+        let s = Selection {
+            since: at("2026-01-31T12:00:00Z"),
+            until: at("2026-02-02T00:00:00Z"),
+            ..Selection::default()
+        };
+        assert!(!s.year(2025) && s.year(2026) && !s.year(2027));
+        assert!(!s.month(2025, 12) && s.month(2026, 1) && s.month(2026, 2) && !s.month(2026, 3));
+        let d = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        assert!(!s.day(d(1, 30)) && s.day(d(1, 31)) && s.day(d(2, 1)));
+        // `until` is excluded: midnight of the 2nd takes nothing of the 2nd.
+        assert!(!s.day(d(2, 2)));
+        let open = Selection::default();
+        assert!(open.year(1999) && open.day(d(12, 31)));
+    }
+
+    #[test]
+    fn checkpoint_survives_a_cut_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("done");
+        std::fs::write(&path, "s3://b/a.json.gz\ns3://b/cut.js").unwrap();
+        let mut done = DoneObjects::open(&path).unwrap();
+        assert!(done.contains("s3://b/a.json.gz"));
+        assert!(!done.contains("s3://b/cut.json.gz"));
+        done.mark("s3://b/c.json.gz").unwrap();
+        let again = DoneObjects::open(&path).unwrap();
+        assert!(again.contains("s3://b/c.json.gz") && again.contains("s3://b/a.json.gz"));
+    }
+}

@@ -1,0 +1,458 @@
+//! `ingest s3://bucket/prefix` against the local stack: an organization trail's layout in moto's
+//! S3, read into a real OpenSearch, pruned by day, account and region, and resumable from its
+//! checkpoint of objects done.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+
+const ORG: &str = "o-a1b2c3d4e5";
+const ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const DAYS: [u32; 3] = [1, 2, 3];
+const OBJECTS_PER_DAY: usize = 2;
+const RECORDS_PER_OBJECT: usize = 3;
+
+fn s3_client() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(cloudwatch_url())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// One CloudTrail log file as CloudTrail writes it: `{"Records":[...]}`.
+fn log_file(account: &str, region: &str, day: u32, object: usize) -> Vec<u8> {
+    let records: Vec<Value> = (0..RECORDS_PER_OBJECT)
+        .map(|n| {
+            json!({
+                "eventVersion": "1.09",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                    "arn": format!("arn:aws:iam::{account}:user/alice"), "accountId": account,
+                    "userName": "alice"},
+                "eventTime": format!("2026-03-{day:02}T{:02}:{:02}:{n:02}Z", object / 60 % 24, object % 60),
+                "eventSource": "s3.amazonaws.com",
+                "eventName": "ListBuckets",
+                "awsRegion": region,
+                "sourceIPAddress": "198.51.100.7",
+                "userAgent": "aws-cli/2.15.0",
+                "requestID": format!("req-{account}-{region}-{day}-{object}-{n}"),
+                "eventID": format!("{account}-{region}-{day}-{object}-{n}"),
+                "readOnly": true,
+                "eventType": "AwsApiCall",
+                "managementEvent": true,
+                "recipientAccountId": account,
+                "eventCategory": "Management",
+            })
+        })
+        .collect();
+    gzip(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
+}
+
+/// A bucket holding an organization trail under `org-trail/`: 36 log files over 3 accounts × 2
+/// regions × 3 days (March 1-3, 2026), with a digest file beside them that must not be read.
+async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
+    let bucket = unique("trail").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    for account in ACCOUNTS {
+        for region in REGIONS {
+            for day in DAYS {
+                let dir = format!(
+                    "org-trail/AWSLogs/{ORG}/{account}/CloudTrail/{region}/2026/03/{day:02}"
+                );
+                for object in 0..OBJECTS_PER_DAY {
+                    let key = format!(
+                        "{dir}/{account}_CloudTrail_{region}_202603{day:02}T0{object}15Z_x{object}.json.gz"
+                    );
+                    s3.put_object()
+                        .bucket(&bucket)
+                        .key(key)
+                        .body(ByteStream::from(log_file(account, region, day, object)))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let digest = format!(
+        "org-trail/AWSLogs/{ORG}/{}/CloudTrail-Digest/us-east-1/2026/03/01/d.json.gz",
+        ACCOUNTS[0]
+    );
+    s3.put_object()
+        .bucket(&bucket)
+        .key(digest)
+        .body(ByteStream::from(gzip(b"{\"not\":\"records\"}")))
+        .send()
+        .await
+        .unwrap();
+    bucket
+}
+
+fn ingest_s3(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> Value {
+    summary(&ok(trailscope(
+        &ingest_s3_args(prefix, dir, location, extra)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )))
+}
+
+fn ingest_s3_args(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> Vec<String> {
+    let url = opensearch_url();
+    let endpoint = cloudwatch_url();
+    let dead = dir.join("dead.ndjson");
+    let checkpoint = dir.join("done-objects");
+    let mut args = vec![
+        "ingest",
+        "--opensearch-url",
+        &url,
+        "--index-prefix",
+        prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+        "--checkpoint-file",
+        checkpoint.to_str().unwrap(),
+        location,
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = trail_bucket(&s3).await;
+    let prefix = format!("{}-", unique("s3ingest"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}/org-trail");
+    let per_object = RECORDS_PER_OBJECT as u64;
+
+    // One day of one account: its two regions' files of March 2 only.
+    let day_of_one = [
+        "--since",
+        "2026-03-02",
+        "--until",
+        "2026-03-03",
+        "--account",
+        ACCOUNTS[1],
+    ];
+    let args = ingest_s3_args(&prefix, dir.path(), &location, &day_of_one);
+    let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let first = summary(&ok(out));
+    // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, and per
+    // region its years, months, days and the one day's objects (3 + 2 × 4); not the bucket.
+    assert!(
+        stderr.contains("list_requests=11 objects=4 to_read=4"),
+        "{stderr}"
+    );
+    let expected = (REGIONS.len() * OBJECTS_PER_DAY) as u64;
+    assert_eq!(first["files"], expected, "{first}");
+    assert_eq!(first["indexed"], expected * per_object, "{first}");
+    assert_eq!(stack.count(&prefix).await, expected * per_object);
+    for doc in stack.all_docs(&prefix).await {
+        assert_eq!(doc["cloud"]["account"]["id"], ACCOUNTS[1], "{doc}");
+        assert!(
+            doc["@timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-03-02"),
+            "{doc}"
+        );
+    }
+
+    // The same again: every object is in the checkpoint, nothing is read.
+    let again = ingest_s3(&prefix, dir.path(), &location, &day_of_one);
+    assert_eq!(again["files"], 0, "{again}");
+    assert_eq!(again["indexed"], 0, "{again}");
+    assert_eq!(stack.count(&prefix).await, expected * per_object);
+
+    // One region of every account over the window: the checkpoint keeps account 2's day out.
+    let region = ingest_s3(
+        &prefix,
+        dir.path(),
+        &location,
+        &["--region", "eu-west-1", "--since", "2026-03-02T00:00:00Z"],
+    );
+    let region_files = (ACCOUNTS.len() * 2 * OBJECTS_PER_DAY - OBJECTS_PER_DAY) as u64;
+    assert_eq!(region["files"], region_files, "{region}");
+
+    // The whole trail: everything else, once; the digest file is not a log file.
+    let all = ingest_s3(&prefix, dir.path(), &location, &[]);
+    let total = (ACCOUNTS.len() * REGIONS.len() * DAYS.len() * OBJECTS_PER_DAY) as u64;
+    assert_eq!(all["files"], total - expected - region_files, "{all}");
+    assert_eq!(stack.count(&prefix).await, total * per_object);
+    let last = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(last["files"], 0, "{last}");
+    assert_eq!(stack.count(&prefix).await, total * per_object);
+    assert!(!dir.path().join("dead.ndjson").exists());
+    stack.cleanup(&prefix).await;
+}
+
+/// kill -9 in the middle of a run, then the same run again: every event indexed exactly once, and
+/// the objects the checkpoint had recorded are not read again.
+#[tokio::test]
+async fn a_killed_run_resumes_from_its_checkpoint() {
+    const OBJECTS: usize = 120;
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = unique("killed").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    for object in 0..OBJECTS {
+        let key = format!(
+            "AWSLogs/{}/CloudTrail/{}/2026/03/01/{object:03}.json.gz",
+            ACCOUNTS[0], REGIONS[0]
+        );
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(log_file(
+                ACCOUNTS[0],
+                REGIONS[0],
+                1,
+                object,
+            )))
+            .send()
+            .await
+            .unwrap();
+    }
+    let prefix = format!("{}-", unique("s3killed"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}");
+    // One event per bulk request, one request at a time: slow enough to be killed midway.
+    let slow = ["--batch-events", "1", "--concurrency", "1"];
+    let args = ingest_s3_args(&prefix, dir.path(), &location, &slow);
+    let mut child = trailscope_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = dir.path().join("done-objects");
+    let done_lines = || {
+        std::fs::read_to_string(&checkpoint)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(".json.gz"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while done_lines() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no object done in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run ended before it could be killed");
+    let done_before = done_lines();
+    assert!(
+        done_before < OBJECTS,
+        "every object was done before the kill"
+    );
+
+    let resumed = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(
+        resumed["files"],
+        (OBJECTS - done_before) as u64,
+        "{resumed}"
+    );
+    let total = (OBJECTS * RECORDS_PER_OBJECT) as u64;
+    assert_eq!(stack.count(&prefix).await, total);
+    let again = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(again["files"], 0, "{again}");
+    assert_eq!(stack.count(&prefix).await, total);
+    stack.cleanup(&prefix).await;
+}
+
+/// A log file cut short (a truncated gzip) does not stop the backfill: the others are indexed,
+/// the summary names it, the run fails, and it stays out of the checkpoint so the next run
+/// reports it again instead of skipping it.
+#[tokio::test]
+async fn a_cut_object_is_reported_every_run_and_the_rest_indexed() {
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = unique("cut").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir_key = format!(
+        "AWSLogs/{}/CloudTrail/{}/2026/03/01",
+        ACCOUNTS[0], REGIONS[0]
+    );
+    for (name, object) in [("a", 0), ("b", 1), ("c", 2)] {
+        let mut body = log_file(ACCOUNTS[0], REGIONS[0], 1, object);
+        if name == "b" {
+            body.truncate(body.len() / 2);
+        }
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("{dir_key}/{name}.json.gz"))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let prefix = format!("{}-", unique("s3cut"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}");
+    let cut = format!("s3://{bucket}/{dir_key}/b.json.gz");
+    let mut indexed = 0;
+    for (run, files) in [(1, 3), (2, 1)] {
+        let args = ingest_s3_args(&prefix, dir.path(), &location, &[]);
+        let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!out.status.success(), "run {run} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("could not be read to their end"),
+            "{stderr}"
+        );
+        let sum = summary(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(sum["files"], files, "run {run}: {sum}");
+        assert_eq!(sum["incomplete"][0]["input"], cut.as_str(), "{sum}");
+        indexed += sum["indexed"].as_u64().unwrap();
+        let done = std::fs::read_to_string(dir.path().join("done-objects")).unwrap();
+        assert!(!done.contains("b.json.gz"), "{done}");
+        assert!(
+            done.contains("a.json.gz") && done.contains("c.json.gz"),
+            "{done}"
+        );
+    }
+    // a and c whole, and whatever of the cut file could be read, once.
+    assert!(indexed >= 2 * RECORDS_PER_OBJECT as u64, "{indexed}");
+    assert_eq!(stack.count(&prefix).await, indexed);
+    stack.cleanup(&prefix).await;
+}
+
+/// An event read from S3 is the same document as from the same log file on disk.
+#[tokio::test]
+async fn the_same_documents_as_ingest_file() {
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = unique("same").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let body = log_file(ACCOUNTS[0], REGIONS[0], 1, 0);
+    let key = format!(
+        "AWSLogs/{}/CloudTrail/{}/2026/03/01/f.json.gz",
+        ACCOUNTS[0], REGIONS[0]
+    );
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (from_s3, from_file) = (
+        format!("{}-", unique("s3same")),
+        format!("{}-", unique("filesame")),
+    );
+    setup(&from_s3);
+    setup(&from_file);
+    let url = opensearch_url();
+    let s3_summary = ingest_s3(&from_s3, dir.path(), &format!("s3://{bucket}"), &[]);
+    assert_eq!(s3_summary["files"], 1, "{s3_summary}");
+    let local = dir.path().join("f.json.gz");
+    std::fs::write(&local, &body).unwrap();
+    ok(trailscope(&[
+        "ingest",
+        "--opensearch-url",
+        &url,
+        "--index-prefix",
+        &from_file,
+        "--dead-letter-file",
+        dir.path().join("dead2.ndjson").to_str().unwrap(),
+        local.to_str().unwrap(),
+    ]));
+    let strip = |docs: Vec<Value>| {
+        let mut docs: Vec<Value> = docs
+            .into_iter()
+            .map(|mut d| {
+                d.as_object_mut().unwrap().remove("_index");
+                d
+            })
+            .collect();
+        docs.sort_by_key(|d| d["_id"].to_string());
+        docs
+    };
+    let (a, b) = (
+        strip(stack.all_docs(&from_s3).await),
+        strip(stack.all_docs(&from_file).await),
+    );
+    assert_eq!(a.len(), RECORDS_PER_OBJECT);
+    assert_eq!(a, b);
+    stack.cleanup(&from_s3).await;
+    stack.cleanup(&from_file).await;
+}
+
+#[test]
+fn s3_flags_without_an_s3_location_are_refused() {
+    let out = trailscope(&[
+        "ingest",
+        "--opensearch-url",
+        "http://127.0.0.1:9",
+        "--account",
+        "111111111111",
+        "trail.json.gz",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("apply to an s3://BUCKET/PREFIX input only"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_bucket_fails_with_the_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = cloudwatch_url();
+    let bucket = unique("nosuch").to_lowercase();
+    let location = format!("s3://{bucket}/trail");
+    let prefix = format!("{}-", unique("s3missing"));
+    setup(&prefix);
+    let out = trailscope(&[
+        "ingest",
+        "--opensearch-url",
+        &opensearch_url(),
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dir.path().join("d").to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+        &location,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot list s3://{bucket}/trail/AWSLogs/")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+    Stack::connect().await.cleanup(&prefix).await;
+}
