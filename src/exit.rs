@@ -10,6 +10,7 @@ use crate::source::aws_client::AwsSetupError;
 use crate::source::aws_error::AwsFailure;
 use crate::source::cloudwatch::SourceError;
 use crate::source::poller::PollError;
+use crate::source::s3::S3Error;
 
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
@@ -61,6 +62,9 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<AwsSetupError>() {
         return Some(of_aws(e.kind()));
     }
+    if let Some(e) = cause.downcast_ref::<S3Error>() {
+        return e.aws_failure().map(of_aws);
+    }
     if let Some(e) = cause.downcast_ref::<SourceError>() {
         return e.aws_failure().map(of_aws);
     }
@@ -111,6 +115,21 @@ mod tests {
 
     #[test]
     fn each_kind_of_error_has_its_code() {
+        let s3 = |kind| -> anyhow::Error {
+            S3Error::Get {
+                bucket: "b".into(),
+                key: "k".into(),
+                error: AwsError {
+                    kind,
+                    code: None,
+                    message: "m".into(),
+                },
+            }
+            .into()
+        };
+        assert_eq!(code(&s3(AwsFailure::Auth).context("reading")), AUTH);
+        assert_eq!(code(&s3(AwsFailure::Transient)), UNREACHABLE);
+        assert_eq!(code(&s3(AwsFailure::Other)), FAILURE);
         let config: anyhow::Error = ConfigError::Invalid("x".into()).into();
         assert_eq!(code(&config.context("loading")), USAGE);
         let usage: anyhow::Error = UsageError("name a log group".into()).into();

@@ -447,7 +447,8 @@ async fn a_missing_bucket_fails_with_the_location() {
         &endpoint,
         &location,
     ]);
-    assert!(!out.status.success());
+    // A service error that is neither credentials nor transient: exit 1 (an AccessDenied would be 3).
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("cannot list s3://{bucket}/trail/AWSLogs/")),

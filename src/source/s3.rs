@@ -12,7 +12,9 @@
 //!
 //! [`DoneObjects`] is the checkpoint: the objects whose every event the sink has finished with.
 
-use aws_sdk_s3::error::DisplayErrorContext;
+use super::aws_error::{AwsError, AwsFailure};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::collections::HashSet;
@@ -23,23 +25,33 @@ use std::path::{Path, PathBuf};
 pub enum S3Error {
     #[error("{0:?} is not an S3 location: write it as s3://BUCKET or s3://BUCKET/PREFIX")]
     BadUrl(String),
-    #[error("cannot list s3://{bucket}/{prefix}: {message}")]
+    #[error("cannot list s3://{bucket}/{prefix}: {error}")]
     List {
         bucket: String,
         prefix: String,
-        message: String,
+        error: AwsError,
     },
-    #[error("cannot read s3://{bucket}/{key}: {message}")]
+    #[error("cannot read s3://{bucket}/{key}: {error}")]
     Get {
         bucket: String,
         key: String,
-        message: String,
+        error: AwsError,
     },
     #[error("checkpoint file {path}: {source}")]
     Checkpoint {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl S3Error {
+    /// What kind of AWS failure it was (for the exit code), when it was one.
+    pub fn aws_failure(&self) -> Option<AwsFailure> {
+        match self {
+            S3Error::List { error, .. } | S3Error::Get { error, .. } => Some(error.kind),
+            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } => None,
+        }
+    }
 }
 
 /// `s3://bucket/prefix`: where a trail writes (the prefix is the trail's, before `AWSLogs/`).
@@ -228,10 +240,10 @@ pub async fn list_log_objects(
 
 /// Reads one object whole.
 pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
-    let get_error = |message: String| S3Error::Get {
+    let get_error = |error: AwsError| S3Error::Get {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
-        message,
+        error,
     };
     let output = client
         .get_object()
@@ -239,13 +251,25 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<
         .key(key)
         .send()
         .await
-        .map_err(|e| get_error(DisplayErrorContext(&e).to_string()))?;
-    let body = output
-        .body
-        .collect()
-        .await
-        .map_err(|e| get_error(DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| get_error(AwsError::from_sdk(&e, "S3", &endpoint(client))))?;
+    // The body broke off after the answer began: a network failure, worth a later try.
+    let body = output.body.collect().await.map_err(|e| {
+        get_error(AwsError {
+            kind: AwsFailure::Transient,
+            code: None,
+            message: DisplayErrorContext(&e).to_string(),
+        })
+    })?;
     Ok(body.into_bytes().to_vec())
+}
+
+/// How a message names the S3 endpoint asked: the override, or AWS's for the client's region.
+fn endpoint(client: &Client) -> String {
+    let config = client.config();
+    match config.region() {
+        Some(region) => format!("the S3 endpoint of {region} (or --endpoint-url)"),
+        None => "the S3 endpoint".to_owned(),
+    }
 }
 
 fn is_account_id(name: &str) -> bool {
@@ -259,11 +283,14 @@ struct Lister<'a> {
 }
 
 impl Lister<'_> {
-    fn list_error(&self, prefix: &str, e: impl std::error::Error) -> S3Error {
+    fn list_error<E>(&self, prefix: &str, e: &SdkError<E, HttpResponse>) -> S3Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
         S3Error::List {
             bucket: self.bucket.to_owned(),
             prefix: prefix.to_owned(),
-            message: DisplayErrorContext(e).to_string(),
+            error: AwsError::from_sdk(e, "S3", &endpoint(self.client)),
         }
     }
 
@@ -280,7 +307,7 @@ impl Lister<'_> {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             self.stats.list_requests += 1;
-            let page = page.map_err(|e| self.list_error(prefix, e))?;
+            let page = page.map_err(|e| self.list_error(prefix, &e))?;
             for common in page.common_prefixes() {
                 let Some(full) = common.prefix() else {
                     continue;
@@ -306,7 +333,7 @@ impl Lister<'_> {
             .send();
         while let Some(page) = pages.next().await {
             self.stats.list_requests += 1;
-            let page = page.map_err(|e| self.list_error(prefix, e))?;
+            let page = page.map_err(|e| self.list_error(prefix, &e))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 if key.ends_with('/') {
