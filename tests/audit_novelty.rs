@@ -139,8 +139,12 @@ async fn seed(stack: &Stack) -> (String, tempfile::TempDir) {
 }
 
 fn audit(dir: &Path, prefix: &str, key: &str, format: &str) -> String {
+    audit_with(dir, prefix, key, format, &[])
+}
+
+fn audit_with(dir: &Path, prefix: &str, key: &str, format: &str, extra: &[&str]) -> String {
     let url = opensearch_url();
-    ok(trailscope_cmd(&[
+    let mut args = vec![
         "audit",
         "--opensearch-url",
         &url,
@@ -156,10 +160,12 @@ fn audit(dir: &Path, prefix: &str, key: &str, format: &str) -> String {
         "30d",
         "--format",
         format,
-    ])
-    .current_dir(dir)
-    .output()
-    .expect("run trailscope"))
+    ];
+    args.extend_from_slice(extra);
+    ok(trailscope_cmd(&args)
+        .current_dir(dir)
+        .output()
+        .expect("run trailscope"))
 }
 
 /// (kind, value, severity, first event id, count) of every finding, in report order.
@@ -234,6 +240,149 @@ async fn a_vendor_key_doing_new_things_is_reported_once_per_new_thing() {
     assert!(
         md.contains("| new network | 203.0.113.0/24 | medium |"),
         "{md}"
+    );
+
+    // With the vendor's policy registered, a new action it does not grant is high too.
+    let policy = dir.path().join("vendor-policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}"#,
+    )
+    .unwrap();
+    let with_policy: Value = serde_json::from_str(&audit_with(
+        dir.path(),
+        &prefix,
+        VENDOR_KEY,
+        "json",
+        &["--policy", policy.to_str().unwrap()],
+    ))
+    .unwrap();
+    let actions: Vec<(String, String, String)> = with_policy["novelty"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "new_action")
+        .map(|f| {
+            (
+                f["value"].as_str().unwrap().into(),
+                f["severity"].as_str().unwrap().into(),
+                f["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let not_granted = "not granted by the registered policies".to_owned();
+    assert_eq!(
+        actions,
+        vec![
+            (
+                "iam:CreateAccessKey".into(),
+                "high".into(),
+                not_granted.clone()
+            ),
+            ("iam:ListUsers".into(), "high".into(), not_granted),
+        ]
+    );
+    stack.cleanup(&prefix).await;
+}
+
+/// With `--asn-db` a network is its autonomous system (another /24 of the same AS is not new);
+/// with `--geoip-db` the country is compared too.
+#[tokio::test(flavor = "multi_thread")]
+async fn networks_are_autonomous_systems_and_countries_when_enriched() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-novelty-geo"));
+    let dir = tempfile::tempdir().unwrap();
+    let asn = common::geoip::asn_db(dir.path());
+    let country = dir.path().join("test-country.mmdb");
+    common::geoip::write_mmdb(
+        &country,
+        "GeoLite2-Country",
+        &[
+            ("89.160.0.0/17", json!({"country": {"iso_code": "SE"}})),
+            ("8.8.8.0/24", json!({"country": {"iso_code": "US"}})),
+        ],
+    );
+    let ec2 = "ec2.amazonaws.com";
+    let mut records = Vec::new();
+    for day in 2..=31u32 {
+        let time = format!("2026-01-{day:02}T10:00:00Z");
+        records.push(event(
+            day,
+            VENDOR_KEY,
+            &time,
+            ec2,
+            "DescribeInstances",
+            "eu-west-1",
+            "89.160.20.156",
+            BOTO3,
+        ));
+    }
+    // Same AS and country, another /24: nothing new.
+    records.push(event(
+        100,
+        VENDOR_KEY,
+        "2026-02-01T08:00:00Z",
+        ec2,
+        "DescribeInstances",
+        "eu-west-1",
+        "89.160.99.5",
+        BOTO3,
+    ));
+    records.push(event(
+        101,
+        VENDOR_KEY,
+        "2026-02-01T09:00:00Z",
+        ec2,
+        "DescribeInstances",
+        "eu-west-1",
+        "8.8.8.8",
+        BOTO3,
+    ));
+    records.push(event(
+        102,
+        VENDOR_KEY,
+        "2026-02-01T09:05:00Z",
+        ec2,
+        "DescribeInstances",
+        "eu-west-1",
+        "8.8.8.9",
+        BOTO3,
+    ));
+    let file = dir.path().join("trail.json");
+    std::fs::write(&file, json!({"Records": records}).to_string()).unwrap();
+    setup(&prefix);
+    let url = opensearch_url();
+    let dead = dir.path().join("dead.ndjson");
+    let out = ok(trailscope(&[
+        "ingest",
+        "--opensearch-url",
+        &url,
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+        "--geoip-db",
+        country.to_str().unwrap(),
+        "--asn-db",
+        asn.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]));
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["indexed"], records.len(), "{summary}");
+    // (Counting also refreshes the indices, so that the audit sees every event.)
+    assert_eq!(stack.count(&prefix).await, records.len() as u64);
+    let report: Value =
+        serde_json::from_str(&audit(dir.path(), &prefix, VENDOR_KEY, "json")).unwrap();
+    let t = |k: &str, v: &str, n: u32, c: u64| {
+        (k.to_owned(), v.to_owned(), "medium".to_owned(), id(n), c)
+    };
+    assert_eq!(
+        findings(&report),
+        vec![
+            t("new_network", "AS15169", 101, 2),
+            t("new_country", "US", 101, 2)
+        ]
     );
     stack.cleanup(&prefix).await;
 }
