@@ -11,6 +11,7 @@ use std::path::Path;
 
 const VENDOR_KEY: &str = "AKIANOVELTYVENDOR001";
 const NEWCOMER_KEY: &str = "AKIANOVELTYNEWBIE002";
+const LEARNER_KEY: &str = "AKIANOVELTYLEARNER03";
 const BOTO3: &str = "Boto3/1.34.1 md/Botocore#1.34.1 ua/2.0 os/linux#6.5.0 lang/python#3.11.6";
 const CLI: &str = "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0";
 
@@ -103,6 +104,27 @@ fn scenario() -> Vec<Value> {
     records.push(event(
         300,
         NEWCOMER_KEY,
+        "2026-02-01T12:00:00Z",
+        iam,
+        "CreateAccessKey",
+        "us-east-1",
+        "203.0.113.50",
+        CLI,
+    ));
+    // A key whose history starts two days before it: less than the learning period.
+    records.push(event(
+        400,
+        LEARNER_KEY,
+        "2026-01-30T12:00:00Z",
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+        "eu-west-1",
+        "198.51.100.7",
+        BOTO3,
+    ));
+    records.push(event(
+        401,
+        LEARNER_KEY,
         "2026-02-01T12:00:00Z",
         iam,
         "CreateAccessKey",
@@ -388,7 +410,7 @@ async fn networks_are_autonomous_systems_and_countries_when_enriched() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_identity_without_history_gets_no_findings_but_a_sentence() {
+async fn an_identity_without_enough_history_gets_no_findings_but_a_sentence() {
     let stack = Stack::connect().await;
     let (prefix, dir) = seed(&stack).await;
     let report: Value =
@@ -403,6 +425,21 @@ async fn an_identity_without_history_gets_no_findings_but_a_sentence() {
     assert!(
         text.contains("no history before the period: nothing can be called new"),
         "{text}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&audit(dir.path(), &prefix, LEARNER_KEY, "json")).unwrap();
+    assert_eq!(
+        report["novelty"]["status"], "learning",
+        "{}",
+        report["novelty"]
+    );
+    assert_eq!(report["novelty"]["history_since"], "2026-01-30T12:00:00Z");
+    assert!(report["novelty"].get("findings").is_none());
+    let md = audit(dir.path(), &prefix, LEARNER_KEY, "markdown");
+    assert!(
+        md.contains("History shorter than the 7-day learning period: nothing is called new yet"),
+        "{md}"
     );
     stack.cleanup(&prefix).await;
 }

@@ -129,6 +129,13 @@ pub struct Finding {
 pub enum Novelty {
     /// The identity has no event in the baseline: nothing can be called new.
     NoHistory { baseline: Period },
+    /// The identity's history starts less than [`MIN_BASELINE_DAYS`] before the period: too
+    /// short to know its habits, so nothing is called new yet.
+    Learning {
+        baseline: Period,
+        #[serde(serialize_with = "ser_time")]
+        history_since: Option<DateTime<Utc>>,
+    },
     Compared {
         baseline: Period,
         baseline_events: u64,
@@ -151,8 +158,9 @@ pub struct Settings {
 struct Candidate {
     kind: Kind,
     value: String,
-    /// Selects the baseline events that have this value.
-    filter: Value,
+    /// Selects the baseline events that have this value; `None` for a denied burst, which is
+    /// decided by whether the baseline had any authorization failure.
+    filter: Option<Value>,
     first_seen: Option<DateTime<Utc>>,
     first_event_id: Option<String>,
     count: u64,
@@ -172,29 +180,90 @@ fn terms(field: &str, only: Option<Value>) -> Value {
     }
 }
 
+/// How the values of one period aggregation become candidates.
+#[derive(Debug, Clone, Copy)]
+enum Values {
+    /// The field's value as it is (`kind`, field).
+    Term(Kind, &'static str),
+    /// `source.as.number`, as `AS<n>`.
+    Asn,
+    /// `source.ip` of events without an ASN, as its /24 or /48.
+    Network,
+    /// `user_agent.original`, as its fingerprint.
+    UserAgent,
+}
+
+/// The period's aggregations of candidates, by name.
+const VALUES: [(&str, Values); 7] = [
+    ("new_action", Values::Term(Kind::NewAction, ACTION)),
+    ("new_service", Values::Term(Kind::NewService, SERVICE)),
+    ("new_region", Values::Term(Kind::NewRegion, REGION)),
+    ("asn", Values::Asn),
+    ("ip", Values::Network),
+    ("new_country", Values::Term(Kind::NewCountry, COUNTRY)),
+    ("new_user_agent", Values::UserAgent),
+];
+
+impl Values {
+    fn kind(self) -> Kind {
+        match self {
+            Values::Term(kind, _) => kind,
+            Values::Asn | Values::Network => Kind::NewNetwork,
+            Values::UserAgent => Kind::NewUserAgent,
+        }
+    }
+
+    fn aggregation(self) -> Value {
+        match self {
+            Values::Term(_, field) => terms(field, None),
+            Values::Asn => terms(ASN, None),
+            // An address without an ASN is compared by its /24 or /48.
+            Values::Network => terms(
+                IP,
+                Some(json!({"bool": {"must_not": {"exists": {"field": ASN}}}})),
+            ),
+            Values::UserAgent => terms(UA_ORIGINAL, None),
+        }
+    }
+
+    /// The value to report and the baseline filter that finds it; `None` for a bucket that is
+    /// no value of this kind (a service name in `source.ip` cannot be, but stay safe).
+    fn candidate(self, bucket: &Value, first: &Value) -> Option<(String, Value)> {
+        let raw = key(bucket);
+        Some(match self {
+            Values::Term(_, field) => (raw.clone(), json!({"term": {field: raw}})),
+            Values::Asn => (format!("AS{raw}"), json!({"term": {ASN: bucket["key"]}})),
+            Values::Network => {
+                let net = network_of(&raw)?;
+                (net.clone(), json!({"term": {IP: net}}))
+            }
+            Values::UserAgent => fingerprint(first)
+                .unwrap_or_else(|| (raw.clone(), json!({"term": {UA_ORIGINAL: raw}}))),
+        })
+    }
+}
+
 /// The period search: the candidates of every kind, and the hours with denied calls.
 pub fn period_body(selection: &Value, period: &Period, settings: &Settings) -> Value {
-    json!({
-        "size": 0,
-        "query": {"bool": {"filter": [selection, period_filter(period)]}},
-        "aggs": {
-            "new_action": terms(ACTION, None),
-            "new_service": terms(SERVICE, None),
-            "new_region": terms(REGION, None),
-            "asn": terms(ASN, None),
-            // An address without an ASN is compared by its /24 or /48.
-            "ip": terms(IP, Some(json!({"bool": {"must_not": {"exists": {"field": ASN}}}}))),
-            "new_country": terms(COUNTRY, None),
-            "new_user_agent": terms(UA_ORIGINAL, None),
-            "denied": {
+    let mut aggs: serde_json::Map<String, Value> = VALUES
+        .iter()
+        .map(|(name, values)| ((*name).to_owned(), values.aggregation()))
+        .collect();
+    aggs.insert(
+        "denied".into(),
+        json!({
                 "filter": authorization_failure_query(),
                 "aggs": {"hours": {
                     "date_histogram": {"field": "@timestamp", "fixed_interval": "1h",
                         "min_doc_count": settings.denied_burst.max(1)},
                     "aggs": {"first": earliest()}
                 }}
-            }
-        }
+        }),
+    );
+    json!({
+        "size": 0,
+        "query": {"bool": {"filter": [selection, period_filter(period)]}},
+        "aggs": aggs
     })
 }
 
@@ -203,9 +272,12 @@ fn baseline_body(selection: &Value, baseline: &Period, candidates: &[Candidate])
     let filters: serde_json::Map<String, Value> = candidates
         .iter()
         .enumerate()
-        .map(|(i, c)| (i.to_string(), c.filter.clone()))
+        .filter_map(|(i, c)| Some((i.to_string(), c.filter.clone()?)))
         .collect();
-    let mut aggs = json!({"denied": {"filter": authorization_failure_query()}});
+    let mut aggs = json!({
+        "denied": {"filter": authorization_failure_query()},
+        "first": {"min": {"field": "@timestamp"}}
+    });
     if !filters.is_empty() {
         aggs["seen"] = json!({"filters": {"filters": filters}});
     }
@@ -305,42 +377,26 @@ fn candidates(response: &Value) -> Result<(Vec<Candidate>, Vec<Kind>), AuditErro
             })
             .or_insert(c);
     };
-    let kinds = [
-        ("new_action", Kind::NewAction),
-        ("new_service", Kind::NewService),
-        ("new_region", Kind::NewRegion),
-        ("asn", Kind::NewNetwork),
-        ("ip", Kind::NewNetwork),
-        ("new_country", Kind::NewCountry),
-        ("new_user_agent", Kind::NewUserAgent),
-    ];
-    for (name, kind) in kinds {
+    for (name, kind_of) in VALUES {
+        let kind = kind_of.kind();
         let values = &aggs[name]["values"];
         if values["sum_other_doc_count"].as_u64().unwrap_or(0) > 0 && !truncated.contains(&kind) {
             truncated.push(kind);
         }
-        for b in values["buckets"].as_array().into_iter().flatten() {
-            let raw = key(b);
+        let buckets = values["buckets"]
+            .as_array()
+            .ok_or_else(|| AuditError::Unreadable {
+                message: format!("the period search answered without buckets for {name}"),
+            })?;
+        for b in buckets {
             let (first_seen, first_event_id, src) = first_hit(b);
-            let (value, filter) = match name {
-                "new_action" => (raw.clone(), json!({"term": {ACTION: raw}})),
-                "new_service" => (raw.clone(), json!({"term": {SERVICE: raw}})),
-                "new_region" => (raw.clone(), json!({"term": {REGION: raw}})),
-                "new_country" => (raw.clone(), json!({"term": {COUNTRY: raw}})),
-                "asn" => (format!("AS{raw}"), json!({"term": {ASN: b["key"]}})),
-                "ip" => match network_of(&raw) {
-                    Some(net) => (net.clone(), json!({"term": {IP: net}})),
-                    None => continue,
-                },
-                _ => match fingerprint(src) {
-                    Some(f) => f,
-                    None => (raw.clone(), json!({"term": {UA_ORIGINAL: raw}})),
-                },
+            let Some((value, filter)) = kind_of.candidate(b, src) else {
+                continue;
             };
             add(Candidate {
                 kind,
                 value,
-                filter,
+                filter: Some(filter),
                 first_seen,
                 first_event_id,
                 count: b["doc_count"].as_u64().unwrap_or(0),
@@ -359,8 +415,7 @@ fn candidates(response: &Value) -> Result<(Vec<Candidate>, Vec<Kind>), AuditErro
         out.push(Candidate {
             kind: Kind::DeniedBurst,
             value: format!("{count} authorization failures in the hour from {hour}"),
-            // Decided by the baseline's denied count, not by a filter.
-            filter: Value::Null,
+            filter: None,
             first_seen,
             first_event_id,
             count,
@@ -388,7 +443,7 @@ pub async fn compare(
     )?;
     let filtered: Vec<Candidate> = candidates
         .iter()
-        .filter(|c| !c.filter.is_null())
+        .filter(|c| c.filter.is_some())
         .cloned()
         .collect();
     let answer = super::search(
@@ -401,12 +456,27 @@ pub async fn compare(
     if baseline_events == 0 {
         return Ok(Novelty::NoHistory { baseline });
     }
-    let seen = |i: usize| {
-        answer["aggregations"]["seen"]["buckets"][i.to_string()]["doc_count"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0
-    };
+    let history_since = answer["aggregations"]["first"]["value"]
+        .as_f64()
+        .and_then(|ms| DateTime::from_timestamp_millis(ms as i64));
+    let learned_by = period.since - chrono::Duration::days(MIN_BASELINE_DAYS);
+    if history_since.is_none_or(|t| t > learned_by) {
+        return Ok(Novelty::Learning {
+            baseline,
+            history_since,
+        });
+    }
+    // A missing answer must not read as "never seen": that would report old habits as new.
+    let seen_counts: Vec<u64> = (0..filtered.len())
+        .map(|i| {
+            answer["aggregations"]["seen"]["buckets"][i.to_string()]["doc_count"]
+                .as_u64()
+                .ok_or_else(|| AuditError::Unreadable {
+                    message: format!("the baseline search answered without filter {i}"),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let seen = |i: usize| seen_counts[i] > 0;
     let denied_before = answer["aggregations"]["denied"]["doc_count"]
         .as_u64()
         .unwrap_or(0)

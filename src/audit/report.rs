@@ -147,6 +147,15 @@ fn novelty_section(r: &Report) -> Option<Section> {
             &[][..],
             "no history before the period: nothing can be called new",
         ),
+        // The sentence names the learning period's length.
+        Novelty::Learning { baseline, .. } => {
+            const _: () = assert!(super::novelty::MIN_BASELINE_DAYS == 7);
+            (
+                baseline,
+                &[][..],
+                "history shorter than the 7-day learning period: nothing is called new yet",
+            )
+        }
         Novelty::Compared {
             baseline, findings, ..
         } => (
@@ -162,6 +171,15 @@ fn novelty_section(r: &Report) -> Option<Section> {
                 findings.len(),
                 period_bound(baseline.since),
                 period_bound(baseline.until)
+            ),
+            Some(Novelty::Learning {
+                history_since: Some(t),
+                ..
+            }) => format!(
+                "New in this period (baseline {} to {}; history since {})",
+                period_bound(baseline.since),
+                period_bound(baseline.until),
+                rfc3339(t)
             ),
             _ => format!(
                 "New in this period (baseline {} to {})",
