@@ -264,6 +264,16 @@ async fn a_vendor_key_doing_new_things_is_reported_once_per_new_thing() {
         "{md}"
     );
 
+    let without: Value = serde_json::from_str(&audit_with(
+        dir.path(),
+        &prefix,
+        VENDOR_KEY,
+        "json",
+        &["--no-baseline"],
+    ))
+    .unwrap();
+    assert_eq!(without["novelty"], Value::Null);
+
     // With the vendor's policy registered, a new action it does not grant is high too.
     let policy = dir.path().join("vendor-policy.json");
     std::fs::write(

@@ -534,6 +534,49 @@ pub async fn compare(
 mod tests {
     use super::*;
 
+    fn bucket(key: Value, count: u64, time: &str, id: &str) -> Value {
+        json!({"key": key, "doc_count": count, "first": {"hits": {"hits": [
+            {"_source": {"@timestamp": time, "event": {"id": id}}}]}}})
+    }
+
+    #[test]
+    fn addresses_of_one_network_fold_and_cut_kinds_are_named() {
+        let empty = json!({"values": {"buckets": []}});
+        let mut aggs = serde_json::Map::new();
+        for (name, _) in VALUES {
+            aggs.insert(name.into(), empty.clone());
+        }
+        aggs.insert(
+            "ip".into(),
+            json!({"values": {"sum_other_doc_count": 0, "buckets": [
+                bucket(json!("203.0.113.9"), 3, "2026-02-01T10:00:00Z", "b"),
+                bucket(json!("203.0.113.200"), 2, "2026-02-01T09:00:00Z", "a"),
+                bucket(json!("2001:db8:1:2::7"), 1, "2026-02-01T11:00:00Z", "c"),
+            ]}}),
+        );
+        aggs.insert(
+            "new_region".into(),
+            json!({"values": {"sum_other_doc_count": 5, "buckets": [
+                bucket(json!("eu-west-1"), 1, "2026-02-01T09:00:00Z", "d"),
+            ]}}),
+        );
+        aggs.insert("denied".into(), json!({"hours": {"buckets": []}}));
+        let (found, cut) = candidates(&json!({"aggregations": aggs})).unwrap();
+        let nets: Vec<(&str, u64, Option<&str>)> = found
+            .iter()
+            .filter(|c| c.kind == Kind::NewNetwork)
+            .map(|c| (c.value.as_str(), c.count, c.first_event_id.as_deref()))
+            .collect();
+        assert_eq!(
+            nets,
+            vec![
+                ("2001:db8:1::/48", 1, Some("c")),
+                ("203.0.113.0/24", 5, Some("a"))
+            ]
+        );
+        assert_eq!(cut, vec![Kind::NewRegion]);
+    }
+
     #[test]
     fn networks_are_slash_24_and_slash_48() {
         assert_eq!(
