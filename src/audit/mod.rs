@@ -7,12 +7,14 @@
 //!   ([`action_pattern`] matches actions as IAM does);
 //! * [`lineage`] follows the credentials the identity minted through STS (and, for an access
 //!   key, finds the event that minted it), so that the report covers them too;
+//! * [`novelty`] compares the period with a baseline before it: what is new in the period;
 //! * [`evidence`] says whether CloudTrail's management events can show an action's use at all;
 //! * [`report`] renders a [`Report`] as a terminal table, JSON or Markdown.
 
 pub mod action_pattern;
 pub mod evidence;
 pub mod lineage;
+pub mod novelty;
 pub mod policy;
 pub mod query;
 pub mod report;
@@ -351,6 +353,8 @@ pub struct Report {
     /// The credentials derived from the identity (included in every count above), unless
     /// `--no-derived`.
     pub lineage: Option<lineage::Lineage>,
+    /// What the identity did in the period that it never did in the baseline before it.
+    pub novelty: Option<novelty::Novelty>,
     pub suggested_policy: IamPolicy,
     pub suggested_policy_left_out: Vec<LeftOut>,
     /// Sections with more entries than the report holds.
@@ -387,6 +391,8 @@ pub struct AuditRequest {
     pub policies: PolicySet,
     /// Follow and include the credentials derived from the identity.
     pub derived: bool,
+    /// Compare the period with a baseline before it ("new in this period"), unless `None`.
+    pub novelty: Option<novelty::Settings>,
 }
 
 async fn get_json(
@@ -539,6 +545,39 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
         });
     }
     let mut report = build_report(request, agg);
+    if let Some(settings) = &request.novelty {
+        let baseline = Period {
+            since: period.since - settings.baseline,
+            until: period.since,
+        };
+        // The baseline's own derived credentials count as the identity's history too.
+        let mut keys = derived_keys.clone();
+        if request.derived {
+            keys.extend(
+                lineage::discover(client, &pattern, &request.identity, &baseline)
+                    .await?
+                    .keys(),
+            );
+            keys.sort();
+            keys.dedup();
+        }
+        let not_granted: Vec<String> = report
+            .policy
+            .iter()
+            .flat_map(|p| p.used_not_granted.iter().map(|u| u.action.clone()))
+            .collect();
+        report.novelty = Some(
+            novelty::compare(
+                client,
+                &pattern,
+                &query::selection(&request.identity, &keys),
+                &period,
+                settings,
+                &not_granted,
+            )
+            .await?,
+        );
+    }
     report.lineage = lineage;
     Ok(report)
 }
@@ -610,6 +649,7 @@ pub fn build_report(request: &AuditRequest, agg: query::Aggregated) -> Report {
         authorization_failures: agg.authorization_failures,
         policy,
         lineage: None,
+        novelty: None,
         suggested_policy,
         suggested_policy_left_out,
         truncated: agg.truncated,

@@ -64,7 +64,7 @@ pub fn identity_query(identity: &Identity) -> Value {
     }
 }
 
-fn authorization_failure_query() -> Value {
+pub fn authorization_failure_query() -> Value {
     let should: Vec<Value> = AUTHORIZATION_ERRORS
         .iter()
         .map(|p| json!({"wildcard": {ERROR_CODE: {"value": format!("*{p}*"), "case_insensitive": true}}}))

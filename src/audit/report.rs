@@ -1,6 +1,7 @@
 //! Renders a [`Report`]: an aligned terminal table (colours only when asked, i.e. on a
 //! terminal), JSON for machines, Markdown for tickets. Pure functions: same report, same text.
 
+use super::novelty::{Novelty, Severity};
 use super::{rfc3339, Count, DecisionKind, Report};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, Table};
@@ -138,8 +139,89 @@ fn plain(s: impl Into<String>) -> (String, Tone) {
     (s.into(), Tone::Plain)
 }
 
+/// "New in this period" first: it is what an investigator reads first.
+fn novelty_section(r: &Report) -> Option<Section> {
+    let (baseline, findings, empty) = match r.novelty.as_ref()? {
+        Novelty::NoHistory { baseline } => (
+            baseline,
+            &[][..],
+            "no history before the period: nothing can be called new",
+        ),
+        // The sentence names the learning period's length.
+        Novelty::Learning { baseline, .. } => {
+            const _: () = assert!(super::novelty::MIN_BASELINE_DAYS == 7);
+            (
+                baseline,
+                &[][..],
+                "history shorter than the 7-day learning period: nothing is called new yet",
+            )
+        }
+        Novelty::Compared {
+            baseline, findings, ..
+        } => (
+            baseline,
+            &findings[..],
+            "none: the baseline had seen everything the period shows",
+        ),
+    };
+    Some(Section {
+        title: match r.novelty {
+            Some(Novelty::Compared { .. }) => format!(
+                "New in this period ({}; baseline {} to {})",
+                findings.len(),
+                period_bound(baseline.since),
+                period_bound(baseline.until)
+            ),
+            Some(Novelty::Learning {
+                history_since: Some(t),
+                ..
+            }) => format!(
+                "New in this period (baseline {} to {}; history since {})",
+                period_bound(baseline.since),
+                period_bound(baseline.until),
+                rfc3339(t)
+            ),
+            _ => format!(
+                "New in this period (baseline {} to {})",
+                period_bound(baseline.since),
+                period_bound(baseline.until)
+            ),
+        },
+        header: vec![
+            "Kind",
+            "Value",
+            "Severity",
+            "First seen",
+            "First event",
+            "Events",
+            "Why",
+        ],
+        numeric: vec![5],
+        rows: findings
+            .iter()
+            .map(|f| {
+                let (word, tone) = match f.severity {
+                    Severity::High => ("high", Tone::Bad),
+                    Severity::Medium => ("medium", Tone::Warn),
+                };
+                vec![
+                    plain(f.kind.label()),
+                    plain(&f.value),
+                    (word.to_owned(), tone),
+                    plain(when(&f.first_seen)),
+                    plain(f.first_event_id.clone().unwrap_or_else(|| "-".into())),
+                    plain(f.count.to_string()),
+                    plain(f.reason.clone().unwrap_or_else(|| "-".into())),
+                ]
+            })
+            .collect(),
+        empty,
+    })
+}
+
 fn sections(r: &Report) -> Vec<Section> {
-    let mut out = vec![
+    let mut out: Vec<Section> = novelty_section(r).into_iter().collect();
+    out.extend([
         Section {
             title: format!("Actions ({})", r.actions.len()),
             header: vec![
@@ -228,7 +310,7 @@ fn sections(r: &Report) -> Vec<Section> {
                 .collect(),
             empty: "none",
         },
-    ];
+    ]);
     // Only once GeoIP/ASN enrichment fills these fields.
     for (title, header, counts) in [
         ("Countries", "Country", &r.countries),
@@ -371,6 +453,16 @@ fn sections(r: &Report) -> Vec<Section> {
 
 fn policy_notes(r: &Report) -> Vec<String> {
     let mut notes = vec![];
+    if let Some(Novelty::Compared { truncated, .. }) = &r.novelty {
+        if !truncated.is_empty() {
+            let kinds: Vec<&str> = truncated.iter().map(|k| k.label()).collect();
+            notes.push(format!(
+                "New in this period compared only the {} most frequent values of: {}",
+                super::novelty::MAX_CANDIDATES,
+                kinds.join(", ")
+            ));
+        }
+    }
     if let Some(p) = &r.policy {
         notes.push(format!("Compared with: {}", p.documents.join(", ")));
     }
@@ -566,6 +658,7 @@ mod tests {
             index_prefix: "cloudtrail-".into(),
             policies: PolicySet::default(),
             derived: false,
+            novelty: None,
         };
         let agg = Aggregated {
             total: 2,

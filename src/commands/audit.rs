@@ -2,6 +2,7 @@
 //! and how that compares with the IAM policies it was given.
 
 use super::OpenSearchArgs;
+use crate::audit::novelty::{self, MIN_BASELINE_DAYS};
 use crate::audit::policy::{PolicyDocument, PolicySet};
 use crate::audit::report::{self, Format};
 use crate::audit::{self, AuditRequest, Identity, Period, TimeSpec};
@@ -40,6 +41,17 @@ pub struct AuditArgs {
     /// GetFederationToken) and the ones those minted: only its own events.
     #[arg(long)]
     pub no_derived: bool,
+    /// How far before --since the baseline of "New in this period" reaches (an age such as 30d,
+    /// 2w; at least 7d, the learning period).
+    #[arg(long, default_value = "30d", value_parser = parse_baseline)]
+    pub baseline: chrono::Duration,
+    /// Authorization failures within one hour that make a "denied burst" when the baseline had
+    /// none.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub denied_burst: u64,
+    /// Leave out the "New in this period" section (and its two searches).
+    #[arg(long)]
+    pub no_baseline: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
@@ -58,6 +70,18 @@ impl AuditArgs {
             // clap's required group guarantees one of them.
             _ => unreachable!("clap requires one identity flag"),
         }
+    }
+}
+
+/// `--baseline`: an age, not shorter than the learning period.
+fn parse_baseline(s: &str) -> Result<chrono::Duration, String> {
+    match s.parse::<TimeSpec>()? {
+        TimeSpec::Ago(d) if d >= chrono::Duration::days(MIN_BASELINE_DAYS) => Ok(d),
+        TimeSpec::Ago(_) => Err(format!(
+            "a baseline shorter than {MIN_BASELINE_DAYS} days would call ordinary weekly habits \
+             new: use {MIN_BASELINE_DAYS}d or more"
+        )),
+        TimeSpec::At(_) => Err("the baseline is a length, such as 30d or 2w, not a date".into()),
     }
 }
 
@@ -90,6 +114,10 @@ pub async fn run(args: AuditArgs) -> Result<String> {
         index_prefix: args.index_prefix.clone(),
         policies: PolicySet::new(documents),
         derived: !args.no_derived,
+        novelty: (!args.no_baseline).then_some(novelty::Settings {
+            baseline: args.baseline,
+            denied_burst: args.denied_burst,
+        }),
     };
     let client = Client::connect(&args.opensearch.connect_options())?;
     let report = audit::audit(&client, &request)
