@@ -431,17 +431,18 @@ fn a_configuration_error_does_not_become_a_restart_loop() {
     for code in ["exit 4", "exit 1, 2 or"] {
         assert!(text.contains(code), "the compose file explains {code}");
     }
-    // The codes it names are the ones trailscope documents.
-    let exit = std::fs::read_to_string(root().join("src/exit.rs")).unwrap();
+    // The codes it names are the ones trailscope documents (README, "Exit codes").
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     for (code, meaning) in [
         ("2", "configuration"),
-        ("3", "authentication"),
+        ("3", "credentials"),
         ("4", "unreachable"),
     ] {
         assert!(
-            exit.lines()
-                .any(|l| l.starts_with(&format!("//! | {code} |")) && l.contains(meaning)),
-            "src/exit.rs documents {code} as {meaning}"
+            readme
+                .lines()
+                .any(|l| l.starts_with(&format!("| `{code}` |")) && l.contains(meaning)),
+            "README.md documents exit code {code} as {meaning}"
         );
     }
 }
