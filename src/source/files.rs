@@ -1435,6 +1435,19 @@ mod tests {
         assert_eq!(events[0].message, r#"{"eventID":"e1"}"#);
     }
 
+    #[test]
+    fn junk_that_wraps_a_record_into_one_document_is_refused_whole_with_it() {
+        // Found by `no_record_is_lost` in CI: `{"a":[`, a record, `]`, `}` on four lines is one
+        // valid JSON document: handed on whole (the decoder dead-letters it, record inside), and
+        // the next line is read as its own record.
+        let text = format!("{{\"a\":[\n{R1}\n]\n}}\n{R2}\n");
+        let (events, refused, stats) = read(text.as_bytes(), &ReadOptions::default());
+        assert!(stats.stopped.is_none() && refused.is_empty());
+        assert_eq!(events.len(), 2);
+        assert!(events[0].message.starts_with("{\"a\":[") && events[0].message.contains(R1));
+        assert_eq!(events[1].message, R2);
+    }
+
     mod no_record_is_lost {
         use super::*;
         use crate::event::json_scan::tests::config;
@@ -1505,7 +1518,8 @@ mod tests {
             #![proptest_config(config(300))]
 
             /// Whatever the mix, line ends, BOM and gzip members: every good record is handed
-            /// on exactly once, as its own event, and reading never stops.
+            /// on exactly once, as its own event — or inside a whole document that is refused
+            /// (dead-lettered) — and reading never stops.
             #[test]
             fn every_good_record_is_delivered_once(
                 parts in prop::collection::vec(part(), 0..24),
@@ -1521,15 +1535,49 @@ mod tests {
                     None => text.into_bytes(),
                     Some(step) => text.as_bytes().chunks(step + 1).flat_map(gzip).collect(),
                 };
-                let (events, _, stats) = read(&bytes, &ReadOptions::default());
+                let (events, refused, stats) = read(&bytes, &ReadOptions::default());
                 prop_assert!(stats.stopped.is_none());
-                let mut ids: Vec<usize> = events
+                // Junk around records can make one valid document (`{"a":[` + a record + `]` +
+                // `}`): that document is handed on (or refused) whole, records inside, and the
+                // decoder dead-letters it — kept, not lost. Only a whole JSON document may take
+                // records with it: a damaged part never swallows the good lines after it.
+                let ids_inside = |text: &str| -> Vec<usize> {
+                    text.split("\"eventID\":\"r")
+                        .skip(1)
+                        .filter_map(|rest| {
+                            let digits: String =
+                                rest.chars().take_while(char::is_ascii_digit).collect();
+                            digits.parse().ok()
+                        })
+                        .collect()
+                };
+                let mut ids = Vec::new();
+                let wholes = events
                     .iter()
-                    .filter_map(|e| {
-                        let v: serde_json::Value = serde_json::from_str(&e.message).ok()?;
-                        v["eventID"].as_str()?.strip_prefix('r')?.parse().ok()
-                    })
-                    .collect();
+                    .map(|e| e.message.clone())
+                    .chain(refused.iter().map(|r| String::from_utf8_lossy(&r.input).into_owned()));
+                for text in wholes {
+                    let own = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["eventID"].as_str()?.strip_prefix('r')?.parse().ok());
+                    match own {
+                        Some(id) => ids.push(id),
+                        None => {
+                            let inside = ids_inside(&text);
+                            if !inside.is_empty() {
+                                let whole = serde_json::from_str::<serde_json::Value>(
+                                    text.trim_start_matches('\u{feff}'),
+                                );
+                                prop_assert!(
+                                    whole.is_ok(),
+                                    "a part that is not one document holds records: {}",
+                                    text
+                                );
+                                ids.extend(inside);
+                            }
+                        }
+                    }
+                }
                 ids.sort_unstable();
                 prop_assert_eq!(ids, (1..=n).collect::<Vec<_>>());
             }
