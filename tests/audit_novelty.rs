@@ -138,25 +138,7 @@ fn scenario() -> Vec<Value> {
 async fn seed(stack: &Stack) -> (String, tempfile::TempDir) {
     let prefix = format!("{}-", unique("t-novelty"));
     let dir = tempfile::tempdir().unwrap();
-    let records = scenario();
-    let file = dir.path().join("trail.json");
-    std::fs::write(&file, json!({"Records": records}).to_string()).unwrap();
-    setup(&prefix);
-    let url = opensearch_url();
-    let dead = dir.path().join("dead.ndjson");
-    let out = ok(trailscope(&[
-        "ingest",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
-        &prefix,
-        "--dead-letter-file",
-        dead.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]));
-    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["indexed"], records.len(), "{summary}");
-    assert_eq!(stack.count(&prefix).await, records.len() as u64);
+    ingest_records(stack, &prefix, dir.path(), &scenario(), &[]).await;
     (prefix, dir)
 }
 
@@ -381,29 +363,19 @@ async fn networks_are_autonomous_systems_and_countries_when_enriched() {
         "8.8.8.9",
         BOTO3,
     ));
-    let file = dir.path().join("trail.json");
-    std::fs::write(&file, json!({"Records": records}).to_string()).unwrap();
-    setup(&prefix);
-    let url = opensearch_url();
-    let dead = dir.path().join("dead.ndjson");
-    let out = ok(trailscope(&[
-        "ingest",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
+    ingest_records(
+        &stack,
         &prefix,
-        "--dead-letter-file",
-        dead.to_str().unwrap(),
-        "--geoip-db",
-        country.to_str().unwrap(),
-        "--asn-db",
-        asn.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]));
-    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["indexed"], records.len(), "{summary}");
-    // (Counting also refreshes the indices, so that the audit sees every event.)
-    assert_eq!(stack.count(&prefix).await, records.len() as u64);
+        dir.path(),
+        &records,
+        &[
+            "--geoip-db",
+            country.to_str().unwrap(),
+            "--asn-db",
+            asn.to_str().unwrap(),
+        ],
+    )
+    .await;
     let report: Value =
         serde_json::from_str(&audit(dir.path(), &prefix, VENDOR_KEY, "json")).unwrap();
     let t = |k: &str, v: &str, n: u32, c: u64| {

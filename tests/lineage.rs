@@ -172,25 +172,7 @@ fn scenario() -> Vec<Value> {
 async fn seed(stack: &Stack) -> (String, tempfile::TempDir) {
     let prefix = format!("{}-", unique("t-lineage"));
     let dir = tempfile::tempdir().unwrap();
-    let records = scenario();
-    let file = dir.path().join("trail.json");
-    std::fs::write(&file, json!({"Records": records}).to_string()).unwrap();
-    setup(&prefix);
-    let url = opensearch_url();
-    let dead = dir.path().join("dead.ndjson");
-    let out = ok(trailscope(&[
-        "ingest",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
-        &prefix,
-        "--dead-letter-file",
-        dead.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]));
-    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["indexed"], records.len(), "{summary}");
-    assert_eq!(stack.count(&prefix).await, records.len() as u64);
+    ingest_records(stack, &prefix, dir.path(), &scenario(), &[]).await;
     (prefix, dir)
 }
 

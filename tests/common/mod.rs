@@ -313,6 +313,29 @@ pub fn ingest_cmd(prefix: &str, dead: &std::path::Path, args: &[&str]) -> Comman
     cmd
 }
 
+/// Writes `records` as one CloudTrail log file in `dir`, installs the template of `prefix`, runs
+/// `trailscope ingest` of it (with `extra` flags) and checks that every record was indexed;
+/// counting also refreshes the indices, so what follows sees every event.
+pub async fn ingest_records(
+    stack: &Stack,
+    prefix: &str,
+    dir: &std::path::Path,
+    records: &[Value],
+    extra: &[&str],
+) {
+    let file = dir.join("trail.json");
+    std::fs::write(&file, json!({ "Records": records }).to_string()).unwrap();
+    setup(prefix);
+    let mut args = extra.to_vec();
+    args.push(file.to_str().unwrap());
+    let out = ok(ingest_cmd(prefix, &dir.join("dead.ndjson"), &args)
+        .output()
+        .unwrap());
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["indexed"], records.len(), "{summary}");
+    assert_eq!(stack.count(prefix).await, records.len() as u64);
+}
+
 /// The JSON summary a run printed last on stdout; panics with both outputs when there is none.
 pub fn output_summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
