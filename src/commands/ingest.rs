@@ -9,11 +9,11 @@ mod s3;
 
 use super::PipelineArgs;
 use crate::exit::UsageError;
-use crate::sink::dead_letter::Stage;
+use crate::sink::dead_letter::{DeadLetterError, DeadLetterFile, Stage};
 use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions, Rejected, Stopped};
 use crate::source::replay::Replay;
 use crate::source::{subscription, RawEvent};
-use crate::stats::Snapshot;
+use crate::stats::{Snapshot, Stats};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -185,8 +185,8 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
     let (tx, rx) = mpsc::channel::<Vec<RawEvent>>(4);
     let bar = progress.clone();
     let reader_stats = stats.clone();
-    let reader = tokio::task::spawn_blocking(
-        move || -> Result<(InputStats, u64, Vec<Incomplete>)> {
+    let reader =
+        tokio::task::spawn_blocking(move || -> Result<(InputStats, u64, Vec<Incomplete>)> {
             let stats = reader_stats;
             let mut sum = InputStats::default();
             let mut incomplete = Vec::new();
@@ -209,32 +209,10 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
                     stream
                 };
                 bar.set_message(format!("file {}/{count}: {name}", files + 1));
-                let mut out = |item: Item| match item {
-                    Item::Events(page) => tx.blocking_send(page).map_err(|_| FilesError::Closed),
-                    Item::Rejected(Rejected {
-                        origin,
-                        input,
-                        reason,
-                    }) => {
-                        bar.suspend(
-                        || tracing::error!(input = %name, %origin, kind = reason.kind(), "{reason}"),
-                    );
-                        // Counted like the pipeline's own: read, then dead-lettered.
-                        stats.read(1);
-                        stats.dead_lettered(1);
-                        dead_letters
-                            .write_input(
-                                Stage::Decode,
-                                reason.kind(),
-                                &reason.to_string(),
-                                &origin,
-                                &input,
-                            )
-                            .map_err(|e| FilesError::Io {
-                                path: dead_letters.path().display().to_string(),
-                                source: std::io::Error::other(e),
-                            })
-                    }
+                let mut out = |item: Item| {
+                    hand_on(item, &name, &tx, &dead_letters, &stats, |log| {
+                        bar.suspend(log)
+                    })
                 };
                 let read =
                     files::read_input(name.clone(), bar.wrap_read(stream), &options, &mut out)?;
@@ -273,8 +251,7 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
                 }
             }
             Ok((sum, files, incomplete))
-        },
-    );
+        });
     let delivered = pipeline.run(rx, &mut |_: &crate::source::Origin| {}).await;
     let read = reader.await.context("the file reader panicked")?;
     progress.finish_and_clear();
@@ -292,6 +269,49 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
         incomplete,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
+}
+
+/// What the reader of one input hands on: a page goes to the pipeline; a part it refused is
+/// logged (through `show`, which may hide a progress bar meanwhile), counted like the pipeline's
+/// own refusals (read, then dead-lettered) and written to the dead-letter file, unsynced (the
+/// caller syncs before anything of the input counts as done).
+fn hand_on(
+    item: Item,
+    name: &str,
+    tx: &mpsc::Sender<Vec<RawEvent>>,
+    dead_letters: &DeadLetterFile,
+    stats: &Stats,
+    show: impl FnOnce(&dyn Fn()),
+) -> Result<(), FilesError> {
+    match item {
+        Item::Events(page) => tx.blocking_send(page).map_err(|_| FilesError::Closed),
+        Item::Rejected(Rejected {
+            origin,
+            input,
+            reason,
+        }) => {
+            show(&|| tracing::error!(input = %name, %origin, kind = reason.kind(), "{reason}"));
+            stats.read(1);
+            stats.dead_lettered(1);
+            dead_letters
+                .write_input(
+                    Stage::Decode,
+                    reason.kind(),
+                    &reason.to_string(),
+                    &origin,
+                    &input,
+                )
+                .map_err(|e| dead_letter_failed(dead_letters, e))
+        }
+    }
+}
+
+/// A dead letter that could not be written stops reading the input, as a read error would.
+fn dead_letter_failed(dead_letters: &DeadLetterFile, e: DeadLetterError) -> FilesError {
+    FilesError::Io {
+        path: dead_letters.path().display().to_string(),
+        source: std::io::Error::other(e),
+    }
 }
 
 /// A bar over bytes read (compressed, as on disk) on a terminal; hidden otherwise, where each

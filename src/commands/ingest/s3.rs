@@ -4,11 +4,11 @@
 //! its events is acknowledged by the pipeline, so a second run reads nothing new and a killed
 //! run resumes where it stopped.
 
-use super::{Incomplete, IngestArgs, IngestSummary};
+use super::{dead_letter_failed, hand_on, Incomplete, IngestArgs, IngestSummary};
 use crate::audit::TimeSpec;
 use crate::exit::UsageError;
-use crate::sink::dead_letter::{DeadLetterFile, Stage};
-use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions, Rejected};
+use crate::sink::dead_letter::DeadLetterFile;
+use crate::source::files::{self, InputStats, Item, ReadOptions};
 use crate::source::s3::{self, DoneObjects, S3Location, Selection};
 use crate::source::{Origin, RawEvent};
 use crate::stats::Stats;
@@ -288,35 +288,12 @@ fn read_object(
     dead_letters: &DeadLetterFile,
     stats: &Stats,
 ) -> Result<InputStats> {
-    let letter_error = |e: crate::sink::dead_letter::DeadLetterError| FilesError::Io {
-        path: dead_letters.path().display().to_string(),
-        source: std::io::Error::other(e),
-    };
-    let mut out = |item: Item| match item {
-        Item::Events(page) => tx.blocking_send(page).map_err(|_| FilesError::Closed),
-        Item::Rejected(Rejected {
-            origin,
-            input,
-            reason,
-        }) => {
-            tracing::error!(input = %name, %origin, kind = reason.kind(), "{reason}");
-            // Counted like the pipeline's own: read, then dead-lettered.
-            stats.read(1);
-            stats.dead_lettered(1);
-            dead_letters
-                .write_input(
-                    Stage::Decode,
-                    reason.kind(),
-                    &reason.to_string(),
-                    &origin,
-                    &input,
-                )
-                .map_err(letter_error)
-        }
-    };
+    let mut out = |item: Item| hand_on(item, &name, tx, dead_letters, stats, |log| log());
     let read = files::read_input(name.clone(), body, options, &mut out)?;
     if read.rejected > 0 {
-        dead_letters.sync().map_err(letter_error)?;
+        dead_letters
+            .sync()
+            .map_err(|e| dead_letter_failed(dead_letters, e))?;
     }
     Ok(read)
 }
