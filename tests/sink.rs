@@ -117,7 +117,14 @@ async fn refused_documents_go_to_the_dead_letter_file_and_the_rest_is_indexed() 
     let group = format!("/test/{}", unique("mixed"));
     let prefix = format!("{}-", unique("t-mixed"));
     setup(&prefix);
-    let yesterday = Utc::now() - chrono::Duration::days(1);
+    // Noon two days back: the 40 events stay on one UTC day whatever the hour the test runs
+    // (`now - 1 day` at 23:59:40 put half of them in the next day's index, which is not
+    // blocked), and that day is never the day of `today`'s events.
+    let yesterday = (Utc::now() - chrono::Duration::days(2))
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
     let today = Utc::now() - chrono::Duration::minutes(30);
     let mut events = common::synthetic::events(0x20000, 40, yesterday, 1000);
     events.extend(common::synthetic::events(0x20001, 60, today, 1000));
