@@ -25,22 +25,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Each step says when it started (seconds into the check), so a slow step shows in a CI log.
+step() { echo "== $1 (at ${SECONDS} s)"; }
 fail() { echo "check-first-run: FAILED: $*" >&2; [ -f "$OUT" ] && tail -40 "$OUT" >&2; exit 1; }
 expect() { grep -qF -- "$1" "$OUT" || fail "the output lacks: $1"; }
 
-echo "== demo, first run"
+step "demo, first run"
 scripts/demo.sh > "$OUT" 2>&1 || fail "scripts/demo.sh exited $?"
 expect '"read":301'
 expect "run the demo again and it reads"
 expect "0 events (nothing new since), which is the checkpoint working"
 
-echo "== demo, second run: reads nothing, and says why"
+step "demo, second run: reads nothing, and says why"
 scripts/demo.sh > "$OUT" 2>&1 || fail "scripts/demo.sh exited $?"
 expect '"read":0'
 expect "This run read 0 events: the checkpoint"
 expect "301 CloudTrail events indexed in $DEMO_INDEX_PREFIX*"
 
-echo "== the audit the demo suggests"
+step "the audit the demo suggests"
 AUDIT=$(grep -E '^ +[^ ]*trailscope audit --access-key ' "$OUT" | head -1)
 [ -n "$AUDIT" ] || fail "the demo prints no audit command"
 # Runs it as printed (the words of the line; no shell expansion in it).
@@ -51,14 +53,14 @@ expect "iam:ListUsers"
 expect "Granted but never used (1)"
 expect "s3:*"
 
-echo "== stack.sh status knows every port"
+step "stack.sh status knows every port"
 scripts/stack.sh status > "$OUT"
 for port in "${TRAILSCOPE_OS_PORT:-19200}" "${TRAILSCOPE_SECURED_PORT:-19210}" 19230 \
     "${BENCH_OS_PORT:-19240}" "${TRAILSCOPE_MOTO_PORT:-15000}" "${BENCH_MOTO_PORT:-15040}"; do
   grep -q ":$port\b\|port $port)" "$OUT" || fail "stack.sh status does not mention port $port"
 done
 
-echo "== stack.sh down stops what its cache started (by pid file, by port) and nothing else"
+step "stack.sh down stops what its cache started (by pid file, by port) and nothing else"
 # Two moto servers of a private cache on free ports: one recorded in a pid file like the stack's,
 # one without, like bench.sh's. The running stack (another cache) must survive the `down`.
 PRIV=$DEMO_STATE_DIR/stack
