@@ -1300,6 +1300,10 @@ pub fn parse(original: &str) -> ParsedUserAgent {
 }
 
 #[cfg(test)]
+#[path = "user_agent_reviewed.rs"]
+mod reviewed;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -1374,7 +1378,7 @@ mod tests {
     /// of the shared corpus `user-agents/panther-analysis-user-agents.txt` (distinct userAgent
     /// values of panther-analysis' CloudTrail rule tests); the rest are public strings from
     /// SDK, tool and issue-tracker material and CloudTrail documentation.
-    const TABLE: &[(&str, &str)] = &[
+    pub(super) const TABLE: &[(&str, &str)] = &[
     ("68319f60-9dec-43b2-9702-de3a08c9d8a3", "kind=other|extra=68319f60-9dec-43b2-9702-de3a08c9d8a3"),
     ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) 68319f60-9dec-43b2-9702-de3a08c9d8a3 HashiCorp-terraform-exec/0.17.3", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=68319f60-9dec-43b2-9702-de3a08c9d8a3|extra=HashiCorp-terraform-exec/0.17.3"),
     ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) HashiCorp-terraform-exec/0.17.3", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=HashiCorp-terraform-exec/0.17.3"),
