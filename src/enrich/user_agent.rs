@@ -26,7 +26,7 @@
 //!   `aws-cdk`, `amazon-ssm-agent`), except `Terraform`, `Pulumi`, `Ansible`, `Crossplane` and
 //!   `CloudFormation` (from `cloudformation.amazonaws.com`), which are spelt that way.
 //! * `aws.iac_provider`, `aws.iac_provider_version`: the IaC tool's provider or plugin, name as
-//!   written: `terraform-provider-<name>`, Pulumi's `pulumi-<name>`/`Pulumi-Aws`/
+//!   written: `terraform-provider-<name>` or `[<vendor>-]Terraform-Provider`, Pulumi's `pulumi-<name>`/`Pulumi-Aws`/
 //!   `PulumiAwsNative`, `crossplane-provider-<name>`, or the Ansible collection after
 //!   `Ansible/<v>` (`amazon.aws`, `community.aws`). The first one wins, except that a Crossplane
 //!   provider wins over the Terraform provider it runs (provider-jet/upjet), and then the tool is
@@ -44,14 +44,25 @@
 //!   `HashiCorp-terraform-exec`, a second IaC provider, `Botocore/<v>` next to `Boto3`, JVM names, `md/...` and `cfg/...` metadata land here.
 //!
 //! # Kind
-//! `browser` (`Mozilla/`, `Opera/`) > `console` (`console.amazonaws.com`, `console.*.amazonaws.com`,
+//! `browser` (`Mozilla/`, `Opera/`; not crawlers such as Googlebot, which are `other`) >
+//! `console` (`console.amazonaws.com`, `console.*.amazonaws.com`, `console.aws.amazon.com`,
 //! `signin.amazonaws.com`, `AWS Console...`, a leading `XxxConsole/<v>` token as in
-//! `[S3Console/0.4, aws-internal/3 ...]`) > `iac` for `cloudformation.amazonaws.com` > `service`
+//! `[S3Console/0.4, aws-internal/3 ...]` or `XxxConsoleBackend` as in `EC2ConsoleBackend,
+//! aws-sdk-java/...`, which then is the `tool`) > `iac` for `cloudformation.amazonaws.com` > `service`
 //! (`*.amazonaws.com`, `AWS Internal`, `aws-internal/<n>`, `Coral/...`) > `iac` (Terraform, Pulumi,
 //! Ansible, CDK, SAM CLI, Copilot, eksctl, or a Terraform/Pulumi/Crossplane provider token) > `cli` (aws-cli,
-//! aws-iam-authenticator, kubectl) > `sdk` (any AWS SDK, Boto/Botocore, rusoto, or an application
+//! aws-iam-authenticator, kubectl, the legacy `ec2-api-tools <version>`) > `sdk` (any AWS SDK, Boto/Botocore, rusoto, or an application
 //! built on one: `amazon-ssm-agent`, or one named by the SDK user-agent 2.0 `app/<id>` and
 //! `lib/<name>#<v>` tokens, which then is the `tool`) > `other`.
+//!
+//! # Comments
+//! A parenthesised comment after a token is read when it is Go SDK v1's `(go1.19.3; darwin;
+//! arm64)`, Kubernetes client-go's `(<os>/<arch>)` (`kubectl/v1.28.2 (darwin/amd64)`), or, after
+//! an unknown product, `(<language> <version>)` (`Apache-HttpClient/4.3 (java 1.5)`: the
+//! language only, as the number is the oldest runtime the library supports). An SDK token whose
+//! value is an OS (`aws-sdk-java/Linux/x.xx`, versions left out in AWS's documentation) gives
+//! the OS, not a version. Browsers whose OS version woothee does not know (`Windows NT 6.4`)
+//! still get the OS family from their first comment.
 //!
 //! # ECS fields
 //! `user_agent.name`/`version`: the browser, else the tool, else the SDK, else the AWS marker
@@ -331,6 +342,12 @@ fn iends(a: &str, suffix: &str) -> bool {
         && a[a.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
+/// `1.6.12.2`, `1.5`: digits and dots, starting with a digit.
+fn is_version(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
 fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
@@ -562,7 +579,11 @@ enum ToolRank {
 
 fn tool_rank(name: &str) -> Option<(ToolRank, &'static str)> {
     Some(
-        if ieq(name, "aws-cli") || ieq(name, "aws-iam-authenticator") || ieq(name, "kubectl") {
+        if ieq(name, "aws-cli")
+            || ieq(name, "aws-iam-authenticator")
+            || ieq(name, "kubectl")
+            || ieq(name, "ec2-api-tools")
+        {
             (ToolRank::Cli, "")
         } else if ieq(name, "terraform") {
             (ToolRank::Iac, "Terraform")
@@ -600,11 +621,13 @@ fn iac_hint(name: &str) -> Option<&'static str> {
 }
 
 /// The IaC tool whose provider/plugin a token names, by the naming each project uses for the
-/// token it adds to the SDK's agent: `terraform-provider-<name>` (HashiCorp's provider naming),
+/// token it adds to the SDK's agent: `terraform-provider-<name>` (HashiCorp's provider naming)
+/// or `[<vendor>-]Terraform-Provider`,
 /// `pulumi-<name>` / `Pulumi-Aws` / `PulumiAwsNative` (Pulumi's bridged and native providers),
 /// `crossplane-provider-<name>` (crossplane-contrib/provider-aws).
 fn iac_provider(name: &str) -> Option<&'static str> {
-    if istarts(name, "terraform-provider-") {
+    if istarts(name, "terraform-provider-") || iends(name, "terraform-provider") {
+        // `Wiz-Terraform-Provider/1.13.3433`: some vendors name theirs the other way round.
         Some("Terraform")
     } else if istarts(name, "pulumi-") || istarts(name, "pulumiaws") {
         Some("Pulumi")
@@ -733,7 +756,17 @@ impl<'a> State<'a> {
             return false;
         }
         self.out.aws.sdk = Some(own(t.name));
-        self.out.aws.sdk_version = non_empty(t.value).map(own);
+        // `aws-sdk-java/Linux/x.xx`: the version left out, the OS in its place.
+        let os_instead = t
+            .value
+            .and_then(|v| v.split_once('/'))
+            .filter(|(os, _)| os_family(os).is_some());
+        match os_instead {
+            Some((os, ver)) => {
+                self.set_os(os, Some(ver));
+            }
+            None => self.out.aws.sdk_version = non_empty(t.value).map(own),
+        }
         self.sdk_family = family;
         if let Some(c) = t.comment {
             self.go_comment(c);
@@ -833,8 +866,27 @@ impl<'a> State<'a> {
         true
     }
 
-    fn token(&mut self, t: Tok<'a>) {
+    fn token(&mut self, mut t: Tok<'a>) {
         let partner = std::mem::take(&mut self.partner_slot);
+        // Kubernetes client-go's `kubectl/v1.28.2 (darwin/amd64) kubernetes/89a4ea3`.
+        if let Some(c) = t.comment {
+            if self.os_arch_comment(c) {
+                t.comment = None;
+            }
+        }
+        // `ec2-api-tools 1.6.12.2`: the legacy tools put their version in a token of its own.
+        if let Some(tool) = self.tool_tok {
+            if self.out.aws.tool_version.is_none()
+                && t.value.is_none()
+                && t.comment.is_none()
+                && self.extra_toks.is_empty()
+                && is_version(t.raw)
+                && self.out.aws.tool.as_deref() == Some(tool.name)
+            {
+                self.out.aws.tool_version = Some(own(t.raw));
+                return;
+            }
+        }
         if t.raw.is_empty() {
             // A comment with no token before it.
             if let Some(c) = t.comment {
@@ -945,16 +997,18 @@ impl<'a> State<'a> {
             }
             return;
         }
-        if value.is_none() && (iends(name, ".amazonaws.com") || iends(name, ".amazonaws.com.cn")) {
+        if value.is_none()
+            && (iends(name, ".amazonaws.com")
+                || iends(name, ".amazonaws.com.cn")
+                || iends(name, ".aws.amazon.com"))
+        {
             self.host(t);
             return;
         }
-        if value.is_some()
-            && iends(name, "console")
-            && name.len() > "console".len()
-            && self.tool_rank.is_none()
-        {
-            // `[S3Console/0.4, aws-internal/3 ...]`
+        let console_token = (value.is_some() && iends(name, "console") && name.len() > 7)
+            || (iends(name, "consolebackend") && name.len() > 14);
+        if console_token && self.tool_rank.is_none() {
+            // `[S3Console/0.4, aws-internal/3 ...]`, `EC2ConsoleBackend, aws-sdk-java/...`
             self.console = true;
             self.set_tool(t, ToolRank::Console, "");
             return;
@@ -1036,8 +1090,30 @@ impl<'a> State<'a> {
                 self.extra(Tok { comment: None, ..t });
                 return;
             }
+            // `Apache-HttpClient/4.3 (java 1.5)`: the language it runs on. The number is the
+            // oldest runtime the library supports, not the caller's, so it is not kept.
+            if let Some((l, v)) = c.split_once(' ') {
+                if !self.lang_explicit && is_version(v) && norm_lang(l).is_some() {
+                    self.set_lang(l, None);
+                }
+            }
         }
         self.extra(t);
+    }
+
+    /// `(<os>/<arch>)`, both known.
+    fn os_arch_comment(&mut self, c: &str) -> bool {
+        let Some((os, arch)) = c.split_once('/') else {
+            return false;
+        };
+        let (Some(_), Some(a)) = (os_family(os), norm_arch(arch)) else {
+            return false;
+        };
+        if !self.set_os(os, None) {
+            return false;
+        }
+        self.arch.get_or_insert(a);
+        true
     }
 
     /// `md/<key>#<value>`.
@@ -1123,7 +1199,7 @@ impl<'a> State<'a> {
         }
         let h = t.name;
         self.out.aws.service = Some(own(h));
-        if ieq(h, "signin.amazonaws.com") || istarts(h, "console.") {
+        if ieq(h, "signin.amazonaws.com") || istarts(h, "console.") || h.contains(".console.") {
             self.console = true;
         } else if ieq(h, "cloudformation.amazonaws.com") {
             self.cfn = true;
@@ -1235,6 +1311,15 @@ impl<'a> State<'a> {
     }
 }
 
+/// The OS family named in a browser's first comment (`(Windows NT 6.4; WOW64)`).
+fn browser_os_family(s: &str) -> Option<&'static str> {
+    let open = s.find('(')?;
+    let close = s[open..].find(')')? + open;
+    s[open + 1..close]
+        .split(';')
+        .find_map(|part| os_family(part.trim()).map(|(display, _)| display))
+}
+
 fn parse_browser(s: &str) -> ParsedUserAgent {
     let mut out = ParsedUserAgent::default();
     out.aws.kind = Kind::Browser;
@@ -1257,6 +1342,14 @@ fn parse_browser(s: &str) -> ParsedUserAgent {
                 out.ecs.os.version = Some(own(&r.os_version));
                 out.ecs.os.full = Some(own(&format!("{} {}", r.os, r.os_version)));
             }
+        } else if let Some(family) = browser_os_family(s) {
+            // woothee knows the OS versions it was built for only (`Windows NT 6.4` is none):
+            // the family still shows in the platform comment.
+            out.ecs.os.name = Some(family.to_owned());
+        }
+        // Googlebot & co. send `Mozilla/5.0 (compatible; ...)` but are no browser.
+        if r.category == "crawler" {
+            out.aws.kind = Kind::Other;
         }
         let device = match r.os {
             "iPhone" | "iPad" | "iPod" => Some(r.os),
