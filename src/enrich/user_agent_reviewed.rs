@@ -134,7 +134,7 @@ fn reviewed_agents_are_from_others_with_a_source() {
         );
         // Not one of the 69 agents of the shared corpus (the first rows of TABLE).
         assert!(
-            !tests::TABLE[..69].iter().any(|(ua, _)| *ua == r.agent),
+            !tests::TABLE[..69].iter().any(|(ua, _, _)| *ua == r.agent),
             "line {}: {:?} is in the shared corpus already",
             r.line,
             r.agent
