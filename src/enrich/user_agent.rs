@@ -31,7 +31,16 @@
 //!   `Ansible/<v>` (`amazon.aws`, `community.aws`). The first one wins, except that a Crossplane
 //!   provider wins over the Terraform provider it runs (provider-jet/upjet), and then the tool is
 //!   `Crossplane` and the `Terraform/<v>` token goes to `extra`. CDK and CloudFormation name no
-//!   provider in their agents: they are in `tool` only.
+//!   provider or plugin in their agents, so they are in `tool` only: the CDK CLI sets its SDK
+//!   clients' custom agent to `<package name>/<version>`, i.e. `aws-cdk/2.150.0` after the SDK's
+//!   own tokens (aws/aws-cdk@3c3dbbe65b1a `packages/aws-cdk/lib/api/aws-auth/user-agent.ts`),
+//!   which gives `tool`/`tool_version` = the CLI and its version, and adds
+//!   `cdk-hotswap/success-<service>` (aws/aws-cdk@2ebdad838abb
+//!   `packages/aws-cdk/lib/api/hotswap-deployments.ts`) when `cdk deploy --hotswap` changed a
+//!   resource without CloudFormation (kept in `extra`); calls CloudFormation makes for a stack carry
+//!   `cloudformation.amazonaws.com` as agent and as `userIdentity.invokedBy`
+//!   (panther-analysis@daa10c888566 `rules/aws_cloudtrail_rules/aws_iam_anything_changed.yml`),
+//!   with no version, which gives `tool` = `CloudFormation`.
 //! * `aws.service`: the AWS marker as written: a host (`ec2.amazonaws.com`,
 //!   `signin.amazonaws.com`), `AWS Internal`, `aws-internal` or `Coral`.
 //! * `aws.extra`: every token not placed in another field, as written (with its parenthesised
@@ -1583,6 +1592,11 @@ mod tests {
     ("aws-sdk-js/3.400.0 ua/2.0 os/linux#5.10 lang/js md/nodejs#18.17.1 api/s3#3.400.0", OURS, "kind=sdk|name=aws-sdk-js|version=3.400.0|os.name=Linux|os.version=5.10|os.full=linux 5.10|sdk=aws-sdk-js|sdk_version=3.400.0|language=nodejs|language_version=18.17.1|platform=linux|api=s3#3.400.0"),
     ("aws-sdk-js/3.362.0 ua/2.0 os/linux#5.10.184-194.730.amzn2.x86_64 lang/js md/nodejs#18.16.0 api/dynamodb#3.362.0 exec-env/AWS_Lambda_nodejs18.x", OURS, "kind=sdk|name=aws-sdk-js|version=3.362.0|os.name=Linux|os.version=5.10.184-194.730.amzn2.x86_64|os.full=linux 5.10.184-194.730.amzn2.x86_64|sdk=aws-sdk-js|sdk_version=3.362.0|language=nodejs|language_version=18.16.0|platform=linux/x86_64|exec_env=AWS_Lambda_nodejs18.x|api=dynamodb#3.362.0"),
     ("aws-sdk-js/3.451.0 ua/2.0 os/macOS#10.15.7 lang/js md/browser#Chrome_119.0.0.0 api/cognito-identity#3.451.0", OURS, "kind=sdk|name=aws-sdk-js|version=3.451.0|os.name=macOS|os.version=10.15.7|os.full=macOS 10.15.7|sdk=aws-sdk-js|sdk_version=3.451.0|language=js|platform=macos|api=cognito-identity#3.451.0|extra=md/browser#Chrome_119.0.0.0"),
+    // The CDK CLI's agent and its hotswap token, in the forms of aws/aws-cdk@3c3dbbe65b1a
+    // packages/aws-cdk/lib/api/aws-auth/user-agent.ts and aws/aws-cdk@2ebdad838abb
+    // packages/aws-cdk/lib/api/hotswap-deployments.ts (`cdk-hotswap/success-${service}`, where
+    // lib/api/hotswap/lambda-functions.ts names the service `lambda`).
+    ("aws-sdk-js/3.609.0 ua/2.1 os/darwin#23.5.0 lang/js md/nodejs#20.15.1 api/lambda#3.609.0 m/N,E aws-cdk/2.150.0 cdk-hotswap/success-lambda", OURS, "kind=iac|name=aws-cdk|version=2.150.0|os.name=macOS|os.version=23.5.0|os.full=darwin 23.5.0|sdk=aws-sdk-js|sdk_version=3.609.0|language=nodejs|language_version=20.15.1|platform=macos|tool=aws-cdk|tool_version=2.150.0|api=lambda#3.609.0|extra=m/N,E|extra=cdk-hotswap/success-lambda"),
     ("aws-sdk-js/3.609.0 ua/2.1 os/darwin#23.5.0 lang/js md/nodejs#20.15.1 api/cloudformation#3.609.0 m/N,E aws-cdk/2.150.0", OURS, "kind=iac|name=aws-cdk|version=2.150.0|os.name=macOS|os.version=23.5.0|os.full=darwin 23.5.0|sdk=aws-sdk-js|sdk_version=3.609.0|language=nodejs|language_version=20.15.1|platform=macos|tool=aws-cdk|tool_version=2.150.0|api=cloudformation#3.609.0|extra=m/N,E"),
     ("aws-sdk-dotnet-coreclr/3.7.0.0 aws-sdk-dotnet-core/3.7.0.0 .NET_Core/6.0 OS/Microsoft_Windows_10.0 ClientAsync", OURS, "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.7.0.0|os.name=Windows|os.version=10.0|os.full=Microsoft Windows 10.0|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.7.0.0|language=dotnet|language_version=6.0|platform=windows|extra=ClientAsync"),
     ("aws-sdk-dotnet-45/3.3.110.50 aws-sdk-dotnet-core/3.3.104.21 .NET_Runtime/4.0 .NET_Framework/4.0 OS/Microsoft_Windows_NT_6.2.9200.0 ClientSync", OURS, "kind=sdk|name=aws-sdk-dotnet-45|version=3.3.110.50|os.name=Windows|os.version=6.2.9200.0|os.full=Microsoft Windows NT 6.2.9200.0|sdk=aws-sdk-dotnet-45|sdk_version=3.3.110.50|language=dotnet|language_version=4.0|platform=windows|extra=aws-sdk-dotnet-core/3.3.104.21|extra=.NET_Framework/4.0|extra=ClientSync"),
