@@ -70,8 +70,9 @@
 //! an unknown product, `(<language> <version>)` (`Apache-HttpClient/4.3 (java 1.5)`: the
 //! language only, as the number is the oldest runtime the library supports). An SDK token whose
 //! value is an OS (`aws-sdk-java/Linux/x.xx`, versions left out in AWS's documentation) gives
-//! the OS, not a version. Browsers whose OS version woothee does not know (`Windows NT 6.4`)
-//! still get the OS family from their first comment.
+//! the OS, not a version. Browsers whose OS woothee does not read (`Windows NT 6.4`, or a
+//! comment without spaces, `(Macintosh;IntelMacOSX10.13;rv:62.0)`) still get the OS family
+//! from their first comment.
 //!
 //! # ECS fields
 //! `user_agent.name`/`version`: the browser, else the tool, else the SDK, else the AWS marker
@@ -1320,13 +1321,19 @@ impl<'a> State<'a> {
     }
 }
 
-/// The OS family named in a browser's first comment (`(Windows NT 6.4; WOW64)`).
+/// The OS family named in a browser's first comment (`(Windows NT 6.4; WOW64)`; browsers
+/// name Apple's desktops `Macintosh`).
 fn browser_os_family(s: &str) -> Option<&'static str> {
     let open = s.find('(')?;
     let close = s[open..].find(')')? + open;
-    s[open + 1..close]
-        .split(';')
-        .find_map(|part| os_family(part.trim()).map(|(display, _)| display))
+    s[open + 1..close].split(';').find_map(|part| {
+        let part = part.trim();
+        if ieq(part, "macintosh") {
+            Some("macOS")
+        } else {
+            os_family(part).map(|(display, _)| display)
+        }
+    })
 }
 
 fn parse_browser(s: &str) -> ParsedUserAgent {
