@@ -70,13 +70,15 @@
 //! an unknown product, `(<language> <version>)` (`Apache-HttpClient/4.3 (java 1.5)`: the
 //! language only, as the number is the oldest runtime the library supports). An SDK token whose
 //! value is an OS (`aws-sdk-java/Linux/x.xx`, versions left out in AWS's documentation) gives
-//! the OS, not a version. Browsers whose OS woothee does not read (`Windows NT 6.4`, or a
+//! the OS, not a version; an SDK value that does not start with a digit
+//! (`aws-sdk-java/unknown-version`) is no version. `AWS Console, <agent>` is the console, and
+//! the agent after the comma is read as usual. Browsers whose OS woothee does not read (`Windows NT 6.4`, or a
 //! comment without spaces, `(Macintosh;IntelMacOSX10.13;rv:62.0)`) still get the OS family
 //! from their first comment.
 //!
 //! # ECS fields
-//! `user_agent.name`/`version`: the browser, else the tool, else the SDK, else the AWS marker
-//! (`AWS Management Console` for console hosts), else the first unrecognised `name/version`
+//! `user_agent.name`/`version`: the browser, else the tool, else `AWS Management Console` for
+//! the console's markers, else the SDK, else the AWS marker, else the first unrecognised `name/version`
 //! token (which then is not repeated in `extra`). `user_agent.os.name` is the family
 //! (`Linux`, `macOS`, `Windows`, ...), `os.version` the version as written (for SDKs that is the
 //! kernel version: Darwin 17.7.0 for macOS 10.13), `os.full` is `<name as written> <version>`.
@@ -775,7 +777,12 @@ impl<'a> State<'a> {
             Some((os, ver)) => {
                 self.set_os(os, Some(ver));
             }
-            None => self.out.aws.sdk_version = non_empty(t.value).map(own),
+            // `aws-sdk-java/unknown-version`: no version, whatever the word.
+            None => {
+                self.out.aws.sdk_version = non_empty(t.value)
+                    .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+                    .map(own)
+            }
         }
         self.sdk_family = family;
         if let Some(c) = t.comment {
@@ -1278,11 +1285,12 @@ impl<'a> State<'a> {
         if aws.tool.is_some() {
             ecs.name = aws.tool.clone();
             ecs.version = aws.tool_version.clone();
+        } else if self.console {
+            // Before the SDK: `AWS Console, aws-sdk-java/...` is the console's backend.
+            ecs.name = Some("AWS Management Console".to_owned());
         } else if aws.sdk.is_some() {
             ecs.name = aws.sdk.clone();
             ecs.version = aws.sdk_version.clone();
-        } else if self.console {
-            ecs.name = Some("AWS Management Console".to_owned());
         } else if aws.service.is_some() {
             ecs.name = aws.service.clone();
         } else if let Some(pos) = self.extra_toks.iter().position(|t| {
@@ -1398,11 +1406,17 @@ pub fn parse(original: &str) -> ParsedUserAgent {
         st.out.aws.service = Some("AWS Internal".to_owned());
         return st.finish();
     }
+    let mut rest = inner;
     if istarts(inner, "AWS Console") || istarts(inner, "AWS Management Console") {
         st.console = true;
-        return st.finish();
+        // `AWS Console, aws-sdk-java/unknown-version Linux/2.6.18-...`: the console's backend
+        // names its SDK after the comma.
+        match inner.split_once(',') {
+            Some((_, backend)) => rest = backend,
+            None => return st.finish(),
+        }
     }
-    for t in tokenize(inner) {
+    for t in tokenize(rest) {
         st.token(t);
     }
     st.finish()
@@ -1684,6 +1698,7 @@ mod tests {
     ("aws-sdk-dotnet-netstandard/3.5.2.27 aws-sdk-dotnet-core/3.5.2.9 .NET_Core/3.1.12 OS/Microsoft_Windows_10.0.18363 exec-env/aws-dotnet-deploy-cli_0.1.1 ClientAsync Paginator", "https://github.com/aws/aws-dotnet-deploy/pull/88", "kind=sdk|name=aws-sdk-dotnet-netstandard|version=3.5.2.27|os.name=Windows|os.version=10.0.18363|os.full=Microsoft Windows 10.0.18363|sdk=aws-sdk-dotnet-netstandard|sdk_version=3.5.2.27|language=dotnet|language_version=3.1.12|platform=windows|exec_env=aws-dotnet-deploy-cli_0.1.1|extra=aws-sdk-dotnet-core/3.5.2.9|extra=ClientAsync|extra=Paginator"),
     ("aws-sdk-dotnet-coreclr/3.3.5.0 aws-sdk-dotnet-core/3.3.17.4 .NET_Core/4.6.26614.01 OS/Microsoft_Windows_10.0.15063 ClientAsync AWSDotNetCognito/1.0.0.0", "https://github.com/aws/aws-sdk-net-extensions-cognito/pull/15", "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.3.5.0|os.name=Windows|os.version=10.0.15063|os.full=Microsoft Windows 10.0.15063|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.3.5.0|language=dotnet|language_version=4.6.26614.01|platform=windows|extra=aws-sdk-dotnet-core/3.3.17.4|extra=ClientAsync|extra=AWSDotNetCognito/1.0.0.0"),
     ("aws-sdk-rust/1.3.6 os/linux lang/rust/1.88.0", "https://github.com/awslabs/coldsnap/pull/397", "kind=sdk|name=aws-sdk-rust|version=1.3.6|os.name=Linux|sdk=aws-sdk-rust|sdk_version=1.3.6|language=rust|language_version=1.88.0|platform=linux"),
+    ("AWS Console, aws-sdk-java/unknown-version Linux/2.6.18-kaos_fleet-1108-prod.2 Java_HotSpot(TM)_64-Bit_Server_VM/24.45-b08", "https://docs.aws.amazon.com/neptune/latest/userguide/cloudtrail.CloudTrail_Events.html", "kind=console|name=AWS Management Console|os.name=Linux|os.version=2.6.18-kaos_fleet-1108-prod.2|os.full=Linux 2.6.18-kaos_fleet-1108-prod.2|sdk=aws-sdk-java|language=java|platform=linux|extra=Java_HotSpot(TM)_64-Bit_Server_VM/24.45-b08"),
     ];
 
     /// The origin of a TABLE row written by us.
