@@ -243,13 +243,18 @@ fn scenario() -> Vec<Value> {
 
 /// Seeds the scenario through the real pipeline; returns (prefix, temp dir).
 async fn seed(stack: &Stack) -> (String, tempfile::TempDir) {
+    seed_records(stack, &scenario()).await
+}
+
+/// Seeds `records` through the real pipeline; returns (prefix, temp dir).
+async fn seed_records(stack: &Stack, records: &[Value]) -> (String, tempfile::TempDir) {
     let group = format!("/test/{}", unique("audit"));
     let prefix = format!("{}-", unique("t-audit"));
     let dir = tempfile::tempdir().unwrap();
     // CloudWatch timestamps are "now" (PutLogEvents refuses events older than 14 days); the
     // documents are indexed by their fixed eventTime.
     let now = chrono::Utc::now().timestamp_millis();
-    let events: Vec<(i64, String)> = scenario()
+    let events: Vec<(i64, String)> = records
         .iter()
         .enumerate()
         .map(|(i, r)| (now + i as i64, r.to_string()))
@@ -586,4 +591,98 @@ async fn missing_index_unreachable_opensearch_and_bad_policy_are_clear_errors() 
         ],
     ));
     assert!(stderr.contains("the period is empty"), "{stderr}");
+}
+
+/// Which IaC tool, version and provider an identity used: a deployment key's Terraform and
+/// Pulumi calls, reported in all three formats from the real index.
+#[tokio::test(flavor = "multi_thread")]
+async fn iac_tool_and_provider_of_an_identity() {
+    const KEY: &str = "AKIADEPLOYEXAMPLE001";
+    // Agents as the providers send them (terraform-provider-aws 5.x on SDK v2; pulumi-aws).
+    const TERRAFORM: &str = "APN/1.0 HashiCorp/1.0 Terraform/1.5.7 (+https://www.terraform.io) terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.24.0 os/linux lang/go#1.20.12 md/GOOS#linux md/GOARCH#amd64 api/sts#1.26.6";
+    const PULUMI: &str = "APN/1.0 Pulumi/1.0 Pulumi-Aws/4.17.0-alpha.1629393364+0b9d696e.dirty (+https://www.pulumi.com) aws-sdk-go/1.40.20 (go1.16.4; darwin; amd64)";
+    let identity = json!({
+        "type": "IAMUser",
+        "principalId": "AIDADEPLOYEXAMPLE001",
+        "arn": "arn:aws:iam::111122223333:user/deploy",
+        "accountId": "111122223333",
+        "accessKeyId": KEY,
+        "userName": "deploy"
+    });
+    let calls = [
+        (1, "2026-01-05T12:00:00Z", "GetCallerIdentity", TERRAFORM),
+        (2, "2026-01-05T12:00:05Z", "GetCallerIdentity", TERRAFORM),
+        (3, "2026-01-06T12:00:00Z", "GetCallerIdentity", PULUMI),
+    ];
+    let records: Vec<Value> = calls
+        .iter()
+        .map(|&(id, time, name, agent)| {
+            let c = Call {
+                id,
+                time,
+                source: "sts.amazonaws.com",
+                name,
+                region: "us-east-1",
+                ip: "198.51.100.20",
+                agent,
+                read_only: true,
+            };
+            record(&c, identity.clone())
+        })
+        .collect();
+    let stack = Stack::connect().await;
+    let (prefix, dir) = seed_records(&stack, &records).await;
+    let run = |format: &str| {
+        ok(audit(
+            dir.path(),
+            &prefix,
+            &[
+                "--access-key",
+                KEY,
+                "--since",
+                SINCE,
+                "--until",
+                UNTIL,
+                "--format",
+                format,
+            ],
+        ))
+    };
+
+    let r: Value = serde_json::from_str(&run("json")).unwrap();
+    let agents = r["user_agents"].as_array().unwrap();
+    let by_agent = |ua: &str| {
+        agents
+            .iter()
+            .find(|u| u["original"] == ua)
+            .unwrap_or_else(|| panic!("{ua} in {agents:?}"))
+    };
+    let tf = by_agent(TERRAFORM);
+    assert_eq!(tf["kind"], "iac");
+    assert_eq!(tf["tool"], "Terraform");
+    assert_eq!(tf["tool_version"], "1.5.7");
+    assert_eq!(tf["iac_provider"], "terraform-provider-aws");
+    assert_eq!(tf["iac_provider_version"], "5.31.0");
+    assert_eq!(tf["count"], 2);
+    let pulumi = by_agent(PULUMI);
+    assert_eq!(pulumi["tool"], "Pulumi");
+    assert_eq!(pulumi["iac_provider"], "Pulumi-Aws");
+    assert_eq!(
+        pulumi["iac_provider_version"],
+        "4.17.0-alpha.1629393364+0b9d696e.dirty"
+    );
+
+    for format in ["table", "markdown"] {
+        let out = run(format);
+        assert!(out.contains("IaC provider"), "{format}: {out}");
+        assert!(out.contains("Terraform 1.5.7"), "{format}: {out}");
+        assert!(
+            out.contains("terraform-provider-aws 5.31.0"),
+            "{format}: {out}"
+        );
+        assert!(
+            out.contains("Pulumi-Aws 4.17.0-alpha.1629393364+0b9d696e.dirty"),
+            "{format}: {out}"
+        );
+    }
 }

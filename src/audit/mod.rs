@@ -194,6 +194,10 @@ pub struct UserAgentStat {
     pub platform: Option<String>,
     pub tool: Option<String>,
     pub tool_version: Option<String>,
+    /// The IaC tool's provider or plugin (`terraform-provider-aws`): with `tool`, which IaC
+    /// tool and version made the calls.
+    pub iac_provider: Option<String>,
+    pub iac_provider_version: Option<String>,
     pub count: u64,
     #[serde(serialize_with = "ser_time")]
     pub first_seen: Option<DateTime<Utc>>,

@@ -307,6 +307,8 @@ pub fn parse(response: &Value) -> Result<Aggregated, AuditError> {
             platform: field("platform"),
             tool: field("tool"),
             tool_version: field("tool_version"),
+            iac_provider: field("iac_provider"),
+            iac_provider_version: field("iac_provider_version"),
             count: doc_count(b),
             first_seen: time(&b["first"]),
             last_seen: time(&b["last"]),

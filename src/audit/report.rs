@@ -269,11 +269,12 @@ fn sections(r: &Report) -> Vec<Section> {
                 "Language",
                 "Platform",
                 "Tool",
+                "IaC provider",
                 "Calls",
                 "Actions",
                 "User agent",
             ],
-            numeric: vec![5],
+            numeric: vec![6],
             rows: r
                 .user_agents
                 .iter()
@@ -284,6 +285,7 @@ fn sections(r: &Report) -> Vec<Section> {
                         plain(name_version(&u.language, &u.language_version)),
                         plain(u.platform.clone().unwrap_or_else(|| "-".into())),
                         plain(name_version(&u.tool, &u.tool_version)),
+                        plain(name_version(&u.iac_provider, &u.iac_provider_version)),
                         plain(u.count.to_string()),
                         plain(list(&u.actions)),
                         plain(or_none(&u.original)),

@@ -26,12 +26,21 @@
 //!   `aws-cdk`, `amazon-ssm-agent`), except `Terraform`, `Pulumi`, `Ansible`, `Crossplane` and
 //!   `CloudFormation` (from `cloudformation.amazonaws.com`), which are spelt that way.
 //! * `aws.iac_provider`, `aws.iac_provider_version`: the IaC tool's provider or plugin, name as
-//!   written: `terraform-provider-<name>`, Pulumi's `pulumi-<name>`/`Pulumi-Aws`/
+//!   written: `terraform-provider-<name>` or `[<vendor>-]Terraform-Provider`, Pulumi's `pulumi-<name>`/`Pulumi-Aws`/
 //!   `PulumiAwsNative`, `crossplane-provider-<name>`, or the Ansible collection after
 //!   `Ansible/<v>` (`amazon.aws`, `community.aws`). The first one wins, except that a Crossplane
 //!   provider wins over the Terraform provider it runs (provider-jet/upjet), and then the tool is
 //!   `Crossplane` and the `Terraform/<v>` token goes to `extra`. CDK and CloudFormation name no
-//!   provider in their agents: they are in `tool` only.
+//!   provider or plugin in their agents, so they are in `tool` only: the CDK CLI sets its SDK
+//!   clients' custom agent to `<package name>/<version>`, i.e. `aws-cdk/2.150.0` after the SDK's
+//!   own tokens (aws/aws-cdk@3c3dbbe65b1a `packages/aws-cdk/lib/api/aws-auth/user-agent.ts`),
+//!   which gives `tool`/`tool_version` = the CLI and its version, and adds
+//!   `cdk-hotswap/success-<service>` (aws/aws-cdk@2ebdad838abb
+//!   `packages/aws-cdk/lib/api/hotswap-deployments.ts`) when `cdk deploy --hotswap` changed a
+//!   resource without CloudFormation (kept in `extra`); calls CloudFormation makes for a stack carry
+//!   `cloudformation.amazonaws.com` as agent and as `userIdentity.invokedBy`
+//!   (panther-analysis@daa10c888566 `rules/aws_cloudtrail_rules/aws_iam_anything_changed.yml`),
+//!   with no version, which gives `tool` = `CloudFormation`.
 //! * `aws.service`: the AWS marker as written: a host (`ec2.amazonaws.com`,
 //!   `signin.amazonaws.com`), `AWS Internal`, `aws-internal` or `Coral`.
 //! * `aws.extra`: every token not placed in another field, as written (with its parenthesised
@@ -44,18 +53,32 @@
 //!   `HashiCorp-terraform-exec`, a second IaC provider, `Botocore/<v>` next to `Boto3`, JVM names, `md/...` and `cfg/...` metadata land here.
 //!
 //! # Kind
-//! `browser` (`Mozilla/`, `Opera/`) > `console` (`console.amazonaws.com`, `console.*.amazonaws.com`,
+//! `browser` (`Mozilla/`, `Opera/`; not crawlers such as Googlebot, which are `other`) >
+//! `console` (`console.amazonaws.com`, `console.*.amazonaws.com`, `console.aws.amazon.com`,
 //! `signin.amazonaws.com`, `AWS Console...`, a leading `XxxConsole/<v>` token as in
-//! `[S3Console/0.4, aws-internal/3 ...]`) > `iac` for `cloudformation.amazonaws.com` > `service`
+//! `[S3Console/0.4, aws-internal/3 ...]` or `XxxConsoleBackend` as in `EC2ConsoleBackend,
+//! aws-sdk-java/...`, which then is the `tool`) > `iac` for `cloudformation.amazonaws.com` > `service`
 //! (`*.amazonaws.com`, `AWS Internal`, `aws-internal/<n>`, `Coral/...`) > `iac` (Terraform, Pulumi,
 //! Ansible, CDK, SAM CLI, Copilot, eksctl, or a Terraform/Pulumi/Crossplane provider token) > `cli` (aws-cli,
-//! aws-iam-authenticator, kubectl) > `sdk` (any AWS SDK, Boto/Botocore, rusoto, or an application
+//! aws-iam-authenticator, kubectl, the legacy `ec2-api-tools <version>`) > `sdk` (any AWS SDK, Boto/Botocore, rusoto, or an application
 //! built on one: `amazon-ssm-agent`, or one named by the SDK user-agent 2.0 `app/<id>` and
 //! `lib/<name>#<v>` tokens, which then is the `tool`) > `other`.
 //!
+//! # Comments
+//! A parenthesised comment after a token is read when it is Go SDK v1's `(go1.19.3; darwin;
+//! arm64)`, Kubernetes client-go's `(<os>/<arch>)` (`kubectl/v1.28.2 (darwin/amd64)`), or, after
+//! an unknown product, `(<language> <version>)` (`Apache-HttpClient/4.3 (java 1.5)`: the
+//! language only, as the number is the oldest runtime the library supports). An SDK token whose
+//! value is an OS (`aws-sdk-java/Linux/x.xx`, versions left out in AWS's documentation) gives
+//! the OS, not a version; an SDK value that does not start with a digit
+//! (`aws-sdk-java/unknown-version`) is no version. `AWS Console, <agent>` is the console, and
+//! the agent after the comma is read as usual. Browsers whose OS woothee does not read (`Windows NT 6.4`, or a
+//! comment without spaces, `(Macintosh;IntelMacOSX10.13;rv:62.0)`) still get the OS family
+//! from their first comment.
+//!
 //! # ECS fields
-//! `user_agent.name`/`version`: the browser, else the tool, else the SDK, else the AWS marker
-//! (`AWS Management Console` for console hosts), else the first unrecognised `name/version`
+//! `user_agent.name`/`version`: the browser, else the tool, else `AWS Management Console` for
+//! the console's markers, else the SDK, else the AWS marker, else the first unrecognised `name/version`
 //! token (which then is not repeated in `extra`). `user_agent.os.name` is the family
 //! (`Linux`, `macOS`, `Windows`, ...), `os.version` the version as written (for SDKs that is the
 //! kernel version: Darwin 17.7.0 for macOS 10.13), `os.full` is `<name as written> <version>`.
@@ -331,6 +354,12 @@ fn iends(a: &str, suffix: &str) -> bool {
         && a[a.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
+/// `1.6.12.2`, `1.5`: digits and dots, starting with a digit.
+fn is_version(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
 fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
@@ -562,7 +591,11 @@ enum ToolRank {
 
 fn tool_rank(name: &str) -> Option<(ToolRank, &'static str)> {
     Some(
-        if ieq(name, "aws-cli") || ieq(name, "aws-iam-authenticator") || ieq(name, "kubectl") {
+        if ieq(name, "aws-cli")
+            || ieq(name, "aws-iam-authenticator")
+            || ieq(name, "kubectl")
+            || ieq(name, "ec2-api-tools")
+        {
             (ToolRank::Cli, "")
         } else if ieq(name, "terraform") {
             (ToolRank::Iac, "Terraform")
@@ -600,11 +633,13 @@ fn iac_hint(name: &str) -> Option<&'static str> {
 }
 
 /// The IaC tool whose provider/plugin a token names, by the naming each project uses for the
-/// token it adds to the SDK's agent: `terraform-provider-<name>` (HashiCorp's provider naming),
+/// token it adds to the SDK's agent: `terraform-provider-<name>` (HashiCorp's provider naming)
+/// or `[<vendor>-]Terraform-Provider`,
 /// `pulumi-<name>` / `Pulumi-Aws` / `PulumiAwsNative` (Pulumi's bridged and native providers),
 /// `crossplane-provider-<name>` (crossplane-contrib/provider-aws).
 fn iac_provider(name: &str) -> Option<&'static str> {
-    if istarts(name, "terraform-provider-") {
+    if istarts(name, "terraform-provider-") || iends(name, "terraform-provider") {
+        // `Wiz-Terraform-Provider/1.13.3433`: some vendors name theirs the other way round.
         Some("Terraform")
     } else if istarts(name, "pulumi-") || istarts(name, "pulumiaws") {
         Some("Pulumi")
@@ -733,7 +768,22 @@ impl<'a> State<'a> {
             return false;
         }
         self.out.aws.sdk = Some(own(t.name));
-        self.out.aws.sdk_version = non_empty(t.value).map(own);
+        // `aws-sdk-java/Linux/x.xx`: the version left out, the OS in its place.
+        let os_instead = t
+            .value
+            .and_then(|v| v.split_once('/'))
+            .filter(|(os, _)| os_family(os).is_some());
+        match os_instead {
+            Some((os, ver)) => {
+                self.set_os(os, Some(ver));
+            }
+            // `aws-sdk-java/unknown-version`: no version, whatever the word.
+            None => {
+                self.out.aws.sdk_version = non_empty(t.value)
+                    .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+                    .map(own)
+            }
+        }
         self.sdk_family = family;
         if let Some(c) = t.comment {
             self.go_comment(c);
@@ -833,8 +883,27 @@ impl<'a> State<'a> {
         true
     }
 
-    fn token(&mut self, t: Tok<'a>) {
+    fn token(&mut self, mut t: Tok<'a>) {
         let partner = std::mem::take(&mut self.partner_slot);
+        // Kubernetes client-go's `kubectl/v1.28.2 (darwin/amd64) kubernetes/89a4ea3`.
+        if let Some(c) = t.comment {
+            if self.os_arch_comment(c) {
+                t.comment = None;
+            }
+        }
+        // `ec2-api-tools 1.6.12.2`: the legacy tools put their version in a token of its own.
+        if let Some(tool) = self.tool_tok {
+            if self.out.aws.tool_version.is_none()
+                && t.value.is_none()
+                && t.comment.is_none()
+                && self.extra_toks.is_empty()
+                && is_version(t.raw)
+                && self.out.aws.tool.as_deref() == Some(tool.name)
+            {
+                self.out.aws.tool_version = Some(own(t.raw));
+                return;
+            }
+        }
         if t.raw.is_empty() {
             // A comment with no token before it.
             if let Some(c) = t.comment {
@@ -945,16 +1014,18 @@ impl<'a> State<'a> {
             }
             return;
         }
-        if value.is_none() && (iends(name, ".amazonaws.com") || iends(name, ".amazonaws.com.cn")) {
+        if value.is_none()
+            && (iends(name, ".amazonaws.com")
+                || iends(name, ".amazonaws.com.cn")
+                || iends(name, ".aws.amazon.com"))
+        {
             self.host(t);
             return;
         }
-        if value.is_some()
-            && iends(name, "console")
-            && name.len() > "console".len()
-            && self.tool_rank.is_none()
-        {
-            // `[S3Console/0.4, aws-internal/3 ...]`
+        let console_token = (value.is_some() && iends(name, "console") && name.len() > 7)
+            || (iends(name, "consolebackend") && name.len() > 14);
+        if console_token && self.tool_rank.is_none() {
+            // `[S3Console/0.4, aws-internal/3 ...]`, `EC2ConsoleBackend, aws-sdk-java/...`
             self.console = true;
             self.set_tool(t, ToolRank::Console, "");
             return;
@@ -1036,8 +1107,30 @@ impl<'a> State<'a> {
                 self.extra(Tok { comment: None, ..t });
                 return;
             }
+            // `Apache-HttpClient/4.3 (java 1.5)`: the language it runs on. The number is the
+            // oldest runtime the library supports, not the caller's, so it is not kept.
+            if let Some((l, v)) = c.split_once(' ') {
+                if !self.lang_explicit && is_version(v) && norm_lang(l).is_some() {
+                    self.set_lang(l, None);
+                }
+            }
         }
         self.extra(t);
+    }
+
+    /// `(<os>/<arch>)`, both known.
+    fn os_arch_comment(&mut self, c: &str) -> bool {
+        let Some((os, arch)) = c.split_once('/') else {
+            return false;
+        };
+        let (Some(_), Some(a)) = (os_family(os), norm_arch(arch)) else {
+            return false;
+        };
+        if !self.set_os(os, None) {
+            return false;
+        }
+        self.arch.get_or_insert(a);
+        true
     }
 
     /// `md/<key>#<value>`.
@@ -1123,7 +1216,7 @@ impl<'a> State<'a> {
         }
         let h = t.name;
         self.out.aws.service = Some(own(h));
-        if ieq(h, "signin.amazonaws.com") || istarts(h, "console.") {
+        if ieq(h, "signin.amazonaws.com") || istarts(h, "console.") || h.contains(".console.") {
             self.console = true;
         } else if ieq(h, "cloudformation.amazonaws.com") {
             self.cfn = true;
@@ -1192,11 +1285,12 @@ impl<'a> State<'a> {
         if aws.tool.is_some() {
             ecs.name = aws.tool.clone();
             ecs.version = aws.tool_version.clone();
+        } else if self.console {
+            // Before the SDK: `AWS Console, aws-sdk-java/...` is the console's backend.
+            ecs.name = Some("AWS Management Console".to_owned());
         } else if aws.sdk.is_some() {
             ecs.name = aws.sdk.clone();
             ecs.version = aws.sdk_version.clone();
-        } else if self.console {
-            ecs.name = Some("AWS Management Console".to_owned());
         } else if aws.service.is_some() {
             ecs.name = aws.service.clone();
         } else if let Some(pos) = self.extra_toks.iter().position(|t| {
@@ -1235,6 +1329,21 @@ impl<'a> State<'a> {
     }
 }
 
+/// The OS family named in a browser's first comment (`(Windows NT 6.4; WOW64)`; browsers
+/// name Apple's desktops `Macintosh`).
+fn browser_os_family(s: &str) -> Option<&'static str> {
+    let open = s.find('(')?;
+    let close = s[open..].find(')')? + open;
+    s[open + 1..close].split(';').find_map(|part| {
+        let part = part.trim();
+        if ieq(part, "macintosh") {
+            Some("macOS")
+        } else {
+            os_family(part).map(|(display, _)| display)
+        }
+    })
+}
+
 fn parse_browser(s: &str) -> ParsedUserAgent {
     let mut out = ParsedUserAgent::default();
     out.aws.kind = Kind::Browser;
@@ -1257,6 +1366,14 @@ fn parse_browser(s: &str) -> ParsedUserAgent {
                 out.ecs.os.version = Some(own(&r.os_version));
                 out.ecs.os.full = Some(own(&format!("{} {}", r.os, r.os_version)));
             }
+        } else if let Some(family) = browser_os_family(s) {
+            // woothee knows the OS versions it was built for only (`Windows NT 6.4` is none):
+            // the family still shows in the platform comment.
+            out.ecs.os.name = Some(family.to_owned());
+        }
+        // Googlebot & co. send `Mozilla/5.0 (compatible; ...)` but are no browser.
+        if r.category == "crawler" {
+            out.aws.kind = Kind::Other;
         }
         let device = match r.os {
             "iPhone" | "iPad" | "iPod" => Some(r.os),
@@ -1289,15 +1406,25 @@ pub fn parse(original: &str) -> ParsedUserAgent {
         st.out.aws.service = Some("AWS Internal".to_owned());
         return st.finish();
     }
+    let mut rest = inner;
     if istarts(inner, "AWS Console") || istarts(inner, "AWS Management Console") {
         st.console = true;
-        return st.finish();
+        // `AWS Console, aws-sdk-java/unknown-version Linux/2.6.18-...`: the console's backend
+        // names its SDK after the comma.
+        match inner.split_once(',') {
+            Some((_, backend)) => rest = backend,
+            None => return st.finish(),
+        }
     }
-    for t in tokenize(inner) {
+    for t in tokenize(rest) {
         st.token(t);
     }
     st.finish()
 }
+
+#[cfg(test)]
+#[path = "user_agent_reviewed.rs"]
+mod reviewed;
 
 #[cfg(test)]
 mod tests {
@@ -1370,224 +1497,240 @@ mod tests {
             + a.extra.iter().map(String::len).sum::<usize>()
     }
 
-    /// Real user agents and what they parse to. The first 69 rows are, in order, every line
-    /// of the shared corpus `user-agents/panther-analysis-user-agents.txt` (distinct userAgent
-    /// values of panther-analysis' CloudTrail rule tests); the rest are public strings from
-    /// SDK, tool and issue-tracker material and CloudTrail documentation.
-    const TABLE: &[(&str, &str)] = &[
-    ("68319f60-9dec-43b2-9702-de3a08c9d8a3", "kind=other|extra=68319f60-9dec-43b2-9702-de3a08c9d8a3"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) 68319f60-9dec-43b2-9702-de3a08c9d8a3 HashiCorp-terraform-exec/0.17.3", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=68319f60-9dec-43b2-9702-de3a08c9d8a3|extra=HashiCorp-terraform-exec/0.17.3"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) HashiCorp-terraform-exec/0.17.3", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=HashiCorp-terraform-exec/0.17.3"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) stratus-red-team_83c9a458-ffab-4d43-8b02-9691311e8c0a HashiCorp-terraform-exec/0.17.3", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=stratus-red-team_83c9a458-ffab-4d43-8b02-9691311e8c0a|extra=HashiCorp-terraform-exec/0.17.3"),
-    ("AWS Internal", "kind=service|name=AWS Internal|service=AWS Internal"),
-    ("Boto3/1.26.0", "kind=sdk|name=Boto3|version=1.26.0|sdk=Boto3|sdk_version=1.26.0|language=python"),
-    ("Boto3/1.26.0 Python/3.9.0", "kind=sdk|name=Boto3|version=1.26.0|sdk=Boto3|sdk_version=1.26.0|language=python|language_version=3.9.0"),
-    ("Boto3/1.26.2 Python/3.10.8 Linux/4.14.294-220.533.amzn2.x86_64 exec-env/AWS_ECS_FARGATE Botocore/1.29.2", "kind=sdk|name=Boto3|version=1.26.2|os.name=Linux|os.version=4.14.294-220.533.amzn2.x86_64|os.full=Linux 4.14.294-220.533.amzn2.x86_64|sdk=Boto3|sdk_version=1.26.2|language=python|language_version=3.10.8|platform=linux/x86_64|exec_env=AWS_ECS_FARGATE|extra=Botocore/1.29.2"),
-    ("Mozilla", "kind=other|extra=Mozilla"),
-    ("Mozilla/2.0 (compatible; NEWT ActiveX; Win32)", "kind=browser"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:124.0) Gecko/20100101 Firefox/124.0", "kind=browser|name=Firefox|version=124.0|os.name=Mac OSX|os.version=10.15|os.full=Mac OSX 10.15|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/67.0.3396.99 Safari/537.36", "kind=browser|name=Chrome|version=67.0.3396.99|os.name=Mac OSX|os.version=10.11.6|os.full=Mac OSX 10.11.6|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/77.0.3865.120 Safari/537.36", "kind=browser|name=Chrome|version=77.0.3865.120|os.name=Mac OSX|os.version=10.14.6|os.full=Mac OSX 10.14.6|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/84.0.4147.105 Safari/537.36", "kind=browser|name=Chrome|version=84.0.4147.105|os.name=Mac OSX|os.version=10.15.5|os.full=Mac OSX 10.15.5|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/105.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=105.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/107.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=107.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=125.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=131.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=133.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0.4844.51 Safari/537.36", "kind=browser|name=Chrome|version=99.0.4844.51|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0.4844.83 Safari/537.36", "kind=browser|name=Chrome|version=99.0.4844.83|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Python-httplib2/0.8 (gzip)", "kind=other|name=Python-httplib2|version=0.8|extra=(gzip)"),
-    ("SampleUserAgent", "kind=other|extra=SampleUserAgent"),
-    ("[Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/1.2.3.4 Safari/537.36]", "kind=browser|name=Chrome|version=1.2.3.4|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("[Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36]", "kind=browser|name=Chrome|version=131.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("[S3Console/0.4, aws-internal/3 aws-sdk-java/1.11.666 Linux/4.9.184-0.1.ac.235.83.329.metal1.x86_64 OpenJDK_64-Bit_Server_VM/25.232-b09 java/1.8.0_232 vendor/Oracle_Corporation]", "kind=console|name=S3Console|version=0.4|os.name=Linux|os.version=4.9.184-0.1.ac.235.83.329.metal1.x86_64|os.full=Linux 4.9.184-0.1.ac.235.83.329.metal1.x86_64|sdk=aws-sdk-java|sdk_version=1.11.666|language=java|language_version=1.8.0_232|platform=linux/x86_64|tool=S3Console|tool_version=0.4|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.232-b09|extra=vendor/Oracle_Corporation"),
-    ("[sample-user-agent]", "kind=other|extra=sample-user-agent"),
-    ("autoscaling.amazonaws.com", "kind=service|name=autoscaling.amazonaws.com|service=autoscaling.amazonaws.com"),
-    ("aws-cli/1.11.76 Python/2.7.10 Darwin/17.7.0 botocore/1.5.39", "kind=cli|name=aws-cli|version=1.11.76|os.name=macOS|os.version=17.7.0|os.full=Darwin 17.7.0|sdk=botocore|sdk_version=1.5.39|language=python|language_version=2.7.10|platform=macos|tool=aws-cli|tool_version=1.11.76"),
-    ("aws-cli/1.15.42 Python/3.6.1 Darwin/17.7.0 botocore/1.10.42", "kind=cli|name=aws-cli|version=1.15.42|os.name=macOS|os.version=17.7.0|os.full=Darwin 17.7.0|sdk=botocore|sdk_version=1.10.42|language=python|language_version=3.6.1|platform=macos|tool=aws-cli|tool_version=1.15.42"),
-    ("aws-cli/2.13.0", "kind=cli|name=aws-cli|version=2.13.0|tool=aws-cli|tool_version=2.13.0"),
-    ("aws-cli/2.13.0 Python/3.11.4", "kind=cli|name=aws-cli|version=2.13.0|language=python|language_version=3.11.4|tool=aws-cli|tool_version=2.13.0"),
-    ("aws-cli/2.13.0 Python/3.11.4 Linux/5.10.0-1234-aws exe/x86_64.ubuntu.22", "kind=cli|name=aws-cli|version=2.13.0|os.name=Linux|os.version=5.10.0-1234-aws|os.full=Linux 5.10.0-1234-aws|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.0|extra=exe/x86_64.ubuntu.22"),
-    ("aws-cli/2.13.5 Python/3.11.4", "kind=cli|name=aws-cli|version=2.13.5|language=python|language_version=3.11.4|tool=aws-cli|tool_version=2.13.5"),
-    ("aws-cli/2.13.5 Python/3.11.4 Linux/4.14.255-314-253.539.amzn2.x86_64 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/ec2.start-instances", "kind=cli|name=aws-cli|version=2.13.5|os.name=Linux|os.version=4.14.255-314-253.539.amzn2.x86_64|os.full=Linux 4.14.255-314-253.539.amzn2.x86_64|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.5|exec_env=CloudShell|command=ec2.start-instances|extra=exe/x86_64.amzn.2|extra=prompt/off"),
-    ("aws-cli/2.13.5 Python/3.11.4 Linux/4.14.255-314-253.539.amzn2.x86_64 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/ec2.stop-instances", "kind=cli|name=aws-cli|version=2.13.5|os.name=Linux|os.version=4.14.255-314-253.539.amzn2.x86_64|os.full=Linux 4.14.255-314-253.539.amzn2.x86_64|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.5|exec_env=CloudShell|command=ec2.stop-instances|extra=exe/x86_64.amzn.2|extra=prompt/off"),
-    ("aws-cli/2.15.0", "kind=cli|name=aws-cli|version=2.15.0|tool=aws-cli|tool_version=2.15.0"),
-    ("aws-cli/2.15.59 md/awscrt#0.19.19 ua/2.0 os/macos#22.6.0 md/arch#arm64 lang/python#3.11.11 md/pyimpl#CPython cfg/retry-mode#standard md/installer#source md/prompt#off md/command#lambda.list-functions", "kind=cli|name=aws-cli|version=2.15.59|os.name=macOS|os.version=22.6.0|os.full=macos 22.6.0|language=python|language_version=3.11.11|platform=macos/arm64|tool=aws-cli|tool_version=2.15.59|command=lambda.list-functions|extra=md/awscrt#0.19.19|extra=md/pyimpl#CPython|extra=cfg/retry-mode#standard|extra=md/installer#source|extra=md/prompt#off"),
-    ("aws-cli/2.15.59 md/awscrt#0.19.19 ua/2.0 os/macos#22.6.0 md/arch#arm64 lang/python#3.11.11 md/pyimpl#CPython cfg/retry-mode#standard md/installer#source md/prompt#off md/command#sts.get-caller-identity", "kind=cli|name=aws-cli|version=2.15.59|os.name=macOS|os.version=22.6.0|os.full=macos 22.6.0|language=python|language_version=3.11.11|platform=macos/arm64|tool=aws-cli|tool_version=2.15.59|command=sts.get-caller-identity|extra=md/awscrt#0.19.19|extra=md/pyimpl#CPython|extra=cfg/retry-mode#standard|extra=md/installer#source|extra=md/prompt#off"),
-    ("aws-internal/3 aws-sdk-java/1.11.1030 Linux/5.4.116-64.217.amzn2int.x86_64 OpenJDK_64-Bit_Server_VM/25.302-b08 java/1.8.0_302 vendor/Oracle_Corporation cfg/retry-mode/legacy", "kind=service|name=aws-sdk-java|version=1.11.1030|os.name=Linux|os.version=5.4.116-64.217.amzn2int.x86_64|os.full=Linux 5.4.116-64.217.amzn2int.x86_64|sdk=aws-sdk-java|sdk_version=1.11.1030|language=java|language_version=1.8.0_302|platform=linux/x86_64|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.302-b08|extra=vendor/Oracle_Corporation|extra=cfg/retry-mode/legacy"),
-    ("aws-internal/3 aws-sdk-java/1.11.706 Linux/4.9.184-0.1.ac.235.83.329.metal1.x86_64 OpenJDK_64-Bit_Server_VM/25.242-b08 java/1.8.0_242 vendor/Oracle_Corporation", "kind=service|name=aws-sdk-java|version=1.11.706|os.name=Linux|os.version=4.9.184-0.1.ac.235.83.329.metal1.x86_64|os.full=Linux 4.9.184-0.1.ac.235.83.329.metal1.x86_64|sdk=aws-sdk-java|sdk_version=1.11.706|language=java|language_version=1.8.0_242|platform=linux/x86_64|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.242-b08|extra=vendor/Oracle_Corporation"),
-    ("aws-internal/3 aws-sdk-java/1.12.124 Linux/4.9.273-0.1.ac.226.84.332.metal1.x86_64 OpenJDK_64-Bit_Server_VM/25.312-b07 java/1.8.0_312 vendor/Oracle_Corporation cfg/retry-mode/standard", "kind=service|name=aws-sdk-java|version=1.12.124|os.name=Linux|os.version=4.9.273-0.1.ac.226.84.332.metal1.x86_64|os.full=Linux 4.9.273-0.1.ac.226.84.332.metal1.x86_64|sdk=aws-sdk-java|sdk_version=1.12.124|language=java|language_version=1.8.0_312|platform=linux/x86_64|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.312-b07|extra=vendor/Oracle_Corporation|extra=cfg/retry-mode/standard"),
-    ("aws-sdk-go-v2/1.14.0 os/macos lang/go/1.17.6 md/GOOS/darwin md/GOARCH/arm64 api/iam/1.17.0", "kind=sdk|name=aws-sdk-go-v2|version=1.14.0|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.14.0|language=go|language_version=1.17.6|platform=macos/arm64|api=iam#1.17.0"),
-    ("aws-sdk-go/1.15.12 (go1.12.6; linux; amd64)", "kind=sdk|name=aws-sdk-go|version=1.15.12|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.15.12|language=go|language_version=1.12.6|platform=linux/x86_64"),
-    ("aws-sdk-go/1.24.1 (go1.14; darwin; amd64)", "kind=sdk|name=aws-sdk-go|version=1.24.1|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.24.1|language=go|language_version=1.14|platform=macos/x86_64"),
-    ("aws-sdk-go/1.29.7 (go1.13.7; darwin; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.12.24 (+https://www.terraform.io)", "kind=iac|name=Terraform|version=0.12.24|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.29.7|language=go|language_version=1.13.7|platform=macos/x86_64|tool=Terraform|tool_version=0.12.24"),
-    ("aws-sdk-go/1.32.7 (go1.14.6; linux; amd64) exec-env/AWS_Lambda_go1.x", "kind=sdk|name=aws-sdk-go|version=1.32.7|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.32.7|language=go|language_version=1.14.6|platform=linux/x86_64|exec_env=AWS_Lambda_go1.x"),
-    ("aws-sdk-go/1.38.37 (go1.16; linux; amd64) exec-env/AWS_Lambda_go1.x", "kind=sdk|name=aws-sdk-go|version=1.38.37|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.38.37|language=go|language_version=1.16|platform=linux/x86_64|exec_env=AWS_Lambda_go1.x"),
-    ("aws-sdk-go/1.4.14 (go1.11.4; darwin; amd64)", "kind=sdk|name=aws-sdk-go|version=1.4.14|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.4.14|language=go|language_version=1.11.4|platform=macos/x86_64"),
-    ("aws-sdk-go/1.40.21 (go1.17; linux; amd64) exec-env/AWS_Lambda_go1.x", "kind=sdk|name=aws-sdk-go|version=1.40.21|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.40.21|language=go|language_version=1.17|platform=linux/x86_64|exec_env=AWS_Lambda_go1.x"),
-    ("aws-sdk-python/1.26.0", "kind=sdk|name=aws-sdk-python|version=1.26.0|sdk=aws-sdk-python|sdk_version=1.26.0|language=python"),
-    ("awslambda-worker/1.0 rusoto/0.47.0 rust/1.55.0 linux", "kind=sdk|name=rusoto|version=0.47.0|os.name=Linux|sdk=rusoto|sdk_version=0.47.0|language=rust|language_version=1.55.0|platform=linux|extra=awslambda-worker/1.0"),
-    ("cloudformation.amazonaws.com", "kind=iac|name=CloudFormation|tool=CloudFormation|service=cloudformation.amazonaws.com"),
-    ("config.amazonaws.com", "kind=service|name=config.amazonaws.com|service=config.amazonaws.com"),
-    ("console.amazonaws.com", "kind=console|name=AWS Management Console|service=console.amazonaws.com"),
-    ("console.ec2.amazonaws.com", "kind=console|name=AWS Management Console|service=console.ec2.amazonaws.com"),
-    ("eks-nodegroup.amazonaws.com", "kind=service|name=eks-nodegroup.amazonaws.com|service=eks-nodegroup.amazonaws.com"),
-    ("eks.amazonaws.com", "kind=service|name=eks.amazonaws.com|service=eks.amazonaws.com"),
-    ("example-user-agent", "kind=other|extra=example-user-agent"),
-    ("lambda.amazonaws.com", "kind=service|name=lambda.amazonaws.com|service=lambda.amazonaws.com"),
-    ("python-requests/2.28.0", "kind=other|name=python-requests|version=2.28.0"),
-    ("sample-user-agent", "kind=other|extra=sample-user-agent"),
-    ("signin.amazonaws.com", "kind=console|name=AWS Management Console|service=signin.amazonaws.com"),
-    ("sqs.amazonaws.com", "kind=service|name=sqs.amazonaws.com|service=sqs.amazonaws.com"),
-    ("stratus-red-team_8b255a24-d33d-4750-bd4b-4007124741df", "kind=other|extra=stratus-red-team_8b255a24-d33d-4750-bd4b-4007124741df"),
-    ("stratus-red-team_95b154bb-bcb2-4582-82f4-b3dbb6cfc1d9", "kind=other|extra=stratus-red-team_95b154bb-bcb2-4582-82f4-b3dbb6cfc1d9"),
-    ("stratus-red-team_c8ff220a-7e52-429b-868f-d979123ed2d3", "kind=other|extra=stratus-red-team_c8ff220a-7e52-429b-868f-d979123ed2d3"),
-    ("stratus-red-team_dbac929e-ae11-4539-8753-35dbcbbc3256", "kind=other|extra=stratus-red-team_dbac929e-ae11-4539-8753-35dbcbbc3256"),
-    ("trustedadvisor.amazonaws.com", "kind=service|name=trustedadvisor.amazonaws.com|service=trustedadvisor.amazonaws.com"),
-    ("aws-sdk-ruby/1.67.0 ruby/2.4.2 x86_64-linux memoizing", "kind=sdk|name=aws-sdk-ruby|version=1.67.0|os.name=Linux|sdk=aws-sdk-ruby|sdk_version=1.67.0|language=ruby|language_version=2.4.2|platform=linux/x86_64|extra=memoizing"),
-    ("aws-sdk-ruby2/2.11.632 ruby/2.7.6 x86_64-linux", "kind=sdk|name=aws-sdk-ruby2|version=2.11.632|os.name=Linux|sdk=aws-sdk-ruby2|sdk_version=2.11.632|language=ruby|language_version=2.7.6|platform=linux/x86_64"),
-    ("aws-sdk-ruby3/3.130.0 ruby/3.1.2 x86_64-linux aws-sdk-s3/1.114.0", "kind=sdk|name=aws-sdk-ruby3|version=3.130.0|os.name=Linux|sdk=aws-sdk-ruby3|sdk_version=3.130.0|language=ruby|language_version=3.1.2|platform=linux/x86_64|api=s3#1.114.0"),
-    ("aws-sdk-ruby3/3.171.0 ruby/3.2.0 arm64-darwin22 aws-sdk-ec2/1.360.0", "kind=sdk|name=aws-sdk-ruby3|version=3.171.0|os.name=macOS|sdk=aws-sdk-ruby3|sdk_version=3.171.0|language=ruby|language_version=3.2.0|platform=macos/arm64|api=ec2#1.360.0"),
-    ("aws-sdk-ruby3/3.130.0 ruby/3.1.2 x64-mingw-ucrt aws-sdk-s3/1.114.0", "kind=sdk|name=aws-sdk-ruby3|version=3.130.0|os.name=Windows|sdk=aws-sdk-ruby3|sdk_version=3.130.0|language=ruby|language_version=3.1.2|platform=windows/x86_64|api=s3#1.114.0"),
-    ("aws-sdk-ruby3/3.191.3 ua/2.0 api/s3#1.143.0 os/macos#23 md/arm64 lang/ruby#3.3.0 md/3.3.0 cfg/retry-mode#legacy", "kind=sdk|name=aws-sdk-ruby3|version=3.191.3|os.name=macOS|os.version=23|os.full=macos 23|sdk=aws-sdk-ruby3|sdk_version=3.191.3|language=ruby|language_version=3.3.0|platform=macos/arm64|api=s3#1.143.0|extra=md/3.3.0|extra=cfg/retry-mode#legacy"),
-    ("aws-cli/2.13.5 Python/3.11.4 Linux/5.15.0 exe/x86_64.ubuntu.22 prompt/off command/s3.ls", "kind=cli|name=aws-cli|version=2.13.5|os.name=Linux|os.version=5.15.0|os.full=Linux 5.15.0|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.5|command=s3.ls|extra=exe/x86_64.ubuntu.22|extra=prompt/off"),
-    ("aws-cli/2.9.19 Python/3.9.11 Windows/10 exe/AMD64 prompt/off command/sts.get-caller-identity", "kind=cli|name=aws-cli|version=2.9.19|os.name=Windows|os.version=10|os.full=Windows 10|language=python|language_version=3.9.11|platform=windows/x86_64|tool=aws-cli|tool_version=2.9.19|command=sts.get-caller-identity|extra=exe/AMD64|extra=prompt/off"),
-    ("aws-cli/2.11.0 Python/3.11.2 Darwin/22.3.0 exe/x86_64 prompt/off command/eks.get-token", "kind=cli|name=aws-cli|version=2.11.0|os.name=macOS|os.version=22.3.0|os.full=Darwin 22.3.0|language=python|language_version=3.11.2|platform=macos/x86_64|tool=aws-cli|tool_version=2.11.0|command=eks.get-token|extra=exe/x86_64|extra=prompt/off"),
-    ("aws-cli/1.27.50 Python/3.8.10 Linux/5.15.0-1028-aws botocore/1.29.50", "kind=cli|name=aws-cli|version=1.27.50|os.name=Linux|os.version=5.15.0-1028-aws|os.full=Linux 5.15.0-1028-aws|sdk=botocore|sdk_version=1.29.50|language=python|language_version=3.8.10|platform=linux|tool=aws-cli|tool_version=1.27.50"),
-    ("aws-cli/1.16.312 Python/3.6.8 Linux/4.15.0-1057-aws botocore/1.13.48", "kind=cli|name=aws-cli|version=1.16.312|os.name=Linux|os.version=4.15.0-1057-aws|os.full=Linux 4.15.0-1057-aws|sdk=botocore|sdk_version=1.13.48|language=python|language_version=3.6.8|platform=linux|tool=aws-cli|tool_version=1.16.312"),
-    ("aws-cli/1.18.69 Python/2.7.18 Linux/4.14.186-146.268.amzn2.x86_64 botocore/1.16.19", "kind=cli|name=aws-cli|version=1.18.69|os.name=Linux|os.version=4.14.186-146.268.amzn2.x86_64|os.full=Linux 4.14.186-146.268.amzn2.x86_64|sdk=botocore|sdk_version=1.16.19|language=python|language_version=2.7.18|platform=linux/x86_64|tool=aws-cli|tool_version=1.18.69"),
-    ("[aws-cli/1.18.69 Python/2.7.18 Linux/4.14.186-146.268.amzn2.x86_64 botocore/1.16.19]", "kind=cli|name=aws-cli|version=1.18.69|os.name=Linux|os.version=4.14.186-146.268.amzn2.x86_64|os.full=Linux 4.14.186-146.268.amzn2.x86_64|sdk=botocore|sdk_version=1.16.19|language=python|language_version=2.7.18|platform=linux/x86_64|tool=aws-cli|tool_version=1.18.69"),
-    ("aws-cli/2.17.0 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.91-99.172.amzn2023.x86_64 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython exec-env/CloudShell cfg/retry-mode#standard md/installer#exe md/distrib#amzn.2023 md/prompt#off md/command#s3.ls", "kind=cli|name=aws-cli|version=2.17.0|os.name=Linux|os.version=6.1.91-99.172.amzn2023.x86_64|os.full=linux 6.1.91-99.172.amzn2023.x86_64|language=python|language_version=3.11.8|platform=linux/x86_64|tool=aws-cli|tool_version=2.17.0|exec_env=CloudShell|command=s3.ls|extra=md/awscrt#0.20.11|extra=md/pyimpl#CPython|extra=cfg/retry-mode#standard|extra=md/installer#exe|extra=md/distrib#amzn.2023|extra=md/prompt#off"),
-    ("aws-sdk-java/1.11.666 Linux/4.9.184 OpenJDK_64-Bit_Server_VM/25.232-b09 java/1.8.0_232 vendor/Oracle_Corporation", "kind=sdk|name=aws-sdk-java|version=1.11.666|os.name=Linux|os.version=4.9.184|os.full=Linux 4.9.184|sdk=aws-sdk-java|sdk_version=1.11.666|language=java|language_version=1.8.0_232|platform=linux|extra=OpenJDK_64-Bit_Server_VM/25.232-b09|extra=vendor/Oracle_Corporation"),
-    ("aws-sdk-java/1.11.490 Windows_10/10.0 Java_HotSpot(TM)_64-Bit_Server_VM/25.201-b09 java/1.8.0_201 vendor/Oracle_Corporation", "kind=sdk|name=aws-sdk-java|version=1.11.490|os.name=Windows|os.version=10.0|os.full=Windows 10 10.0|sdk=aws-sdk-java|sdk_version=1.11.490|language=java|language_version=1.8.0_201|platform=windows|extra=Java_HotSpot(TM)_64-Bit_Server_VM/25.201-b09|extra=vendor/Oracle_Corporation"),
-    ("aws-sdk-java/1.12.300 Mac_OS_X/12.5 OpenJDK_64-Bit_Server_VM/17.0.4+8 java/17.0.4 kotlin/1.7.10 vendor/Eclipse_Adoptium cfg/retry-mode/standard", "kind=sdk|name=aws-sdk-java|version=1.12.300|os.name=macOS|os.version=12.5|os.full=Mac OS X 12.5|sdk=aws-sdk-java|sdk_version=1.12.300|language=java|language_version=17.0.4|platform=macos|extra=OpenJDK_64-Bit_Server_VM/17.0.4+8|extra=kotlin/1.7.10|extra=vendor/Eclipse_Adoptium|extra=cfg/retry-mode/standard"),
-    ("[aws-sdk-java/1.12.261 Linux/5.10.118-111.515.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/11.0.15+9-LTS java/11.0.15 vendor/Amazon.com_Inc. cfg/retry-mode/standard]", "kind=sdk|name=aws-sdk-java|version=1.12.261|os.name=Linux|os.version=5.10.118-111.515.amzn2.x86_64|os.full=Linux 5.10.118-111.515.amzn2.x86_64|sdk=aws-sdk-java|sdk_version=1.12.261|language=java|language_version=11.0.15|platform=linux/x86_64|extra=OpenJDK_64-Bit_Server_VM/11.0.15+9-LTS|extra=vendor/Amazon.com_Inc.|extra=cfg/retry-mode/standard"),
-    ("aws-sdk-java/2.20.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.6+10-LTS Java/17.0.6 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy", "kind=sdk|name=aws-sdk-java|version=2.20.0|os.name=Linux|os.version=5.10|os.full=Linux 5.10|sdk=aws-sdk-java|sdk_version=2.20.0|language=java|language_version=17.0.6|platform=linux|extra=OpenJDK_64-Bit_Server_VM/17.0.6+10-LTS|extra=vendor/Amazon.com_Inc.|extra=io/sync|extra=http/Apache|extra=cfg/retry-mode/legacy"),
-    ("aws-sdk-java/2.20.43 Linux/5.10.173-154.642.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/11.0.18+10-LTS Java/11.0.18 vendor/Amazon.com_Inc. exec-env/AWS_Lambda_java11 io/sync http/Apache cfg/retry-mode/legacy", "kind=sdk|name=aws-sdk-java|version=2.20.43|os.name=Linux|os.version=5.10.173-154.642.amzn2.x86_64|os.full=Linux 5.10.173-154.642.amzn2.x86_64|sdk=aws-sdk-java|sdk_version=2.20.43|language=java|language_version=11.0.18|platform=linux/x86_64|exec_env=AWS_Lambda_java11|extra=OpenJDK_64-Bit_Server_VM/11.0.18+10-LTS|extra=vendor/Amazon.com_Inc.|extra=io/sync|extra=http/Apache|extra=cfg/retry-mode/legacy"),
-    ("aws-sdk-java/2.25.6 ua/2.0 os/Linux#5.10.210-201.852.amzn2.x86_64 lang/java#17.0.10 md/OpenJDK_64-Bit_Server_VM#17.0.10+7-LTS md/vendor#Amazon.com_Inc. md/en_US cfg/retry-mode#legacy", "kind=sdk|name=aws-sdk-java|version=2.25.6|os.name=Linux|os.version=5.10.210-201.852.amzn2.x86_64|os.full=Linux 5.10.210-201.852.amzn2.x86_64|sdk=aws-sdk-java|sdk_version=2.25.6|language=java|language_version=17.0.10|platform=linux/x86_64|extra=md/OpenJDK_64-Bit_Server_VM#17.0.10+7-LTS|extra=md/vendor#Amazon.com_Inc.|extra=md/en_US|extra=cfg/retry-mode#legacy"),
-    ("aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64)", "kind=sdk|name=aws-sdk-go|version=1.44.157|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64"),
-    ("aws-sdk-go/1.44.157 (go1.19.3; linux; amd64) amazon-ssm-agent/3.2.582.0", "kind=sdk|name=amazon-ssm-agent|version=3.2.582.0|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=linux/x86_64|tool=amazon-ssm-agent|tool_version=3.2.582.0"),
-    ("aws-sdk-go/1.44.260 (go1.20.4; windows; amd64) amazon-ssm-agent/3.2.923.0", "kind=sdk|name=amazon-ssm-agent|version=3.2.923.0|os.name=Windows|sdk=aws-sdk-go|sdk_version=1.44.260|language=go|language_version=1.20.4|platform=windows/x86_64|tool=amazon-ssm-agent|tool_version=3.2.923.0"),
-    ("aws-sdk-go/1.44.122 (go1.19.2; linux; amd64) aws-iam-authenticator/0.6.2", "kind=cli|name=aws-iam-authenticator|version=0.6.2|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.44.122|language=go|language_version=1.19.2|platform=linux/x86_64|tool=aws-iam-authenticator|tool_version=0.6.2"),
-    ("sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9 aws-sdk-go/1.5.8 (go1.7.3; darwin; amd64)", "kind=sdk|name=aws-sdk-go|version=1.5.8|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.5.8|language=go|language_version=1.7.3|platform=macos/x86_64|extra=sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9"),
-    ("aws-sdk-go/1.44.180 (go1.20; darwin; arm64) copilot/v1.26.0", "kind=iac|name=copilot|version=v1.26.0|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.180|language=go|language_version=1.20|platform=macos/arm64|tool=copilot|tool_version=v1.26.0"),
-    ("aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/s3#1.47.7", "kind=sdk|name=aws-sdk-go-v2|version=1.24.0|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.24.0|language=go|language_version=1.21.5|platform=linux/x86_64|api=s3#1.47.7"),
-    ("aws-sdk-go-v2/1.7.1 os/macos lang/go/1.16.6 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.6.0", "kind=sdk|name=aws-sdk-go-v2|version=1.7.1|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.7.1|language=go|language_version=1.16.6|platform=macos/x86_64|api=sts#1.6.0"),
-    ("aws-sdk-go-v2/1.18.0 os/linux lang/go#1.20.4 md/GOOS#linux md/GOARCH#arm64 api/dynamodb#1.19.7 exec-env/AWS_Lambda_provided.al2", "kind=sdk|name=aws-sdk-go-v2|version=1.18.0|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.18.0|language=go|language_version=1.20.4|platform=linux/arm64|exec_env=AWS_Lambda_provided.al2|api=dynamodb#1.19.7"),
-    ("aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/cloudformation#1.42.3 eksctl/0.167.0", "kind=iac|name=eksctl|version=0.167.0|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.24.0|language=go|language_version=1.21.5|platform=linux/x86_64|tool=eksctl|tool_version=0.167.0|api=cloudformation#1.42.3"),
-    ("aws-sdk-nodejs/2.1048.0 linux/v16.13.0 exec-env/AWS_Lambda_nodejs16.x", "kind=sdk|name=aws-sdk-nodejs|version=2.1048.0|os.name=Linux|sdk=aws-sdk-nodejs|sdk_version=2.1048.0|language=nodejs|language_version=16.13.0|platform=linux|exec_env=AWS_Lambda_nodejs16.x"),
-    ("aws-sdk-nodejs/2.1374.0 linux/v18.16.0 exec-env/AWS_Lambda_nodejs18.x promise", "kind=sdk|name=aws-sdk-nodejs|version=2.1374.0|os.name=Linux|sdk=aws-sdk-nodejs|sdk_version=2.1374.0|language=nodejs|language_version=18.16.0|platform=linux|exec_env=AWS_Lambda_nodejs18.x|extra=promise"),
-    ("aws-sdk-nodejs/2.814.0 darwin/v14.15.1 promise", "kind=sdk|name=aws-sdk-nodejs|version=2.814.0|os.name=macOS|sdk=aws-sdk-nodejs|sdk_version=2.814.0|language=nodejs|language_version=14.15.1|platform=macos|extra=promise"),
-    ("aws-sdk-nodejs/2.1440.0 linux/v18.17.1 aws-cdk/2.93.0 promise", "kind=iac|name=aws-cdk|version=2.93.0|os.name=Linux|sdk=aws-sdk-nodejs|sdk_version=2.1440.0|language=nodejs|language_version=18.17.1|platform=linux|tool=aws-cdk|tool_version=2.93.0|extra=promise"),
-    ("aws-sdk-js/2.1048.0 callback", "kind=sdk|name=aws-sdk-js|version=2.1048.0|sdk=aws-sdk-js|sdk_version=2.1048.0|language=js|extra=callback"),
-    ("aws-sdk-js/3.400.0 ua/2.0 os/linux#5.10 lang/js md/nodejs#18.17.1 api/s3#3.400.0", "kind=sdk|name=aws-sdk-js|version=3.400.0|os.name=Linux|os.version=5.10|os.full=linux 5.10|sdk=aws-sdk-js|sdk_version=3.400.0|language=nodejs|language_version=18.17.1|platform=linux|api=s3#3.400.0"),
-    ("aws-sdk-js/3.362.0 ua/2.0 os/linux#5.10.184-194.730.amzn2.x86_64 lang/js md/nodejs#18.16.0 api/dynamodb#3.362.0 exec-env/AWS_Lambda_nodejs18.x", "kind=sdk|name=aws-sdk-js|version=3.362.0|os.name=Linux|os.version=5.10.184-194.730.amzn2.x86_64|os.full=linux 5.10.184-194.730.amzn2.x86_64|sdk=aws-sdk-js|sdk_version=3.362.0|language=nodejs|language_version=18.16.0|platform=linux/x86_64|exec_env=AWS_Lambda_nodejs18.x|api=dynamodb#3.362.0"),
-    ("aws-sdk-js/3.451.0 ua/2.0 os/macOS#10.15.7 lang/js md/browser#Chrome_119.0.0.0 api/cognito-identity#3.451.0", "kind=sdk|name=aws-sdk-js|version=3.451.0|os.name=macOS|os.version=10.15.7|os.full=macOS 10.15.7|sdk=aws-sdk-js|sdk_version=3.451.0|language=js|platform=macos|api=cognito-identity#3.451.0|extra=md/browser#Chrome_119.0.0.0"),
-    ("aws-sdk-js/3.609.0 ua/2.1 os/darwin#23.5.0 lang/js md/nodejs#20.15.1 api/cloudformation#3.609.0 m/N,E aws-cdk/2.150.0", "kind=iac|name=aws-cdk|version=2.150.0|os.name=macOS|os.version=23.5.0|os.full=darwin 23.5.0|sdk=aws-sdk-js|sdk_version=3.609.0|language=nodejs|language_version=20.15.1|platform=macos|tool=aws-cdk|tool_version=2.150.0|api=cloudformation#3.609.0|extra=m/N,E"),
-    ("aws-sdk-dotnet-coreclr/3.7.0.0 aws-sdk-dotnet-core/3.7.0.0 .NET_Core/6.0 OS/Microsoft_Windows_10.0 ClientAsync", "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.7.0.0|os.name=Windows|os.version=10.0|os.full=Microsoft Windows 10.0|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.7.0.0|language=dotnet|language_version=6.0|platform=windows|extra=ClientAsync"),
-    ("aws-sdk-dotnet-45/3.3.110.50 aws-sdk-dotnet-core/3.3.104.21 .NET_Runtime/4.0 .NET_Framework/4.0 OS/Microsoft_Windows_NT_6.2.9200.0 ClientSync", "kind=sdk|name=aws-sdk-dotnet-45|version=3.3.110.50|os.name=Windows|os.version=6.2.9200.0|os.full=Microsoft Windows NT 6.2.9200.0|sdk=aws-sdk-dotnet-45|sdk_version=3.3.110.50|language=dotnet|language_version=4.0|platform=windows|extra=aws-sdk-dotnet-core/3.3.104.21|extra=.NET_Framework/4.0|extra=ClientSync"),
-    ("aws-sdk-dotnet-coreclr/3.3.110.57 aws-sdk-dotnet-core/3.3.104.26 .NET_Core/4.6.28325.01 OS/Linux_4.14.154-99.181.amzn1.x86_64_#1_SMP_Sat_Nov_16_21:01:39_UTC_2019 ClientAsync", "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.3.110.57|os.name=Linux|os.version=4.14.154-99.181.amzn1.x86_64|os.full=Linux 4.14.154-99.181.amzn1.x86_64|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.3.110.57|language=dotnet|language_version=4.6.28325.01|platform=linux/x86_64|extra=aws-sdk-dotnet-core/3.3.104.26|extra=ClientAsync"),
-    ("aws-sdk-net/3.7.300.30 ua/2.0 os/windows#10.0.22621.0 md/aws-sdk-net-core#3.7.300.29 lang/.NET_Core#6.0.25 md/ClientAsync api/EC2#3.7.302.2 cfg/retry-mode#legacy", "kind=sdk|name=aws-sdk-net|version=3.7.300.30|os.name=Windows|os.version=10.0.22621.0|os.full=windows 10.0.22621.0|sdk=aws-sdk-net|sdk_version=3.7.300.30|language=dotnet|language_version=6.0.25|platform=windows|api=EC2#3.7.302.2|extra=md/aws-sdk-net-core#3.7.300.29|extra=md/ClientAsync|extra=cfg/retry-mode#legacy"),
-    ("aws-sdk-php/3.258.0 OS/Linux/5.10 GuzzleHttp/7 curl/7.79.1 PHP/8.1.14", "kind=sdk|name=aws-sdk-php|version=3.258.0|os.name=Linux|os.version=5.10|os.full=Linux 5.10|sdk=aws-sdk-php|sdk_version=3.258.0|language=php|language_version=8.1.14|platform=linux|extra=GuzzleHttp/7|extra=curl/7.79.1"),
-    ("aws-sdk-php/3.304.0 ua/2.0 OS/Linux#5.10.213 lang/php#8.2.17 GuzzleHttp/7 md/curl#8.5.0 api/s3#3.304.0", "kind=sdk|name=aws-sdk-php|version=3.304.0|os.name=Linux|os.version=5.10.213|os.full=Linux 5.10.213|sdk=aws-sdk-php|sdk_version=3.304.0|language=php|language_version=8.2.17|platform=linux|api=s3#3.304.0|extra=GuzzleHttp/7|extra=md/curl#8.5.0"),
-    ("aws-sdk-cpp/1.9.0 Linux/5.4 x86_64 GCC/9.3.0", "kind=sdk|name=aws-sdk-cpp|version=1.9.0|os.name=Linux|os.version=5.4|os.full=Linux 5.4|sdk=aws-sdk-cpp|sdk_version=1.9.0|language=cpp|platform=linux/x86_64|extra=GCC/9.3.0"),
-    ("aws-sdk-cpp/1.7.268 Linux/4.14.171-136.231.amzn2.x86_64 x86_64 GCC/7.3.1", "kind=sdk|name=aws-sdk-cpp|version=1.7.268|os.name=Linux|os.version=4.14.171-136.231.amzn2.x86_64|os.full=Linux 4.14.171-136.231.amzn2.x86_64|sdk=aws-sdk-cpp|sdk_version=1.7.268|language=cpp|platform=linux/x86_64|extra=GCC/7.3.1"),
-    ("aws-sdk-cpp/1.11.285 ua/2.0 md/aws-crt#0.26.4 os/Linux#5.15.0-101-generic md/arch#x86_64 lang/c++#C++11 md/GCC#11.4.0 cfg/retry-mode#default api/S3", "kind=sdk|name=aws-sdk-cpp|version=1.11.285|os.name=Linux|os.version=5.15.0-101-generic|os.full=Linux 5.15.0-101-generic|sdk=aws-sdk-cpp|sdk_version=1.11.285|language=cpp|language_version=C++11|platform=linux/x86_64|api=S3|extra=md/aws-crt#0.26.4|extra=md/GCC#11.4.0|extra=cfg/retry-mode#default"),
-    ("aws-sdk-rust/0.56.1 os/linux lang/rust/1.72.0", "kind=sdk|name=aws-sdk-rust|version=0.56.1|os.name=Linux|sdk=aws-sdk-rust|sdk_version=0.56.1|language=rust|language_version=1.72.0|platform=linux"),
-    ("aws-sdk-rust/1.1.4 ua/2.0 api/s3/1.12.0 os/linux lang/rust/1.75.0", "kind=sdk|name=aws-sdk-rust|version=1.1.4|os.name=Linux|sdk=aws-sdk-rust|sdk_version=1.1.4|language=rust|language_version=1.75.0|platform=linux|api=s3#1.12.0"),
-    ("aws-sdk-rust/1.3.3 ua/2.1 api/sts/1.64.0 os/macos lang/rust/1.82.0 m/E", "kind=sdk|name=aws-sdk-rust|version=1.3.3|os.name=macOS|sdk=aws-sdk-rust|sdk_version=1.3.3|language=rust|language_version=1.82.0|platform=macos|api=sts#1.64.0|extra=m/E"),
-    ("aws-sdk-kotlin/1.0.30 ua/2.0 api/s3#1.0.30 os/linux#5.15.0 lang/kotlin#1.9.21 md/javaVersion#17.0.9 md/jvmName#OpenJDK_64-Bit_Server_VM md/jvmVersion#17.0.9+9", "kind=sdk|name=aws-sdk-kotlin|version=1.0.30|os.name=Linux|os.version=5.15.0|os.full=linux 5.15.0|sdk=aws-sdk-kotlin|sdk_version=1.0.30|language=kotlin|language_version=1.9.21|platform=linux|api=s3#1.0.30|extra=md/javaVersion#17.0.9|extra=md/jvmName#OpenJDK_64-Bit_Server_VM|extra=md/jvmVersion#17.0.9+9"),
-    ("aws-sdk-swift/0.31.0 ua/2.0 api/s3#0.31.0 os/macos#14.2.1 lang/swift#5.9 cfg/retry-mode#standard", "kind=sdk|name=aws-sdk-swift|version=0.31.0|os.name=macOS|os.version=14.2.1|os.full=macos 14.2.1|sdk=aws-sdk-swift|sdk_version=0.31.0|language=swift|language_version=5.9|platform=macos|api=s3#0.31.0|extra=cfg/retry-mode#standard"),
-    ("Boto3/1.34.1 md/Botocore#1.34.1 ua/2.0 os/linux#5.10.0 md/arch#x86_64 lang/python#3.11.4 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.1", "kind=sdk|name=Boto3|version=1.34.1|os.name=Linux|os.version=5.10.0|os.full=linux 5.10.0|sdk=Boto3|sdk_version=1.34.1|language=python|language_version=3.11.4|platform=linux/x86_64|extra=md/Botocore#1.34.1|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.34.1"),
-    ("Boto3/1.34.42 md/Botocore#1.34.42 ua/2.0 os/linux#5.10.209-218.812.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.2 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.42", "kind=sdk|name=Boto3|version=1.34.42|os.name=Linux|os.version=5.10.209-218.812.amzn2.x86_64|os.full=linux 5.10.209-218.812.amzn2.x86_64|sdk=Boto3|sdk_version=1.34.42|language=python|language_version=3.12.2|platform=linux/x86_64|exec_env=AWS_Lambda_python3.12|extra=md/Botocore#1.34.42|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.34.42"),
-    ("Boto3/1.26.133 md/Botocore#1.29.133 ua/2.0 os/linux#5.15.0 md/arch#x86_64 lang/python#3.8.16 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.29.133 aws-sam-cli/1.84.0", "kind=iac|name=aws-sam-cli|version=1.84.0|os.name=Linux|os.version=5.15.0|os.full=linux 5.15.0|sdk=Boto3|sdk_version=1.26.133|language=python|language_version=3.8.16|platform=linux/x86_64|tool=aws-sam-cli|tool_version=1.84.0|extra=md/Botocore#1.29.133|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.29.133"),
-    ("Boto3/1.28.57 md/Botocore#1.31.57 ua/2.0 os/linux#4.14.326-245.539.amzn2.x86_64 md/arch#x86_64 lang/python#3.10.12 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.31.57 AWS-SageMaker-Python-SDK/2.197.0", "kind=sdk|name=Boto3|version=1.28.57|os.name=Linux|os.version=4.14.326-245.539.amzn2.x86_64|os.full=linux 4.14.326-245.539.amzn2.x86_64|sdk=Boto3|sdk_version=1.28.57|language=python|language_version=3.10.12|platform=linux/x86_64|extra=md/Botocore#1.31.57|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.31.57|extra=AWS-SageMaker-Python-SDK/2.197.0"),
-    ("Boto3/1.17.49 Python/3.8.8 Darwin/20.3.0 Botocore/1.20.49", "kind=sdk|name=Boto3|version=1.17.49|os.name=macOS|os.version=20.3.0|os.full=Darwin 20.3.0|sdk=Boto3|sdk_version=1.17.49|language=python|language_version=3.8.8|platform=macos|extra=Botocore/1.20.49"),
-    ("Boto3/1.9.201 Python/2.7.16 Linux/4.14.133-113.105.amzn2.x86_64 exec-env/AWS_Lambda_python2.7 Botocore/1.12.201", "kind=sdk|name=Boto3|version=1.9.201|os.name=Linux|os.version=4.14.133-113.105.amzn2.x86_64|os.full=Linux 4.14.133-113.105.amzn2.x86_64|sdk=Boto3|sdk_version=1.9.201|language=python|language_version=2.7.16|platform=linux/x86_64|exec_env=AWS_Lambda_python2.7|extra=Botocore/1.12.201"),
-    ("Boto3/1.20.32 Python/3.9.13 Linux/4.14.255-301-238.520.amzn2.x86_64 exec-env/AWS_Lambda_python3.9 Botocore/1.23.32", "kind=sdk|name=Boto3|version=1.20.32|os.name=Linux|os.version=4.14.255-301-238.520.amzn2.x86_64|os.full=Linux 4.14.255-301-238.520.amzn2.x86_64|sdk=Boto3|sdk_version=1.20.32|language=python|language_version=3.9.13|platform=linux/x86_64|exec_env=AWS_Lambda_python3.9|extra=Botocore/1.23.32"),
-    ("[Boto3/1.24.28 Python/3.9.13 Windows/10 Botocore/1.27.28]", "kind=sdk|name=Boto3|version=1.24.28|os.name=Windows|os.version=10|os.full=Windows 10|sdk=Boto3|sdk_version=1.24.28|language=python|language_version=3.9.13|platform=windows|extra=Botocore/1.27.28"),
-    ("Botocore/1.29.2 Python/3.10.8 Linux/5.15.0-1026-aws", "kind=sdk|name=Botocore|version=1.29.2|os.name=Linux|os.version=5.15.0-1026-aws|os.full=Linux 5.15.0-1026-aws|sdk=Botocore|sdk_version=1.29.2|language=python|language_version=3.10.8|platform=linux"),
-    ("Boto/2.49.0 Python/2.7.16 Linux/4.14.77-81.59.amzn2.x86_64", "kind=sdk|name=Boto|version=2.49.0|os.name=Linux|os.version=4.14.77-81.59.amzn2.x86_64|os.full=Linux 4.14.77-81.59.amzn2.x86_64|sdk=Boto|sdk_version=2.49.0|language=python|language_version=2.7.16|platform=linux/x86_64"),
-    ("APN/1.0 Pulumi/1.0 Pulumi-Aws/4.17.0-alpha.1629393364+0b9d696e.dirty (+https://www.pulumi.com) aws-sdk-go/1.40.20 (go1.16.4; darwin; amd64)", "kind=iac|name=Pulumi|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.40.20|language=go|language_version=1.16.4|platform=macos/x86_64|tool=Pulumi|iac_provider=Pulumi-Aws|iac_provider_version=4.17.0-alpha.1629393364+0b9d696e.dirty"),
-    ("aws-sdk-go-v2/1.7.1 os/macos lang/go/1.16.6 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.6.0 APN/1.0 Pulumi/3.9.1 PulumiAwsNative/0.0.2-alpha.1629496855+f3f26040.dirty", "kind=iac|name=Pulumi|version=3.9.1|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.7.1|language=go|language_version=1.16.6|platform=macos/x86_64|tool=Pulumi|tool_version=3.9.1|iac_provider=PulumiAwsNative|iac_provider_version=0.0.2-alpha.1629496855+f3f26040.dirty|api=sts#1.6.0"),
-    ("APN/1.0 Pulumi/1.0 Pulumi/1.0 Pulumi-Aws/0.11+compatible (+https://www.pulumi.com) aws-sdk-go-v2/1.16.16 os/macos lang/go/1.19.1 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.16.4", "kind=iac|name=Pulumi|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.16.16|language=go|language_version=1.19.1|platform=macos/x86_64|tool=Pulumi|iac_provider=Pulumi-Aws|iac_provider_version=0.11+compatible|api=sts#1.16.4|extra=Pulumi/1.0"),
-    ("aws-sdk-go/1.44.12 (go1.19.1; darwin; amd64) APN/1.0 HashiCorp/1.0 Terraform/ (+https://www.terraform.io/)", "kind=iac|name=Terraform|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.12|language=go|language_version=1.19.1|platform=macos/x86_64|tool=Terraform"),
-    ("APN/1.0 Hashicorp/1.0 Terraform/1.0.5 (+https://terraform.io) aws-sdk-go/1.40.20 (go1.16.4; darwin; amd64)", "kind=iac|name=Terraform|version=1.0.5|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.40.20|language=go|language_version=1.16.4|platform=macos/x86_64|tool=Terraform|tool_version=1.0.5"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.0.8 (+https://www.terraform.io) terraform-provider-awscc/dev (+https://registry.terraform.io/providers/hashicorp/awscc) my-test-module/0.0.1 (testing user-agent comment) aws-sdk-go-v2/1.9.1 os/macos lang/go/1.17 md/GOOS/darwin md/GOARCH/amd64 api/cloudcontrol/1.0.0", "kind=iac|name=Terraform|version=1.0.8|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.9.1|language=go|language_version=1.17|platform=macos/x86_64|tool=Terraform|tool_version=1.0.8|iac_provider=terraform-provider-awscc|iac_provider_version=dev|api=cloudcontrol#1.0.0|extra=my-test-module/0.0.1 (testing user-agent comment)"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.15.0-alpha20260204 (+https://www.terraform.io) terraform-provider-aws/6.32.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.41.1 ua/2.1 os/macos lang/go#1.25.7 md/GOOS#darwin md/GOARCH#arm64 api/sts#1.41.6 m/v,w test-infrastructure/1.0.0 (local-test)", "kind=iac|name=Terraform|version=1.15.0-alpha20260204|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.41.1|language=go|language_version=1.25.7|platform=macos/arm64|tool=Terraform|tool_version=1.15.0-alpha20260204|iac_provider=terraform-provider-aws|iac_provider_version=6.32.1|api=sts#1.41.6|extra=m/v,w|extra=test-infrastructure/1.0.0 (local-test)"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/0.13.5 (+https://www.terraform.io) terraform-provider-aws/3.22.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.36.0 (go1.15.3; linux; amd64)", "kind=iac|name=Terraform|version=0.13.5|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.36.0|language=go|language_version=1.15.3|platform=linux/x86_64|tool=Terraform|tool_version=0.13.5|iac_provider=terraform-provider-aws|iac_provider_version=3.22.0"),
-    ("aws-sdk-go/1.25.3 (go1.13.1; linux; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.12.13 (+https://www.terraform.io)", "kind=iac|name=Terraform|version=0.12.13|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.25.3|language=go|language_version=1.13.1|platform=linux/x86_64|tool=Terraform|tool_version=0.12.13"),
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.5.7 (+https://www.terraform.io) terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.24.0 os/linux lang/go#1.20.12 md/GOOS#linux md/GOARCH#amd64 api/sts#1.26.6", "kind=iac|name=Terraform|version=1.5.7|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.24.0|language=go|language_version=1.20.12|platform=linux/x86_64|tool=Terraform|tool_version=1.5.7|iac_provider=terraform-provider-aws|iac_provider_version=5.31.0|api=sts#1.26.6"),
-    ("[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10.225-191.878.amzn2int.x86_64 OpenJDK_64-Bit_Server_VM/25.422-b06 java/1.8.0_422 vendor/Oracle_Corporation cfg/retry-mode/standard]", "kind=console|name=S3Console|version=0.4|os.name=Linux|os.version=5.10.225-191.878.amzn2int.x86_64|os.full=Linux 5.10.225-191.878.amzn2int.x86_64|sdk=aws-sdk-java|sdk_version=1.12.488|language=java|language_version=1.8.0_422|platform=linux/x86_64|tool=S3Console|tool_version=0.4|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.422-b06|extra=vendor/Oracle_Corporation|extra=cfg/retry-mode/standard"),
-    ("ec2.amazonaws.com", "kind=service|name=ec2.amazonaws.com|service=ec2.amazonaws.com"),
-    ("elasticloadbalancing.amazonaws.com", "kind=service|name=elasticloadbalancing.amazonaws.com|service=elasticloadbalancing.amazonaws.com"),
-    ("ssm.amazonaws.com", "kind=service|name=ssm.amazonaws.com|service=ssm.amazonaws.com"),
-    ("s3.amazonaws.com", "kind=service|name=s3.amazonaws.com|service=s3.amazonaws.com"),
-    ("access-analyzer.amazonaws.com", "kind=service|name=access-analyzer.amazonaws.com|service=access-analyzer.amazonaws.com"),
-    ("guardduty.amazonaws.com", "kind=service|name=guardduty.amazonaws.com|service=guardduty.amazonaws.com"),
-    ("securityhub.amazonaws.com", "kind=service|name=securityhub.amazonaws.com|service=securityhub.amazonaws.com"),
-    ("backup.amazonaws.com", "kind=service|name=backup.amazonaws.com|service=backup.amazonaws.com"),
-    ("ecs.amazonaws.com", "kind=service|name=ecs.amazonaws.com|service=ecs.amazonaws.com"),
-    ("organizations.amazonaws.com", "kind=service|name=organizations.amazonaws.com|service=organizations.amazonaws.com"),
-    ("sso.amazonaws.com", "kind=service|name=sso.amazonaws.com|service=sso.amazonaws.com"),
-    ("elasticmapreduce.amazonaws.com", "kind=service|name=elasticmapreduce.amazonaws.com|service=elasticmapreduce.amazonaws.com"),
-    ("firehose.amazonaws.com", "kind=service|name=firehose.amazonaws.com|service=firehose.amazonaws.com"),
-    ("events.amazonaws.com", "kind=service|name=events.amazonaws.com|service=events.amazonaws.com"),
-    ("resource-explorer-2.amazonaws.com", "kind=service|name=resource-explorer-2.amazonaws.com|service=resource-explorer-2.amazonaws.com"),
-    ("Coral/Netty4", "kind=service|name=Coral|service=Coral"),
-    ("Coral/Jakarta", "kind=service|name=Coral|service=Coral"),
-    ("Go-http-client/1.1", "kind=other|name=Go-http-client|version=1.1"),
-    ("curl/7.88.1", "kind=other|name=curl|version=7.88.1"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=120.0.0.0|os.name=Windows 10|os.version=NT 10.0|os.full=Windows 10 NT 10.0|device=pc"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0", "kind=browser|name=Edge|version=120.0.0.0|os.name=Windows 10|os.version=NT 10.0|os.full=Windows 10 NT 10.0|device=pc"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0", "kind=browser|name=Firefox|version=121.0|os.name=Windows 10|os.version=NT 10.0|os.full=Windows 10 NT 10.0|device=pc"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15", "kind=browser|name=Safari|version=17.1|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1.2 Mobile/15E148 Safari/604.1", "kind=browser|name=Safari|version=17.1.2|os.name=iPhone|os.version=17.1.2|os.full=iPhone 17.1.2|device=iPhone"),
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", "kind=browser|name=Chrome|version=119.0.0.0|os.name=Linux|device=pc"),
-    ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", "kind=browser|name=Chrome|version=120.0.0.0|os.name=Android|os.version=10|os.full=Android 10|device=smartphone"),
-    // https://github.com/crossplane-contrib/provider-aws/pull/1243
-    ("aws-sdk-go-v2/1.11.2 os/linux lang/go/1.17 md/GOOS/linux md/GOARCH/amd64 api/ecr/1.9.0 crossplane-provider-aws/v0.26.0-rc.0.18.ge6ac32da.dirty", "kind=iac|name=Crossplane|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.11.2|language=go|language_version=1.17|platform=linux/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws|iac_provider_version=v0.26.0-rc.0.18.ge6ac32da.dirty|api=ecr#1.9.0"),
-    // https://github.com/crossplane-contrib/provider-jet-aws/pull/180
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.0.5 (+https://www.terraform.io) terraform-provider-aws/3.56.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.40.29 (go1.16; linux; amd64) crossplane-provider-jet-aws/v0.4.0-30.g2f6b907c.dirty", "kind=iac|name=Crossplane|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.40.29|language=go|language_version=1.16|platform=linux/x86_64|tool=Crossplane|iac_provider=crossplane-provider-jet-aws|iac_provider_version=v0.4.0-30.g2f6b907c.dirty|extra=terraform-provider-aws/3.56.0|extra=Terraform/1.0.5"),
-    // https://github.com/crossplane-contrib/provider-upjet-aws/pull/160
-    ("aws-sdk-go-v2/1.16.15 os/macos lang/go/1.19.2 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.9.0 crossplane-provider-aws-upbound/0.0.0", "kind=iac|name=Crossplane|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.16.15|language=go|language_version=1.19.2|platform=macos/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws-upbound|iac_provider_version=0.0.0|api=sts#1.9.0"),
-    // https://github.com/crossplane-contrib/provider-upjet-aws/pull/160
-    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.9 (+https://www.terraform.io) terraform-provider-aws/dev (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.15 (go1.17.6; darwin; amd64) crossplane-provider-aws-upbound/v0.0.0", "kind=iac|name=Crossplane|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.15|language=go|language_version=1.17.6|platform=macos/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws-upbound|iac_provider_version=v0.0.0|extra=terraform-provider-aws/dev|extra=Terraform/1.1.9"),
-    // https://github.com/ansible-collections/community.aws/pull/1632
-    ("APN/1.0 Ansible/2.14.1 community.aws/6.0.0-dev0", "kind=iac|name=Ansible|version=2.14.1|tool=Ansible|tool_version=2.14.1|iac_provider=community.aws|iac_provider_version=6.0.0-dev0"),
-    // https://github.com/capitalone/stack-deployment-tool/pull/8
-    ("sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9 aws-sdk-go/1.5.8 (go1.7.3; darwin; amd64)", "kind=sdk|name=aws-sdk-go|version=1.5.8|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.5.8|language=go|language_version=1.7.3|platform=macos/x86_64|extra=sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9"),
-    // https://github.com/hashicorp/terraform/issues/5020
-    ("[aws-sdk-go/1.1.0 (go1.5.2; darwin; amd64)]", "kind=sdk|name=aws-sdk-go|version=1.1.0|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.1.0|language=go|language_version=1.5.2|platform=macos/x86_64"),
-    // https://github.com/aws/amazon-vpc-cni-k8s/issues/3555
-    ("aws-sdk-go-v2/1.39.2 ua/2.1 os/linux lang/go#1.25.4 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.254.1 m/E,z", "kind=sdk|name=aws-sdk-go-v2|version=1.39.2|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.39.2|language=go|language_version=1.25.4|platform=linux/x86_64|api=ec2#1.254.1|extra=m/E,z"),
-    // https://github.com/boto/botocore/issues/2318
-    ("[Boto3/1.17.18 Python/3.9.2 Darwin/18.7.0 Botocore/1.20.18 my_user_agent/2.5.0]", "kind=sdk|name=Boto3|version=1.17.18|os.name=macOS|os.version=18.7.0|os.full=Darwin 18.7.0|sdk=Boto3|sdk_version=1.17.18|language=python|language_version=3.9.2|platform=macos|extra=Botocore/1.20.18|extra=my_user_agent/2.5.0"),
-    // https://github.com/boto/botocore/issues/2318
-    ("Boto3/1.17.18 Python/3.9.2 Darwin/18.7.0 Botocore/1.20.18 my_user_agent/2.5.0", "kind=sdk|name=Boto3|version=1.17.18|os.name=macOS|os.version=18.7.0|os.full=Darwin 18.7.0|sdk=Boto3|sdk_version=1.17.18|language=python|language_version=3.9.2|platform=macos|extra=Botocore/1.20.18|extra=my_user_agent/2.5.0"),
-    // https://github.com/RooCodeInc/Roo-Code/pull/9043
-    ("aws-sdk-js/3.922.0 ua/2.1 os/darwin#24.6.0 lang/js md/nodejs#22.19.0 api/bedrock-runtime#3.922.0 m/E,e app/RooCode#3.30.1", "kind=sdk|name=RooCode|version=3.30.1|os.name=macOS|os.version=24.6.0|os.full=darwin 24.6.0|sdk=aws-sdk-js|sdk_version=3.922.0|language=nodejs|language_version=22.19.0|platform=macos|tool=RooCode|tool_version=3.30.1|api=bedrock-runtime#3.922.0|extra=m/E,e"),
-    // https://github.com/RooCodeInc/Roo-Code/pull/9043
-    ("RooCode/3.30.1 m/E,e", "kind=other|name=RooCode|version=3.30.1|extra=m/E,e"),
-    // https://github.com/aws/aws-sdk-js-v3/pull/1775
-    ("aws-sdk-js/3.0.0-rc.9 os/linux/4.14.200-155.322.amzn2.x86_64 lang/js md/nodejs/12.14.0 api/iam/3.0.0-rc.9 cfg/retry-mode/standard", "kind=sdk|name=aws-sdk-js|version=3.0.0-rc.9|os.name=Linux|os.version=4.14.200-155.322.amzn2.x86_64|os.full=linux 4.14.200-155.322.amzn2.x86_64|sdk=aws-sdk-js|sdk_version=3.0.0-rc.9|language=nodejs|language_version=12.14.0|platform=linux/x86_64|api=iam#3.0.0-rc.9|extra=cfg/retry-mode/standard"),
-    // https://github.com/hootsuite/atlantis/issues/111
-    ("aws-sdk-go/1.8.39 (go1.8.3; linux; amd64)", "kind=sdk|name=aws-sdk-go|version=1.8.39|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.8.39|language=go|language_version=1.8.3|platform=linux/x86_64"),
-    // https://github.com/hootsuite/atlantis/issues/111
-    ("aws-sdk-go/1.10.18 (go1.8; linux; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.9.8", "kind=iac|name=Terraform|version=0.9.8|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.10.18|language=go|language_version=1.8|platform=linux/x86_64|tool=Terraform|tool_version=0.9.8"),
-    // https://github.com/aws/aws-dotnet-deploy/pull/88
-    ("aws-sdk-dotnet-netstandard/3.5.2.27 aws-sdk-dotnet-core/3.5.2.9 .NET_Core/3.1.12 OS/Microsoft_Windows_10.0.18363 exec-env/aws-dotnet-deploy-cli_0.1.1 ClientAsync Paginator", "kind=sdk|name=aws-sdk-dotnet-netstandard|version=3.5.2.27|os.name=Windows|os.version=10.0.18363|os.full=Microsoft Windows 10.0.18363|sdk=aws-sdk-dotnet-netstandard|sdk_version=3.5.2.27|language=dotnet|language_version=3.1.12|platform=windows|exec_env=aws-dotnet-deploy-cli_0.1.1|extra=aws-sdk-dotnet-core/3.5.2.9|extra=ClientAsync|extra=Paginator"),
-    // https://github.com/aws/aws-sdk-net-extensions-cognito/pull/15
-    ("aws-sdk-dotnet-coreclr/3.3.5.0 aws-sdk-dotnet-core/3.3.17.4 .NET_Core/4.6.26614.01 OS/Microsoft_Windows_10.0.15063 ClientAsync AWSDotNetCognito/1.0.0.0", "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.3.5.0|os.name=Windows|os.version=10.0.15063|os.full=Microsoft Windows 10.0.15063|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.3.5.0|language=dotnet|language_version=4.6.26614.01|platform=windows|extra=aws-sdk-dotnet-core/3.3.17.4|extra=ClientAsync|extra=AWSDotNetCognito/1.0.0.0"),
-    // https://github.com/awslabs/coldsnap/pull/397
-    ("aws-sdk-rust/1.3.6 os/linux lang/rust/1.88.0", "kind=sdk|name=aws-sdk-rust|version=1.3.6|os.name=Linux|sdk=aws-sdk-rust|sdk_version=1.3.6|language=rust|language_version=1.88.0|platform=linux"),
+    /// User agents, where each comes from, and what they parse to. The first 69 rows are, in
+    /// order, every line of the shared corpus `user-agents/panther-analysis-user-agents.txt`
+    /// (distinct userAgent values of panther-analysis' CloudTrail rule tests). The origin is
+    /// `<repository>@<commit> <path>` or a URL where the string was found as written, else
+    /// [`OURS`]: written by us after the formats the SDKs and CloudTrail document, with no
+    /// source found for the exact string. `tests/data/user-agents-reviewed.tsv` holds the
+    /// agents of others checked field by field.
+    pub(super) const TABLE: &[(&str, &str, &str)] = &[
+    ("68319f60-9dec-43b2-9702-de3a08c9d8a3", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_rds_snapshot_shared.yml", "kind=other|extra=68319f60-9dec-43b2-9702-de3a08c9d8a3"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) 68319f60-9dec-43b2-9702-de3a08c9d8a3 HashiCorp-terraform-exec/0.17.3", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_rds_manual_snapshot_created.yml", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=68319f60-9dec-43b2-9702-de3a08c9d8a3|extra=HashiCorp-terraform-exec/0.17.3"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) HashiCorp-terraform-exec/0.17.3", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_secretsmanager_retrieve_secrets.yml", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=HashiCorp-terraform-exec/0.17.3"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.2 (+https://www.terraform.io) terraform-provider-aws/3.76.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64) stratus-red-team_83c9a458-ffab-4d43-8b02-9691311e8c0a HashiCorp-terraform-exec/0.17.3", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_event_selectors_disabled.yml", "kind=iac|name=Terraform|version=1.1.2|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64|tool=Terraform|tool_version=1.1.2|iac_provider=terraform-provider-aws|iac_provider_version=3.76.1|extra=stratus-red-team_83c9a458-ffab-4d43-8b02-9691311e8c0a|extra=HashiCorp-terraform-exec/0.17.3"),
+    ("AWS Internal", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_loginprofilecreatedormodified.yml", "kind=service|name=AWS Internal|service=AWS Internal"),
+    ("Boto3/1.26.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_rds_deletion_protection_disabled.yml", "kind=sdk|name=Boto3|version=1.26.0|sdk=Boto3|sdk_version=1.26.0|language=python"),
+    ("Boto3/1.26.0 Python/3.9.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_rds_snapshot_enumeration.yml", "kind=sdk|name=Boto3|version=1.26.0|sdk=Boto3|sdk_version=1.26.0|language=python|language_version=3.9.0"),
+    ("Boto3/1.26.2 Python/3.10.8 Linux/4.14.294-220.533.amzn2.x86_64 exec-env/AWS_ECS_FARGATE Botocore/1.29.2", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_account_discovery.yml", "kind=sdk|name=Boto3|version=1.26.2|os.name=Linux|os.version=4.14.294-220.533.amzn2.x86_64|os.full=Linux 4.14.294-220.533.amzn2.x86_64|sdk=Boto3|sdk_version=1.26.2|language=python|language_version=3.10.8|platform=linux/x86_64|exec_env=AWS_ECS_FARGATE|extra=Botocore/1.29.2"),
+    ("Mozilla", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe .github/ISSUE_TEMPLATE/tuning.yml", "kind=other|extra=Mozilla"),
+    ("Mozilla/2.0 (compatible; NEWT ActiveX; Win32)", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ami_modified_for_public_access.yml", "kind=browser"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:124.0) Gecko/20100101 Firefox/124.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_vulnerable_xz_image_launched.yml", "kind=browser|name=Firefox|version=124.0|os.name=Mac OSX|os.version=10.15|os.full=Mac OSX 10.15|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/67.0.3396.99 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_unsuccessful_mfa_attempt.yml", "kind=browser|name=Chrome|version=67.0.3396.99|os.name=Mac OSX|os.version=10.11.6|os.full=Mac OSX 10.11.6|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/77.0.3865.120 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_root_password_changed.yml", "kind=browser|name=Chrome|version=77.0.3865.120|os.name=Mac OSX|os.version=10.14.6|os.full=Mac OSX 10.14.6|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/84.0.4147.105 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_root_activity.yml", "kind=browser|name=Chrome|version=84.0.4147.105|os.name=Mac OSX|os.version=10.15.5|os.full=Mac OSX 10.15.5|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/105.0.0.0 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_macie_evasion.yml", "kind=browser|name=Chrome|version=105.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/107.0.0.0 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_account_discovery.yml", "kind=browser|name=Chrome|version=107.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_useraccesskeyauth.yml", "kind=browser|name=Chrome|version=125.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_bedrock_deletemodelinvocationloggingconfiguration.yml", "kind=browser|name=Chrome|version=131.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_resource_made_public.yml", "kind=browser|name=Chrome|version=133.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0.4844.51 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_console_login_without_mfa.yml", "kind=browser|name=Chrome|version=99.0.4844.51|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0.4844.83 Safari/537.36", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_console_login_without_mfa.yml", "kind=browser|name=Chrome|version=99.0.4844.83|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Python-httplib2/0.8 (gzip)", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_lambda_crud.yml", "kind=other|name=Python-httplib2|version=0.8|extra=(gzip)"),
+    ("SampleUserAgent", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_many_passwors_read_attempts.yml", "kind=other|extra=SampleUserAgent"),
+    ("[Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/1.2.3.4 Safari/537.36]", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_s3_disable_bucket_logging.yml", "kind=browser|name=Chrome|version=1.2.3.4|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("[Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36]", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_short_lifecycle.yml", "kind=browser|name=Chrome|version=131.0.0.0|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("[S3Console/0.4, aws-internal/3 aws-sdk-java/1.11.666 Linux/4.9.184-0.1.ac.235.83.329.metal1.x86_64 OpenJDK_64-Bit_Server_VM/25.232-b09 java/1.8.0_232 vendor/Oracle_Corporation]", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_s3_bucket_deleted.yml", "kind=console|name=S3Console|version=0.4|os.name=Linux|os.version=4.9.184-0.1.ac.235.83.329.metal1.x86_64|os.full=Linux 4.9.184-0.1.ac.235.83.329.metal1.x86_64|sdk=aws-sdk-java|sdk_version=1.11.666|language=java|language_version=1.8.0_232|platform=linux/x86_64|tool=S3Console|tool_version=0.4|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.232-b09|extra=vendor/Oracle_Corporation"),
+    ("[sample-user-agent]", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_short_lifecycle.yml", "kind=other|extra=sample-user-agent"),
+    ("autoscaling.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_launch_unusual_ec2_instances.yml", "kind=service|name=autoscaling.amazonaws.com|service=autoscaling.amazonaws.com"),
+    ("aws-cli/1.11.76 Python/2.7.10 Darwin/17.7.0 botocore/1.5.39", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_securityhub_finding_evasion.yml", "kind=cli|name=aws-cli|version=1.11.76|os.name=macOS|os.version=17.7.0|os.full=Darwin 17.7.0|sdk=botocore|sdk_version=1.5.39|language=python|language_version=2.7.10|platform=macos|tool=aws-cli|tool_version=1.11.76"),
+    ("aws-cli/1.15.42 Python/3.6.1 Darwin/17.7.0 botocore/1.10.42", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_rds_publicrestore.yml", "kind=cli|name=aws-cli|version=1.15.42|os.name=macOS|os.version=17.7.0|os.full=Darwin 17.7.0|sdk=botocore|sdk_version=1.10.42|language=python|language_version=3.6.1|platform=macos|tool=aws-cli|tool_version=1.15.42"),
+    ("aws-cli/2.13.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_rds_activity_stream_stopped.yml", "kind=cli|name=aws-cli|version=2.13.0|tool=aws-cli|tool_version=2.13.0"),
+    ("aws-cli/2.13.0 Python/3.11.4", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_s3_copy_object_cross_account_kms.yml", "kind=cli|name=aws-cli|version=2.13.0|language=python|language_version=3.11.4|tool=aws-cli|tool_version=2.13.0"),
+    ("aws-cli/2.13.0 Python/3.11.4 Linux/5.10.0-1234-aws exe/x86_64.ubuntu.22", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_s3_delete_bucket_encryption.yml", "kind=cli|name=aws-cli|version=2.13.0|os.name=Linux|os.version=5.10.0-1234-aws|os.full=Linux 5.10.0-1234-aws|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.0|extra=exe/x86_64.ubuntu.22"),
+    ("aws-cli/2.13.5 Python/3.11.4", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_add_malicious_lambda_extension.yml", "kind=cli|name=aws-cli|version=2.13.5|language=python|language_version=3.11.4|tool=aws-cli|tool_version=2.13.5"),
+    ("aws-cli/2.13.5 Python/3.11.4 Linux/4.14.255-314-253.539.amzn2.x86_64 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/ec2.start-instances", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_stopinstances.yml", "kind=cli|name=aws-cli|version=2.13.5|os.name=Linux|os.version=4.14.255-314-253.539.amzn2.x86_64|os.full=Linux 4.14.255-314-253.539.amzn2.x86_64|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.5|exec_env=CloudShell|command=ec2.start-instances|extra=exe/x86_64.amzn.2|extra=prompt/off"),
+    ("aws-cli/2.13.5 Python/3.11.4 Linux/4.14.255-314-253.539.amzn2.x86_64 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/ec2.stop-instances", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_stopinstances.yml", "kind=cli|name=aws-cli|version=2.13.5|os.name=Linux|os.version=4.14.255-314-253.539.amzn2.x86_64|os.full=Linux 4.14.255-314-253.539.amzn2.x86_64|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.5|exec_env=CloudShell|command=ec2.stop-instances|extra=exe/x86_64.amzn.2|extra=prompt/off"),
+    ("aws-cli/2.15.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_imds_credential_exfiltration.yml", "kind=cli|name=aws-cli|version=2.15.0|tool=aws-cli|tool_version=2.15.0"),
+    ("aws-cli/2.15.59 md/awscrt#0.19.19 ua/2.0 os/macos#22.6.0 md/arch#arm64 lang/python#3.11.11 md/pyimpl#CPython cfg/retry-mode#standard md/installer#source md/prompt#off md/command#lambda.list-functions", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules", "kind=cli|name=aws-cli|version=2.15.59|os.name=macOS|os.version=22.6.0|os.full=macos 22.6.0|language=python|language_version=3.11.11|platform=macos/arm64|tool=aws-cli|tool_version=2.15.59|command=lambda.list-functions|extra=md/awscrt#0.19.19|extra=md/pyimpl#CPython|extra=cfg/retry-mode#standard|extra=md/installer#source|extra=md/prompt#off"),
+    ("aws-cli/2.15.59 md/awscrt#0.19.19 ua/2.0 os/macos#22.6.0 md/arch#arm64 lang/python#3.11.11 md/pyimpl#CPython cfg/retry-mode#standard md/installer#source md/prompt#off md/command#sts.get-caller-identity", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules", "kind=cli|name=aws-cli|version=2.15.59|os.name=macOS|os.version=22.6.0|os.full=macos 22.6.0|language=python|language_version=3.11.11|platform=macos/arm64|tool=aws-cli|tool_version=2.15.59|command=sts.get-caller-identity|extra=md/awscrt#0.19.19|extra=md/pyimpl#CPython|extra=cfg/retry-mode#standard|extra=md/installer#source|extra=md/prompt#off"),
+    ("aws-internal/3 aws-sdk-java/1.11.1030 Linux/5.4.116-64.217.amzn2int.x86_64 OpenJDK_64-Bit_Server_VM/25.302-b08 java/1.8.0_302 vendor/Oracle_Corporation cfg/retry-mode/legacy", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_codebuild_made_public.yml", "kind=service|name=aws-sdk-java|version=1.11.1030|os.name=Linux|os.version=5.4.116-64.217.amzn2int.x86_64|os.full=Linux 5.4.116-64.217.amzn2int.x86_64|sdk=aws-sdk-java|sdk_version=1.11.1030|language=java|language_version=1.8.0_302|platform=linux/x86_64|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.302-b08|extra=vendor/Oracle_Corporation|extra=cfg/retry-mode/legacy"),
+    ("aws-internal/3 aws-sdk-java/1.11.706 Linux/4.9.184-0.1.ac.235.83.329.metal1.x86_64 OpenJDK_64-Bit_Server_VM/25.242-b08 java/1.8.0_242 vendor/Oracle_Corporation", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_key_compromised.yml", "kind=service|name=aws-sdk-java|version=1.11.706|os.name=Linux|os.version=4.9.184-0.1.ac.235.83.329.metal1.x86_64|os.full=Linux 4.9.184-0.1.ac.235.83.329.metal1.x86_64|sdk=aws-sdk-java|sdk_version=1.11.706|language=java|language_version=1.8.0_242|platform=linux/x86_64|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.242-b08|extra=vendor/Oracle_Corporation"),
+    ("aws-internal/3 aws-sdk-java/1.12.124 Linux/4.9.273-0.1.ac.226.84.332.metal1.x86_64 OpenJDK_64-Bit_Server_VM/25.312-b07 java/1.8.0_312 vendor/Oracle_Corporation cfg/retry-mode/standard", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_iam_user_recon_denied.yml", "kind=service|name=aws-sdk-java|version=1.12.124|os.name=Linux|os.version=4.9.273-0.1.ac.226.84.332.metal1.x86_64|os.full=Linux 4.9.273-0.1.ac.226.84.332.metal1.x86_64|sdk=aws-sdk-java|sdk_version=1.12.124|language=java|language_version=1.8.0_312|platform=linux/x86_64|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.312-b07|extra=vendor/Oracle_Corporation|extra=cfg/retry-mode/standard"),
+    ("aws-sdk-go-v2/1.14.0 os/macos lang/go/1.17.6 md/GOOS/darwin md/GOARCH/arm64 api/iam/1.17.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_iam_user_key_created.yml", "kind=sdk|name=aws-sdk-go-v2|version=1.14.0|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.14.0|language=go|language_version=1.17.6|platform=macos/arm64|api=iam#1.17.0"),
+    ("aws-sdk-go/1.15.12 (go1.12.6; linux; amd64)", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_region_enabled.yml", "kind=sdk|name=aws-sdk-go|version=1.15.12|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.15.12|language=go|language_version=1.12.6|platform=linux/x86_64"),
+    ("aws-sdk-go/1.24.1 (go1.14; darwin; amd64)", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_manual_security_group_changes.yml", "kind=sdk|name=aws-sdk-go|version=1.24.1|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.24.1|language=go|language_version=1.14|platform=macos/x86_64"),
+    ("aws-sdk-go/1.29.7 (go1.13.7; darwin; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.12.24 (+https://www.terraform.io)", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_manual_security_group_changes.yml", "kind=iac|name=Terraform|version=0.12.24|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.29.7|language=go|language_version=1.13.7|platform=macos/x86_64|tool=Terraform|tool_version=0.12.24"),
+    ("aws-sdk-go/1.32.7 (go1.14.6; linux; amd64) exec-env/AWS_Lambda_go1.x", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_iam_user_recon_denied.yml", "kind=sdk|name=aws-sdk-go|version=1.32.7|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.32.7|language=go|language_version=1.14.6|platform=linux/x86_64|exec_env=AWS_Lambda_go1.x"),
+    ("aws-sdk-go/1.38.37 (go1.16; linux; amd64) exec-env/AWS_Lambda_go1.x", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_unused_region.yml", "kind=sdk|name=aws-sdk-go|version=1.38.37|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.38.37|language=go|language_version=1.16|platform=linux/x86_64|exec_env=AWS_Lambda_go1.x"),
+    ("aws-sdk-go/1.4.14 (go1.11.4; darwin; amd64)", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_iam_assume_role_blocklist_ignored.yml", "kind=sdk|name=aws-sdk-go|version=1.4.14|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.4.14|language=go|language_version=1.11.4|platform=macos/x86_64"),
+    ("aws-sdk-go/1.40.21 (go1.17; linux; amd64) exec-env/AWS_Lambda_go1.x", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_modify_cloud_compute_infrastructure.yml", "kind=sdk|name=aws-sdk-go|version=1.40.21|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.40.21|language=go|language_version=1.17|platform=linux/x86_64|exec_env=AWS_Lambda_go1.x"),
+    ("aws-sdk-python/1.26.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_s3_ransomware_note_upload.yml", "kind=sdk|name=aws-sdk-python|version=1.26.0|sdk=aws-sdk-python|sdk_version=1.26.0|language=python"),
+    ("awslambda-worker/1.0 rusoto/0.47.0 rust/1.55.0 linux", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_unused_region.yml", "kind=sdk|name=rusoto|version=0.47.0|os.name=Linux|sdk=rusoto|sdk_version=0.47.0|language=rust|language_version=1.55.0|platform=linux|extra=awslambda-worker/1.0"),
+    ("cloudformation.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_download_instance_user_data.yml", "kind=iac|name=CloudFormation|tool=CloudFormation|service=cloudformation.amazonaws.com"),
+    ("config.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_traffic_mirroring.yml", "kind=service|name=config.amazonaws.com|service=config.amazonaws.com"),
+    ("console.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_add_malicious_lambda_extension.yml", "kind=console|name=AWS Management Console|service=console.amazonaws.com"),
+    ("console.ec2.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_gateway_modified.yml", "kind=console|name=AWS Management Console|service=console.ec2.amazonaws.com"),
+    ("eks-nodegroup.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_monitoring.yml", "kind=service|name=eks-nodegroup.amazonaws.com|service=eks-nodegroup.amazonaws.com"),
+    ("eks.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ssm_distributed_command.yml", "kind=service|name=eks.amazonaws.com|service=eks.amazonaws.com"),
+    ("example-user-agent", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_attempt_to_leave_org.yml", "kind=other|extra=example-user-agent"),
+    ("lambda.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/role_assumed_by_aws_service.yml", "kind=service|name=lambda.amazonaws.com|service=lambda.amazonaws.com"),
+    ("python-requests/2.28.0", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe queries/aws_queries/aws_s3_large_download_specific_bucket.yml", "kind=other|name=python-requests|version=2.28.0"),
+    ("sample-user-agent", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe queries/aws_queries/aws_ssm_multiple_sessions.yml", "kind=other|extra=sample-user-agent"),
+    ("signin.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_iam_user_recon_denied.yml", "kind=console|name=AWS Management Console|service=signin.amazonaws.com"),
+    ("sqs.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_iam_user_recon_denied.yml", "kind=service|name=sqs.amazonaws.com|service=sqs.amazonaws.com"),
+    ("stratus-red-team_8b255a24-d33d-4750-bd4b-4007124741df", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_multi_instance_connect.yml", "kind=other|extra=stratus-red-team_8b255a24-d33d-4750-bd4b-4007124741df"),
+    ("stratus-red-team_95b154bb-bcb2-4582-82f4-b3dbb6cfc1d9", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_multi_instance_connect.yml", "kind=other|extra=stratus-red-team_95b154bb-bcb2-4582-82f4-b3dbb6cfc1d9"),
+    ("stratus-red-team_c8ff220a-7e52-429b-868f-d979123ed2d3", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_ec2_launch_unusual_ec2_instances.yml", "kind=other|extra=stratus-red-team_c8ff220a-7e52-429b-868f-d979123ed2d3"),
+    ("stratus-red-team_dbac929e-ae11-4539-8753-35dbcbbc3256", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_dns_logs_deleted.yml", "kind=other|extra=stratus-red-team_dbac929e-ae11-4539-8753-35dbcbbc3256"),
+    ("trustedadvisor.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_cloudtrail_ses_check_send_quota.yml", "kind=service|name=trustedadvisor.amazonaws.com|service=trustedadvisor.amazonaws.com"),
+    ("aws-sdk-ruby/1.67.0 ruby/2.4.2 x86_64-linux memoizing", OURS, "kind=sdk|name=aws-sdk-ruby|version=1.67.0|os.name=Linux|sdk=aws-sdk-ruby|sdk_version=1.67.0|language=ruby|language_version=2.4.2|platform=linux/x86_64|extra=memoizing"),
+    ("aws-sdk-ruby2/2.11.632 ruby/2.7.6 x86_64-linux", OURS, "kind=sdk|name=aws-sdk-ruby2|version=2.11.632|os.name=Linux|sdk=aws-sdk-ruby2|sdk_version=2.11.632|language=ruby|language_version=2.7.6|platform=linux/x86_64"),
+    ("aws-sdk-ruby3/3.130.0 ruby/3.1.2 x86_64-linux aws-sdk-s3/1.114.0", OURS, "kind=sdk|name=aws-sdk-ruby3|version=3.130.0|os.name=Linux|sdk=aws-sdk-ruby3|sdk_version=3.130.0|language=ruby|language_version=3.1.2|platform=linux/x86_64|api=s3#1.114.0"),
+    ("aws-sdk-ruby3/3.171.0 ruby/3.2.0 arm64-darwin22 aws-sdk-ec2/1.360.0", OURS, "kind=sdk|name=aws-sdk-ruby3|version=3.171.0|os.name=macOS|sdk=aws-sdk-ruby3|sdk_version=3.171.0|language=ruby|language_version=3.2.0|platform=macos/arm64|api=ec2#1.360.0"),
+    ("aws-sdk-ruby3/3.130.0 ruby/3.1.2 x64-mingw-ucrt aws-sdk-s3/1.114.0", OURS, "kind=sdk|name=aws-sdk-ruby3|version=3.130.0|os.name=Windows|sdk=aws-sdk-ruby3|sdk_version=3.130.0|language=ruby|language_version=3.1.2|platform=windows/x86_64|api=s3#1.114.0"),
+    ("aws-sdk-ruby3/3.191.3 ua/2.0 api/s3#1.143.0 os/macos#23 md/arm64 lang/ruby#3.3.0 md/3.3.0 cfg/retry-mode#legacy", OURS, "kind=sdk|name=aws-sdk-ruby3|version=3.191.3|os.name=macOS|os.version=23|os.full=macos 23|sdk=aws-sdk-ruby3|sdk_version=3.191.3|language=ruby|language_version=3.3.0|platform=macos/arm64|api=s3#1.143.0|extra=md/3.3.0|extra=cfg/retry-mode#legacy"),
+    ("aws-cli/2.13.5 Python/3.11.4 Linux/5.15.0 exe/x86_64.ubuntu.22 prompt/off command/s3.ls", OURS, "kind=cli|name=aws-cli|version=2.13.5|os.name=Linux|os.version=5.15.0|os.full=Linux 5.15.0|language=python|language_version=3.11.4|platform=linux/x86_64|tool=aws-cli|tool_version=2.13.5|command=s3.ls|extra=exe/x86_64.ubuntu.22|extra=prompt/off"),
+    ("aws-cli/2.9.19 Python/3.9.11 Windows/10 exe/AMD64 prompt/off command/sts.get-caller-identity", OURS, "kind=cli|name=aws-cli|version=2.9.19|os.name=Windows|os.version=10|os.full=Windows 10|language=python|language_version=3.9.11|platform=windows/x86_64|tool=aws-cli|tool_version=2.9.19|command=sts.get-caller-identity|extra=exe/AMD64|extra=prompt/off"),
+    ("aws-cli/2.11.0 Python/3.11.2 Darwin/22.3.0 exe/x86_64 prompt/off command/eks.get-token", OURS, "kind=cli|name=aws-cli|version=2.11.0|os.name=macOS|os.version=22.3.0|os.full=Darwin 22.3.0|language=python|language_version=3.11.2|platform=macos/x86_64|tool=aws-cli|tool_version=2.11.0|command=eks.get-token|extra=exe/x86_64|extra=prompt/off"),
+    ("aws-cli/1.27.50 Python/3.8.10 Linux/5.15.0-1028-aws botocore/1.29.50", OURS, "kind=cli|name=aws-cli|version=1.27.50|os.name=Linux|os.version=5.15.0-1028-aws|os.full=Linux 5.15.0-1028-aws|sdk=botocore|sdk_version=1.29.50|language=python|language_version=3.8.10|platform=linux|tool=aws-cli|tool_version=1.27.50"),
+    ("aws-cli/1.16.312 Python/3.6.8 Linux/4.15.0-1057-aws botocore/1.13.48", OURS, "kind=cli|name=aws-cli|version=1.16.312|os.name=Linux|os.version=4.15.0-1057-aws|os.full=Linux 4.15.0-1057-aws|sdk=botocore|sdk_version=1.13.48|language=python|language_version=3.6.8|platform=linux|tool=aws-cli|tool_version=1.16.312"),
+    ("aws-cli/1.18.69 Python/2.7.18 Linux/4.14.186-146.268.amzn2.x86_64 botocore/1.16.19", OURS, "kind=cli|name=aws-cli|version=1.18.69|os.name=Linux|os.version=4.14.186-146.268.amzn2.x86_64|os.full=Linux 4.14.186-146.268.amzn2.x86_64|sdk=botocore|sdk_version=1.16.19|language=python|language_version=2.7.18|platform=linux/x86_64|tool=aws-cli|tool_version=1.18.69"),
+    ("[aws-cli/1.18.69 Python/2.7.18 Linux/4.14.186-146.268.amzn2.x86_64 botocore/1.16.19]", OURS, "kind=cli|name=aws-cli|version=1.18.69|os.name=Linux|os.version=4.14.186-146.268.amzn2.x86_64|os.full=Linux 4.14.186-146.268.amzn2.x86_64|sdk=botocore|sdk_version=1.16.19|language=python|language_version=2.7.18|platform=linux/x86_64|tool=aws-cli|tool_version=1.18.69"),
+    ("aws-cli/2.17.0 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.91-99.172.amzn2023.x86_64 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython exec-env/CloudShell cfg/retry-mode#standard md/installer#exe md/distrib#amzn.2023 md/prompt#off md/command#s3.ls", OURS, "kind=cli|name=aws-cli|version=2.17.0|os.name=Linux|os.version=6.1.91-99.172.amzn2023.x86_64|os.full=linux 6.1.91-99.172.amzn2023.x86_64|language=python|language_version=3.11.8|platform=linux/x86_64|tool=aws-cli|tool_version=2.17.0|exec_env=CloudShell|command=s3.ls|extra=md/awscrt#0.20.11|extra=md/pyimpl#CPython|extra=cfg/retry-mode#standard|extra=md/installer#exe|extra=md/distrib#amzn.2023|extra=md/prompt#off"),
+    ("aws-sdk-java/1.11.666 Linux/4.9.184 OpenJDK_64-Bit_Server_VM/25.232-b09 java/1.8.0_232 vendor/Oracle_Corporation", OURS, "kind=sdk|name=aws-sdk-java|version=1.11.666|os.name=Linux|os.version=4.9.184|os.full=Linux 4.9.184|sdk=aws-sdk-java|sdk_version=1.11.666|language=java|language_version=1.8.0_232|platform=linux|extra=OpenJDK_64-Bit_Server_VM/25.232-b09|extra=vendor/Oracle_Corporation"),
+    ("aws-sdk-java/1.11.490 Windows_10/10.0 Java_HotSpot(TM)_64-Bit_Server_VM/25.201-b09 java/1.8.0_201 vendor/Oracle_Corporation", OURS, "kind=sdk|name=aws-sdk-java|version=1.11.490|os.name=Windows|os.version=10.0|os.full=Windows 10 10.0|sdk=aws-sdk-java|sdk_version=1.11.490|language=java|language_version=1.8.0_201|platform=windows|extra=Java_HotSpot(TM)_64-Bit_Server_VM/25.201-b09|extra=vendor/Oracle_Corporation"),
+    ("aws-sdk-java/1.12.300 Mac_OS_X/12.5 OpenJDK_64-Bit_Server_VM/17.0.4+8 java/17.0.4 kotlin/1.7.10 vendor/Eclipse_Adoptium cfg/retry-mode/standard", OURS, "kind=sdk|name=aws-sdk-java|version=1.12.300|os.name=macOS|os.version=12.5|os.full=Mac OS X 12.5|sdk=aws-sdk-java|sdk_version=1.12.300|language=java|language_version=17.0.4|platform=macos|extra=OpenJDK_64-Bit_Server_VM/17.0.4+8|extra=kotlin/1.7.10|extra=vendor/Eclipse_Adoptium|extra=cfg/retry-mode/standard"),
+    ("[aws-sdk-java/1.12.261 Linux/5.10.118-111.515.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/11.0.15+9-LTS java/11.0.15 vendor/Amazon.com_Inc. cfg/retry-mode/standard]", OURS, "kind=sdk|name=aws-sdk-java|version=1.12.261|os.name=Linux|os.version=5.10.118-111.515.amzn2.x86_64|os.full=Linux 5.10.118-111.515.amzn2.x86_64|sdk=aws-sdk-java|sdk_version=1.12.261|language=java|language_version=11.0.15|platform=linux/x86_64|extra=OpenJDK_64-Bit_Server_VM/11.0.15+9-LTS|extra=vendor/Amazon.com_Inc.|extra=cfg/retry-mode/standard"),
+    ("aws-sdk-java/2.20.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.6+10-LTS Java/17.0.6 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy", OURS, "kind=sdk|name=aws-sdk-java|version=2.20.0|os.name=Linux|os.version=5.10|os.full=Linux 5.10|sdk=aws-sdk-java|sdk_version=2.20.0|language=java|language_version=17.0.6|platform=linux|extra=OpenJDK_64-Bit_Server_VM/17.0.6+10-LTS|extra=vendor/Amazon.com_Inc.|extra=io/sync|extra=http/Apache|extra=cfg/retry-mode/legacy"),
+    ("aws-sdk-java/2.20.43 Linux/5.10.173-154.642.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/11.0.18+10-LTS Java/11.0.18 vendor/Amazon.com_Inc. exec-env/AWS_Lambda_java11 io/sync http/Apache cfg/retry-mode/legacy", OURS, "kind=sdk|name=aws-sdk-java|version=2.20.43|os.name=Linux|os.version=5.10.173-154.642.amzn2.x86_64|os.full=Linux 5.10.173-154.642.amzn2.x86_64|sdk=aws-sdk-java|sdk_version=2.20.43|language=java|language_version=11.0.18|platform=linux/x86_64|exec_env=AWS_Lambda_java11|extra=OpenJDK_64-Bit_Server_VM/11.0.18+10-LTS|extra=vendor/Amazon.com_Inc.|extra=io/sync|extra=http/Apache|extra=cfg/retry-mode/legacy"),
+    ("aws-sdk-java/2.25.6 ua/2.0 os/Linux#5.10.210-201.852.amzn2.x86_64 lang/java#17.0.10 md/OpenJDK_64-Bit_Server_VM#17.0.10+7-LTS md/vendor#Amazon.com_Inc. md/en_US cfg/retry-mode#legacy", OURS, "kind=sdk|name=aws-sdk-java|version=2.25.6|os.name=Linux|os.version=5.10.210-201.852.amzn2.x86_64|os.full=Linux 5.10.210-201.852.amzn2.x86_64|sdk=aws-sdk-java|sdk_version=2.25.6|language=java|language_version=17.0.10|platform=linux/x86_64|extra=md/OpenJDK_64-Bit_Server_VM#17.0.10+7-LTS|extra=md/vendor#Amazon.com_Inc.|extra=md/en_US|extra=cfg/retry-mode#legacy"),
+    ("aws-sdk-go/1.44.157 (go1.19.3; darwin; arm64)", OURS, "kind=sdk|name=aws-sdk-go|version=1.44.157|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=macos/arm64"),
+    ("aws-sdk-go/1.44.157 (go1.19.3; linux; amd64) amazon-ssm-agent/3.2.582.0", OURS, "kind=sdk|name=amazon-ssm-agent|version=3.2.582.0|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.44.157|language=go|language_version=1.19.3|platform=linux/x86_64|tool=amazon-ssm-agent|tool_version=3.2.582.0"),
+    ("aws-sdk-go/1.44.260 (go1.20.4; windows; amd64) amazon-ssm-agent/3.2.923.0", OURS, "kind=sdk|name=amazon-ssm-agent|version=3.2.923.0|os.name=Windows|sdk=aws-sdk-go|sdk_version=1.44.260|language=go|language_version=1.20.4|platform=windows/x86_64|tool=amazon-ssm-agent|tool_version=3.2.923.0"),
+    ("aws-sdk-go/1.44.122 (go1.19.2; linux; amd64) aws-iam-authenticator/0.6.2", OURS, "kind=cli|name=aws-iam-authenticator|version=0.6.2|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.44.122|language=go|language_version=1.19.2|platform=linux/x86_64|tool=aws-iam-authenticator|tool_version=0.6.2"),
+    ("sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9 aws-sdk-go/1.5.8 (go1.7.3; darwin; amd64)", OURS, "kind=sdk|name=aws-sdk-go|version=1.5.8|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.5.8|language=go|language_version=1.7.3|platform=macos/x86_64|extra=sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9"),
+    ("aws-sdk-go/1.44.180 (go1.20; darwin; arm64) copilot/v1.26.0", OURS, "kind=iac|name=copilot|version=v1.26.0|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.180|language=go|language_version=1.20|platform=macos/arm64|tool=copilot|tool_version=v1.26.0"),
+    ("aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/s3#1.47.7", OURS, "kind=sdk|name=aws-sdk-go-v2|version=1.24.0|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.24.0|language=go|language_version=1.21.5|platform=linux/x86_64|api=s3#1.47.7"),
+    ("aws-sdk-go-v2/1.7.1 os/macos lang/go/1.16.6 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.6.0", OURS, "kind=sdk|name=aws-sdk-go-v2|version=1.7.1|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.7.1|language=go|language_version=1.16.6|platform=macos/x86_64|api=sts#1.6.0"),
+    ("aws-sdk-go-v2/1.18.0 os/linux lang/go#1.20.4 md/GOOS#linux md/GOARCH#arm64 api/dynamodb#1.19.7 exec-env/AWS_Lambda_provided.al2", OURS, "kind=sdk|name=aws-sdk-go-v2|version=1.18.0|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.18.0|language=go|language_version=1.20.4|platform=linux/arm64|exec_env=AWS_Lambda_provided.al2|api=dynamodb#1.19.7"),
+    ("aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/cloudformation#1.42.3 eksctl/0.167.0", OURS, "kind=iac|name=eksctl|version=0.167.0|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.24.0|language=go|language_version=1.21.5|platform=linux/x86_64|tool=eksctl|tool_version=0.167.0|api=cloudformation#1.42.3"),
+    ("aws-sdk-nodejs/2.1048.0 linux/v16.13.0 exec-env/AWS_Lambda_nodejs16.x", OURS, "kind=sdk|name=aws-sdk-nodejs|version=2.1048.0|os.name=Linux|sdk=aws-sdk-nodejs|sdk_version=2.1048.0|language=nodejs|language_version=16.13.0|platform=linux|exec_env=AWS_Lambda_nodejs16.x"),
+    ("aws-sdk-nodejs/2.1374.0 linux/v18.16.0 exec-env/AWS_Lambda_nodejs18.x promise", OURS, "kind=sdk|name=aws-sdk-nodejs|version=2.1374.0|os.name=Linux|sdk=aws-sdk-nodejs|sdk_version=2.1374.0|language=nodejs|language_version=18.16.0|platform=linux|exec_env=AWS_Lambda_nodejs18.x|extra=promise"),
+    ("aws-sdk-nodejs/2.814.0 darwin/v14.15.1 promise", OURS, "kind=sdk|name=aws-sdk-nodejs|version=2.814.0|os.name=macOS|sdk=aws-sdk-nodejs|sdk_version=2.814.0|language=nodejs|language_version=14.15.1|platform=macos|extra=promise"),
+    ("aws-sdk-nodejs/2.1440.0 linux/v18.17.1 aws-cdk/2.93.0 promise", OURS, "kind=iac|name=aws-cdk|version=2.93.0|os.name=Linux|sdk=aws-sdk-nodejs|sdk_version=2.1440.0|language=nodejs|language_version=18.17.1|platform=linux|tool=aws-cdk|tool_version=2.93.0|extra=promise"),
+    ("aws-sdk-js/2.1048.0 callback", OURS, "kind=sdk|name=aws-sdk-js|version=2.1048.0|sdk=aws-sdk-js|sdk_version=2.1048.0|language=js|extra=callback"),
+    ("aws-sdk-js/3.400.0 ua/2.0 os/linux#5.10 lang/js md/nodejs#18.17.1 api/s3#3.400.0", OURS, "kind=sdk|name=aws-sdk-js|version=3.400.0|os.name=Linux|os.version=5.10|os.full=linux 5.10|sdk=aws-sdk-js|sdk_version=3.400.0|language=nodejs|language_version=18.17.1|platform=linux|api=s3#3.400.0"),
+    ("aws-sdk-js/3.362.0 ua/2.0 os/linux#5.10.184-194.730.amzn2.x86_64 lang/js md/nodejs#18.16.0 api/dynamodb#3.362.0 exec-env/AWS_Lambda_nodejs18.x", OURS, "kind=sdk|name=aws-sdk-js|version=3.362.0|os.name=Linux|os.version=5.10.184-194.730.amzn2.x86_64|os.full=linux 5.10.184-194.730.amzn2.x86_64|sdk=aws-sdk-js|sdk_version=3.362.0|language=nodejs|language_version=18.16.0|platform=linux/x86_64|exec_env=AWS_Lambda_nodejs18.x|api=dynamodb#3.362.0"),
+    ("aws-sdk-js/3.451.0 ua/2.0 os/macOS#10.15.7 lang/js md/browser#Chrome_119.0.0.0 api/cognito-identity#3.451.0", OURS, "kind=sdk|name=aws-sdk-js|version=3.451.0|os.name=macOS|os.version=10.15.7|os.full=macOS 10.15.7|sdk=aws-sdk-js|sdk_version=3.451.0|language=js|platform=macos|api=cognito-identity#3.451.0|extra=md/browser#Chrome_119.0.0.0"),
+    // The CDK CLI's agent and its hotswap token, in the forms of aws/aws-cdk@3c3dbbe65b1a
+    // packages/aws-cdk/lib/api/aws-auth/user-agent.ts and aws/aws-cdk@2ebdad838abb
+    // packages/aws-cdk/lib/api/hotswap-deployments.ts (`cdk-hotswap/success-${service}`, where
+    // lib/api/hotswap/lambda-functions.ts names the service `lambda`).
+    ("aws-sdk-js/3.609.0 ua/2.1 os/darwin#23.5.0 lang/js md/nodejs#20.15.1 api/lambda#3.609.0 m/N,E aws-cdk/2.150.0 cdk-hotswap/success-lambda", OURS, "kind=iac|name=aws-cdk|version=2.150.0|os.name=macOS|os.version=23.5.0|os.full=darwin 23.5.0|sdk=aws-sdk-js|sdk_version=3.609.0|language=nodejs|language_version=20.15.1|platform=macos|tool=aws-cdk|tool_version=2.150.0|api=lambda#3.609.0|extra=m/N,E|extra=cdk-hotswap/success-lambda"),
+    ("aws-sdk-js/3.609.0 ua/2.1 os/darwin#23.5.0 lang/js md/nodejs#20.15.1 api/cloudformation#3.609.0 m/N,E aws-cdk/2.150.0", OURS, "kind=iac|name=aws-cdk|version=2.150.0|os.name=macOS|os.version=23.5.0|os.full=darwin 23.5.0|sdk=aws-sdk-js|sdk_version=3.609.0|language=nodejs|language_version=20.15.1|platform=macos|tool=aws-cdk|tool_version=2.150.0|api=cloudformation#3.609.0|extra=m/N,E"),
+    ("aws-sdk-dotnet-coreclr/3.7.0.0 aws-sdk-dotnet-core/3.7.0.0 .NET_Core/6.0 OS/Microsoft_Windows_10.0 ClientAsync", OURS, "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.7.0.0|os.name=Windows|os.version=10.0|os.full=Microsoft Windows 10.0|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.7.0.0|language=dotnet|language_version=6.0|platform=windows|extra=ClientAsync"),
+    ("aws-sdk-dotnet-45/3.3.110.50 aws-sdk-dotnet-core/3.3.104.21 .NET_Runtime/4.0 .NET_Framework/4.0 OS/Microsoft_Windows_NT_6.2.9200.0 ClientSync", OURS, "kind=sdk|name=aws-sdk-dotnet-45|version=3.3.110.50|os.name=Windows|os.version=6.2.9200.0|os.full=Microsoft Windows NT 6.2.9200.0|sdk=aws-sdk-dotnet-45|sdk_version=3.3.110.50|language=dotnet|language_version=4.0|platform=windows|extra=aws-sdk-dotnet-core/3.3.104.21|extra=.NET_Framework/4.0|extra=ClientSync"),
+    ("aws-sdk-dotnet-coreclr/3.3.110.57 aws-sdk-dotnet-core/3.3.104.26 .NET_Core/4.6.28325.01 OS/Linux_4.14.154-99.181.amzn1.x86_64_#1_SMP_Sat_Nov_16_21:01:39_UTC_2019 ClientAsync", OURS, "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.3.110.57|os.name=Linux|os.version=4.14.154-99.181.amzn1.x86_64|os.full=Linux 4.14.154-99.181.amzn1.x86_64|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.3.110.57|language=dotnet|language_version=4.6.28325.01|platform=linux/x86_64|extra=aws-sdk-dotnet-core/3.3.104.26|extra=ClientAsync"),
+    ("aws-sdk-net/3.7.300.30 ua/2.0 os/windows#10.0.22621.0 md/aws-sdk-net-core#3.7.300.29 lang/.NET_Core#6.0.25 md/ClientAsync api/EC2#3.7.302.2 cfg/retry-mode#legacy", OURS, "kind=sdk|name=aws-sdk-net|version=3.7.300.30|os.name=Windows|os.version=10.0.22621.0|os.full=windows 10.0.22621.0|sdk=aws-sdk-net|sdk_version=3.7.300.30|language=dotnet|language_version=6.0.25|platform=windows|api=EC2#3.7.302.2|extra=md/aws-sdk-net-core#3.7.300.29|extra=md/ClientAsync|extra=cfg/retry-mode#legacy"),
+    ("aws-sdk-php/3.258.0 OS/Linux/5.10 GuzzleHttp/7 curl/7.79.1 PHP/8.1.14", OURS, "kind=sdk|name=aws-sdk-php|version=3.258.0|os.name=Linux|os.version=5.10|os.full=Linux 5.10|sdk=aws-sdk-php|sdk_version=3.258.0|language=php|language_version=8.1.14|platform=linux|extra=GuzzleHttp/7|extra=curl/7.79.1"),
+    ("aws-sdk-php/3.304.0 ua/2.0 OS/Linux#5.10.213 lang/php#8.2.17 GuzzleHttp/7 md/curl#8.5.0 api/s3#3.304.0", OURS, "kind=sdk|name=aws-sdk-php|version=3.304.0|os.name=Linux|os.version=5.10.213|os.full=Linux 5.10.213|sdk=aws-sdk-php|sdk_version=3.304.0|language=php|language_version=8.2.17|platform=linux|api=s3#3.304.0|extra=GuzzleHttp/7|extra=md/curl#8.5.0"),
+    ("aws-sdk-cpp/1.9.0 Linux/5.4 x86_64 GCC/9.3.0", OURS, "kind=sdk|name=aws-sdk-cpp|version=1.9.0|os.name=Linux|os.version=5.4|os.full=Linux 5.4|sdk=aws-sdk-cpp|sdk_version=1.9.0|language=cpp|platform=linux/x86_64|extra=GCC/9.3.0"),
+    ("aws-sdk-cpp/1.7.268 Linux/4.14.171-136.231.amzn2.x86_64 x86_64 GCC/7.3.1", OURS, "kind=sdk|name=aws-sdk-cpp|version=1.7.268|os.name=Linux|os.version=4.14.171-136.231.amzn2.x86_64|os.full=Linux 4.14.171-136.231.amzn2.x86_64|sdk=aws-sdk-cpp|sdk_version=1.7.268|language=cpp|platform=linux/x86_64|extra=GCC/7.3.1"),
+    ("aws-sdk-cpp/1.11.285 ua/2.0 md/aws-crt#0.26.4 os/Linux#5.15.0-101-generic md/arch#x86_64 lang/c++#C++11 md/GCC#11.4.0 cfg/retry-mode#default api/S3", OURS, "kind=sdk|name=aws-sdk-cpp|version=1.11.285|os.name=Linux|os.version=5.15.0-101-generic|os.full=Linux 5.15.0-101-generic|sdk=aws-sdk-cpp|sdk_version=1.11.285|language=cpp|language_version=C++11|platform=linux/x86_64|api=S3|extra=md/aws-crt#0.26.4|extra=md/GCC#11.4.0|extra=cfg/retry-mode#default"),
+    ("aws-sdk-rust/0.56.1 os/linux lang/rust/1.72.0", OURS, "kind=sdk|name=aws-sdk-rust|version=0.56.1|os.name=Linux|sdk=aws-sdk-rust|sdk_version=0.56.1|language=rust|language_version=1.72.0|platform=linux"),
+    ("aws-sdk-rust/1.1.4 ua/2.0 api/s3/1.12.0 os/linux lang/rust/1.75.0", OURS, "kind=sdk|name=aws-sdk-rust|version=1.1.4|os.name=Linux|sdk=aws-sdk-rust|sdk_version=1.1.4|language=rust|language_version=1.75.0|platform=linux|api=s3#1.12.0"),
+    ("aws-sdk-rust/1.3.3 ua/2.1 api/sts/1.64.0 os/macos lang/rust/1.82.0 m/E", OURS, "kind=sdk|name=aws-sdk-rust|version=1.3.3|os.name=macOS|sdk=aws-sdk-rust|sdk_version=1.3.3|language=rust|language_version=1.82.0|platform=macos|api=sts#1.64.0|extra=m/E"),
+    ("aws-sdk-kotlin/1.0.30 ua/2.0 api/s3#1.0.30 os/linux#5.15.0 lang/kotlin#1.9.21 md/javaVersion#17.0.9 md/jvmName#OpenJDK_64-Bit_Server_VM md/jvmVersion#17.0.9+9", OURS, "kind=sdk|name=aws-sdk-kotlin|version=1.0.30|os.name=Linux|os.version=5.15.0|os.full=linux 5.15.0|sdk=aws-sdk-kotlin|sdk_version=1.0.30|language=kotlin|language_version=1.9.21|platform=linux|api=s3#1.0.30|extra=md/javaVersion#17.0.9|extra=md/jvmName#OpenJDK_64-Bit_Server_VM|extra=md/jvmVersion#17.0.9+9"),
+    ("aws-sdk-swift/0.31.0 ua/2.0 api/s3#0.31.0 os/macos#14.2.1 lang/swift#5.9 cfg/retry-mode#standard", OURS, "kind=sdk|name=aws-sdk-swift|version=0.31.0|os.name=macOS|os.version=14.2.1|os.full=macos 14.2.1|sdk=aws-sdk-swift|sdk_version=0.31.0|language=swift|language_version=5.9|platform=macos|api=s3#0.31.0|extra=cfg/retry-mode#standard"),
+    ("Boto3/1.34.1 md/Botocore#1.34.1 ua/2.0 os/linux#5.10.0 md/arch#x86_64 lang/python#3.11.4 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.1", OURS, "kind=sdk|name=Boto3|version=1.34.1|os.name=Linux|os.version=5.10.0|os.full=linux 5.10.0|sdk=Boto3|sdk_version=1.34.1|language=python|language_version=3.11.4|platform=linux/x86_64|extra=md/Botocore#1.34.1|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.34.1"),
+    ("Boto3/1.34.42 md/Botocore#1.34.42 ua/2.0 os/linux#5.10.209-218.812.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.2 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.42", OURS, "kind=sdk|name=Boto3|version=1.34.42|os.name=Linux|os.version=5.10.209-218.812.amzn2.x86_64|os.full=linux 5.10.209-218.812.amzn2.x86_64|sdk=Boto3|sdk_version=1.34.42|language=python|language_version=3.12.2|platform=linux/x86_64|exec_env=AWS_Lambda_python3.12|extra=md/Botocore#1.34.42|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.34.42"),
+    ("Boto3/1.26.133 md/Botocore#1.29.133 ua/2.0 os/linux#5.15.0 md/arch#x86_64 lang/python#3.8.16 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.29.133 aws-sam-cli/1.84.0", OURS, "kind=iac|name=aws-sam-cli|version=1.84.0|os.name=Linux|os.version=5.15.0|os.full=linux 5.15.0|sdk=Boto3|sdk_version=1.26.133|language=python|language_version=3.8.16|platform=linux/x86_64|tool=aws-sam-cli|tool_version=1.84.0|extra=md/Botocore#1.29.133|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.29.133"),
+    ("Boto3/1.28.57 md/Botocore#1.31.57 ua/2.0 os/linux#4.14.326-245.539.amzn2.x86_64 md/arch#x86_64 lang/python#3.10.12 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.31.57 AWS-SageMaker-Python-SDK/2.197.0", OURS, "kind=sdk|name=Boto3|version=1.28.57|os.name=Linux|os.version=4.14.326-245.539.amzn2.x86_64|os.full=linux 4.14.326-245.539.amzn2.x86_64|sdk=Boto3|sdk_version=1.28.57|language=python|language_version=3.10.12|platform=linux/x86_64|extra=md/Botocore#1.31.57|extra=md/pyimpl#CPython|extra=cfg/retry-mode#legacy|extra=Botocore/1.31.57|extra=AWS-SageMaker-Python-SDK/2.197.0"),
+    ("Boto3/1.17.49 Python/3.8.8 Darwin/20.3.0 Botocore/1.20.49", OURS, "kind=sdk|name=Boto3|version=1.17.49|os.name=macOS|os.version=20.3.0|os.full=Darwin 20.3.0|sdk=Boto3|sdk_version=1.17.49|language=python|language_version=3.8.8|platform=macos|extra=Botocore/1.20.49"),
+    ("Boto3/1.9.201 Python/2.7.16 Linux/4.14.133-113.105.amzn2.x86_64 exec-env/AWS_Lambda_python2.7 Botocore/1.12.201", OURS, "kind=sdk|name=Boto3|version=1.9.201|os.name=Linux|os.version=4.14.133-113.105.amzn2.x86_64|os.full=Linux 4.14.133-113.105.amzn2.x86_64|sdk=Boto3|sdk_version=1.9.201|language=python|language_version=2.7.16|platform=linux/x86_64|exec_env=AWS_Lambda_python2.7|extra=Botocore/1.12.201"),
+    ("Boto3/1.20.32 Python/3.9.13 Linux/4.14.255-301-238.520.amzn2.x86_64 exec-env/AWS_Lambda_python3.9 Botocore/1.23.32", OURS, "kind=sdk|name=Boto3|version=1.20.32|os.name=Linux|os.version=4.14.255-301-238.520.amzn2.x86_64|os.full=Linux 4.14.255-301-238.520.amzn2.x86_64|sdk=Boto3|sdk_version=1.20.32|language=python|language_version=3.9.13|platform=linux/x86_64|exec_env=AWS_Lambda_python3.9|extra=Botocore/1.23.32"),
+    ("[Boto3/1.24.28 Python/3.9.13 Windows/10 Botocore/1.27.28]", OURS, "kind=sdk|name=Boto3|version=1.24.28|os.name=Windows|os.version=10|os.full=Windows 10|sdk=Boto3|sdk_version=1.24.28|language=python|language_version=3.9.13|platform=windows|extra=Botocore/1.27.28"),
+    ("Botocore/1.29.2 Python/3.10.8 Linux/5.15.0-1026-aws", OURS, "kind=sdk|name=Botocore|version=1.29.2|os.name=Linux|os.version=5.15.0-1026-aws|os.full=Linux 5.15.0-1026-aws|sdk=Botocore|sdk_version=1.29.2|language=python|language_version=3.10.8|platform=linux"),
+    ("Boto/2.49.0 Python/2.7.16 Linux/4.14.77-81.59.amzn2.x86_64", OURS, "kind=sdk|name=Boto|version=2.49.0|os.name=Linux|os.version=4.14.77-81.59.amzn2.x86_64|os.full=Linux 4.14.77-81.59.amzn2.x86_64|sdk=Boto|sdk_version=2.49.0|language=python|language_version=2.7.16|platform=linux/x86_64"),
+    ("APN/1.0 Pulumi/1.0 Pulumi-Aws/4.17.0-alpha.1629393364+0b9d696e.dirty (+https://www.pulumi.com) aws-sdk-go/1.40.20 (go1.16.4; darwin; amd64)", OURS, "kind=iac|name=Pulumi|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.40.20|language=go|language_version=1.16.4|platform=macos/x86_64|tool=Pulumi|iac_provider=Pulumi-Aws|iac_provider_version=4.17.0-alpha.1629393364+0b9d696e.dirty"),
+    ("aws-sdk-go-v2/1.7.1 os/macos lang/go/1.16.6 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.6.0 APN/1.0 Pulumi/3.9.1 PulumiAwsNative/0.0.2-alpha.1629496855+f3f26040.dirty", OURS, "kind=iac|name=Pulumi|version=3.9.1|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.7.1|language=go|language_version=1.16.6|platform=macos/x86_64|tool=Pulumi|tool_version=3.9.1|iac_provider=PulumiAwsNative|iac_provider_version=0.0.2-alpha.1629496855+f3f26040.dirty|api=sts#1.6.0"),
+    ("APN/1.0 Pulumi/1.0 Pulumi/1.0 Pulumi-Aws/0.11+compatible (+https://www.pulumi.com) aws-sdk-go-v2/1.16.16 os/macos lang/go/1.19.1 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.16.4", OURS, "kind=iac|name=Pulumi|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.16.16|language=go|language_version=1.19.1|platform=macos/x86_64|tool=Pulumi|iac_provider=Pulumi-Aws|iac_provider_version=0.11+compatible|api=sts#1.16.4|extra=Pulumi/1.0"),
+    ("aws-sdk-go/1.44.12 (go1.19.1; darwin; amd64) APN/1.0 HashiCorp/1.0 Terraform/ (+https://www.terraform.io/)", OURS, "kind=iac|name=Terraform|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.12|language=go|language_version=1.19.1|platform=macos/x86_64|tool=Terraform"),
+    ("APN/1.0 Hashicorp/1.0 Terraform/1.0.5 (+https://terraform.io) aws-sdk-go/1.40.20 (go1.16.4; darwin; amd64)", OURS, "kind=iac|name=Terraform|version=1.0.5|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.40.20|language=go|language_version=1.16.4|platform=macos/x86_64|tool=Terraform|tool_version=1.0.5"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.0.8 (+https://www.terraform.io) terraform-provider-awscc/dev (+https://registry.terraform.io/providers/hashicorp/awscc) my-test-module/0.0.1 (testing user-agent comment) aws-sdk-go-v2/1.9.1 os/macos lang/go/1.17 md/GOOS/darwin md/GOARCH/amd64 api/cloudcontrol/1.0.0", OURS, "kind=iac|name=Terraform|version=1.0.8|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.9.1|language=go|language_version=1.17|platform=macos/x86_64|tool=Terraform|tool_version=1.0.8|iac_provider=terraform-provider-awscc|iac_provider_version=dev|api=cloudcontrol#1.0.0|extra=my-test-module/0.0.1 (testing user-agent comment)"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.15.0-alpha20260204 (+https://www.terraform.io) terraform-provider-aws/6.32.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.41.1 ua/2.1 os/macos lang/go#1.25.7 md/GOOS#darwin md/GOARCH#arm64 api/sts#1.41.6 m/v,w test-infrastructure/1.0.0 (local-test)", OURS, "kind=iac|name=Terraform|version=1.15.0-alpha20260204|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.41.1|language=go|language_version=1.25.7|platform=macos/arm64|tool=Terraform|tool_version=1.15.0-alpha20260204|iac_provider=terraform-provider-aws|iac_provider_version=6.32.1|api=sts#1.41.6|extra=m/v,w|extra=test-infrastructure/1.0.0 (local-test)"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/0.13.5 (+https://www.terraform.io) terraform-provider-aws/3.22.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.36.0 (go1.15.3; linux; amd64)", OURS, "kind=iac|name=Terraform|version=0.13.5|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.36.0|language=go|language_version=1.15.3|platform=linux/x86_64|tool=Terraform|tool_version=0.13.5|iac_provider=terraform-provider-aws|iac_provider_version=3.22.0"),
+    ("aws-sdk-go/1.25.3 (go1.13.1; linux; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.12.13 (+https://www.terraform.io)", OURS, "kind=iac|name=Terraform|version=0.12.13|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.25.3|language=go|language_version=1.13.1|platform=linux/x86_64|tool=Terraform|tool_version=0.12.13"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.5.7 (+https://www.terraform.io) terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.24.0 os/linux lang/go#1.20.12 md/GOOS#linux md/GOARCH#amd64 api/sts#1.26.6", OURS, "kind=iac|name=Terraform|version=1.5.7|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.24.0|language=go|language_version=1.20.12|platform=linux/x86_64|tool=Terraform|tool_version=1.5.7|iac_provider=terraform-provider-aws|iac_provider_version=5.31.0|api=sts#1.26.6"),
+    ("[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10.225-191.878.amzn2int.x86_64 OpenJDK_64-Bit_Server_VM/25.422-b06 java/1.8.0_422 vendor/Oracle_Corporation cfg/retry-mode/standard]", OURS, "kind=console|name=S3Console|version=0.4|os.name=Linux|os.version=5.10.225-191.878.amzn2int.x86_64|os.full=Linux 5.10.225-191.878.amzn2int.x86_64|sdk=aws-sdk-java|sdk_version=1.12.488|language=java|language_version=1.8.0_422|platform=linux/x86_64|tool=S3Console|tool_version=0.4|service=aws-internal|extra=OpenJDK_64-Bit_Server_VM/25.422-b06|extra=vendor/Oracle_Corporation|extra=cfg/retry-mode/standard"),
+    ("ec2.amazonaws.com", OURS, "kind=service|name=ec2.amazonaws.com|service=ec2.amazonaws.com"),
+    ("elasticloadbalancing.amazonaws.com", OURS, "kind=service|name=elasticloadbalancing.amazonaws.com|service=elasticloadbalancing.amazonaws.com"),
+    ("ssm.amazonaws.com", OURS, "kind=service|name=ssm.amazonaws.com|service=ssm.amazonaws.com"),
+    ("s3.amazonaws.com", "awsdocs/amazon-s3-developer-guide@e5e6bbd2771d39e8ce3736849548a94b98d5094b doc_source/batch-ops-examples-event-bridge-cloud-trail.md", "kind=service|name=s3.amazonaws.com|service=s3.amazonaws.com"),
+    ("access-analyzer.amazonaws.com", OURS, "kind=service|name=access-analyzer.amazonaws.com|service=access-analyzer.amazonaws.com"),
+    ("guardduty.amazonaws.com", OURS, "kind=service|name=guardduty.amazonaws.com|service=guardduty.amazonaws.com"),
+    ("securityhub.amazonaws.com", OURS, "kind=service|name=securityhub.amazonaws.com|service=securityhub.amazonaws.com"),
+    ("backup.amazonaws.com", OURS, "kind=service|name=backup.amazonaws.com|service=backup.amazonaws.com"),
+    ("ecs.amazonaws.com", OURS, "kind=service|name=ecs.amazonaws.com|service=ecs.amazonaws.com"),
+    ("organizations.amazonaws.com", OURS, "kind=service|name=organizations.amazonaws.com|service=organizations.amazonaws.com"),
+    ("sso.amazonaws.com", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe rules/aws_cloudtrail_rules/aws_saml_activity.yml", "kind=service|name=sso.amazonaws.com|service=sso.amazonaws.com"),
+    ("elasticmapreduce.amazonaws.com", OURS, "kind=service|name=elasticmapreduce.amazonaws.com|service=elasticmapreduce.amazonaws.com"),
+    ("firehose.amazonaws.com", OURS, "kind=service|name=firehose.amazonaws.com|service=firehose.amazonaws.com"),
+    ("events.amazonaws.com", OURS, "kind=service|name=events.amazonaws.com|service=events.amazonaws.com"),
+    ("resource-explorer-2.amazonaws.com", OURS, "kind=service|name=resource-explorer-2.amazonaws.com|service=resource-explorer-2.amazonaws.com"),
+    ("Coral/Netty4", "awsdocs/aws-cloudtrail-user-guide@56f54d99dfee0c3faf3d4a2b87bb572ad9edf58a doc_source/cloudtrail-event-reference-aws-console-sign-in-events.md", "kind=service|name=Coral|service=Coral"),
+    ("Coral/Jakarta", OURS, "kind=service|name=Coral|service=Coral"),
+    ("Go-http-client/1.1", "panther-labs/panther-analysis@daa10c888566839e9918dfba1cd652743781e5fe global_helpers/global_helpers_test.py", "kind=other|name=Go-http-client|version=1.1"),
+    ("curl/7.88.1", OURS, "kind=other|name=curl|version=7.88.1"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", OURS, "kind=browser|name=Chrome|version=120.0.0.0|os.name=Windows 10|os.version=NT 10.0|os.full=Windows 10 NT 10.0|device=pc"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0", OURS, "kind=browser|name=Edge|version=120.0.0.0|os.name=Windows 10|os.version=NT 10.0|os.full=Windows 10 NT 10.0|device=pc"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0", OURS, "kind=browser|name=Firefox|version=121.0|os.name=Windows 10|os.version=NT 10.0|os.full=Windows 10 NT 10.0|device=pc"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15", OURS, "kind=browser|name=Safari|version=17.1|os.name=Mac OSX|os.version=10.15.7|os.full=Mac OSX 10.15.7|device=pc"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1.2 Mobile/15E148 Safari/604.1", OURS, "kind=browser|name=Safari|version=17.1.2|os.name=iPhone|os.version=17.1.2|os.full=iPhone 17.1.2|device=iPhone"),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", OURS, "kind=browser|name=Chrome|version=119.0.0.0|os.name=Linux|device=pc"),
+    ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", OURS, "kind=browser|name=Chrome|version=120.0.0.0|os.name=Android|os.version=10|os.full=Android 10|device=smartphone"),
+    ("aws-sdk-go-v2/1.11.2 os/linux lang/go/1.17 md/GOOS/linux md/GOARCH/amd64 api/ecr/1.9.0 crossplane-provider-aws/v0.26.0-rc.0.18.ge6ac32da.dirty", "https://github.com/crossplane-contrib/provider-aws/pull/1243", "kind=iac|name=Crossplane|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.11.2|language=go|language_version=1.17|platform=linux/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws|iac_provider_version=v0.26.0-rc.0.18.ge6ac32da.dirty|api=ecr#1.9.0"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.0.5 (+https://www.terraform.io) terraform-provider-aws/3.56.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.40.29 (go1.16; linux; amd64) crossplane-provider-jet-aws/v0.4.0-30.g2f6b907c.dirty", "https://github.com/crossplane-contrib/provider-jet-aws/pull/180", "kind=iac|name=Crossplane|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.40.29|language=go|language_version=1.16|platform=linux/x86_64|tool=Crossplane|iac_provider=crossplane-provider-jet-aws|iac_provider_version=v0.4.0-30.g2f6b907c.dirty|extra=terraform-provider-aws/3.56.0|extra=Terraform/1.0.5"),
+    ("aws-sdk-go-v2/1.16.15 os/macos lang/go/1.19.2 md/GOOS/darwin md/GOARCH/amd64 api/sts/1.9.0 crossplane-provider-aws-upbound/0.0.0", "https://github.com/crossplane-contrib/provider-upjet-aws/pull/160", "kind=iac|name=Crossplane|os.name=macOS|sdk=aws-sdk-go-v2|sdk_version=1.16.15|language=go|language_version=1.19.2|platform=macos/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws-upbound|iac_provider_version=0.0.0|api=sts#1.9.0"),
+    ("APN/1.0 HashiCorp/1.0 Terraform/1.1.9 (+https://www.terraform.io) terraform-provider-aws/dev (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.44.15 (go1.17.6; darwin; amd64) crossplane-provider-aws-upbound/v0.0.0", "https://github.com/crossplane-contrib/provider-upjet-aws/pull/160", "kind=iac|name=Crossplane|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.44.15|language=go|language_version=1.17.6|platform=macos/x86_64|tool=Crossplane|iac_provider=crossplane-provider-aws-upbound|iac_provider_version=v0.0.0|extra=terraform-provider-aws/dev|extra=Terraform/1.1.9"),
+    ("APN/1.0 Ansible/2.14.1 community.aws/6.0.0-dev0", "https://github.com/ansible-collections/community.aws/pull/1632", "kind=iac|name=Ansible|version=2.14.1|tool=Ansible|tool_version=2.14.1|iac_provider=community.aws|iac_provider_version=6.0.0-dev0"),
+    ("sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9 aws-sdk-go/1.5.8 (go1.7.3; darwin; amd64)", "https://github.com/capitalone/stack-deployment-tool/pull/8", "kind=sdk|name=aws-sdk-go|version=1.5.8|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.5.8|language=go|language_version=1.7.3|platform=macos/x86_64|extra=sdt/0.0.1-63215750bd4cba950600de8a0f60c4a3b42227d9"),
+    ("[aws-sdk-go/1.1.0 (go1.5.2; darwin; amd64)]", "https://github.com/hashicorp/terraform/issues/5020", "kind=sdk|name=aws-sdk-go|version=1.1.0|os.name=macOS|sdk=aws-sdk-go|sdk_version=1.1.0|language=go|language_version=1.5.2|platform=macos/x86_64"),
+    ("aws-sdk-go-v2/1.39.2 ua/2.1 os/linux lang/go#1.25.4 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.254.1 m/E,z", "https://github.com/aws/amazon-vpc-cni-k8s/issues/3555", "kind=sdk|name=aws-sdk-go-v2|version=1.39.2|os.name=Linux|sdk=aws-sdk-go-v2|sdk_version=1.39.2|language=go|language_version=1.25.4|platform=linux/x86_64|api=ec2#1.254.1|extra=m/E,z"),
+    ("[Boto3/1.17.18 Python/3.9.2 Darwin/18.7.0 Botocore/1.20.18 my_user_agent/2.5.0]", "https://github.com/boto/botocore/issues/2318", "kind=sdk|name=Boto3|version=1.17.18|os.name=macOS|os.version=18.7.0|os.full=Darwin 18.7.0|sdk=Boto3|sdk_version=1.17.18|language=python|language_version=3.9.2|platform=macos|extra=Botocore/1.20.18|extra=my_user_agent/2.5.0"),
+    ("Boto3/1.17.18 Python/3.9.2 Darwin/18.7.0 Botocore/1.20.18 my_user_agent/2.5.0", "https://github.com/boto/botocore/issues/2318", "kind=sdk|name=Boto3|version=1.17.18|os.name=macOS|os.version=18.7.0|os.full=Darwin 18.7.0|sdk=Boto3|sdk_version=1.17.18|language=python|language_version=3.9.2|platform=macos|extra=Botocore/1.20.18|extra=my_user_agent/2.5.0"),
+    ("aws-sdk-js/3.922.0 ua/2.1 os/darwin#24.6.0 lang/js md/nodejs#22.19.0 api/bedrock-runtime#3.922.0 m/E,e app/RooCode#3.30.1", "https://github.com/RooCodeInc/Roo-Code/pull/9043", "kind=sdk|name=RooCode|version=3.30.1|os.name=macOS|os.version=24.6.0|os.full=darwin 24.6.0|sdk=aws-sdk-js|sdk_version=3.922.0|language=nodejs|language_version=22.19.0|platform=macos|tool=RooCode|tool_version=3.30.1|api=bedrock-runtime#3.922.0|extra=m/E,e"),
+    ("RooCode/3.30.1 m/E,e", "https://github.com/RooCodeInc/Roo-Code/pull/9043", "kind=other|name=RooCode|version=3.30.1|extra=m/E,e"),
+    ("aws-sdk-js/3.0.0-rc.9 os/linux/4.14.200-155.322.amzn2.x86_64 lang/js md/nodejs/12.14.0 api/iam/3.0.0-rc.9 cfg/retry-mode/standard", "https://github.com/aws/aws-sdk-js-v3/pull/1775", "kind=sdk|name=aws-sdk-js|version=3.0.0-rc.9|os.name=Linux|os.version=4.14.200-155.322.amzn2.x86_64|os.full=linux 4.14.200-155.322.amzn2.x86_64|sdk=aws-sdk-js|sdk_version=3.0.0-rc.9|language=nodejs|language_version=12.14.0|platform=linux/x86_64|api=iam#3.0.0-rc.9|extra=cfg/retry-mode/standard"),
+    ("aws-sdk-go/1.8.39 (go1.8.3; linux; amd64)", "https://github.com/hootsuite/atlantis/issues/111", "kind=sdk|name=aws-sdk-go|version=1.8.39|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.8.39|language=go|language_version=1.8.3|platform=linux/x86_64"),
+    ("aws-sdk-go/1.10.18 (go1.8; linux; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.9.8", "https://github.com/hootsuite/atlantis/issues/111", "kind=iac|name=Terraform|version=0.9.8|os.name=Linux|sdk=aws-sdk-go|sdk_version=1.10.18|language=go|language_version=1.8|platform=linux/x86_64|tool=Terraform|tool_version=0.9.8"),
+    ("aws-sdk-dotnet-netstandard/3.5.2.27 aws-sdk-dotnet-core/3.5.2.9 .NET_Core/3.1.12 OS/Microsoft_Windows_10.0.18363 exec-env/aws-dotnet-deploy-cli_0.1.1 ClientAsync Paginator", "https://github.com/aws/aws-dotnet-deploy/pull/88", "kind=sdk|name=aws-sdk-dotnet-netstandard|version=3.5.2.27|os.name=Windows|os.version=10.0.18363|os.full=Microsoft Windows 10.0.18363|sdk=aws-sdk-dotnet-netstandard|sdk_version=3.5.2.27|language=dotnet|language_version=3.1.12|platform=windows|exec_env=aws-dotnet-deploy-cli_0.1.1|extra=aws-sdk-dotnet-core/3.5.2.9|extra=ClientAsync|extra=Paginator"),
+    ("aws-sdk-dotnet-coreclr/3.3.5.0 aws-sdk-dotnet-core/3.3.17.4 .NET_Core/4.6.26614.01 OS/Microsoft_Windows_10.0.15063 ClientAsync AWSDotNetCognito/1.0.0.0", "https://github.com/aws/aws-sdk-net-extensions-cognito/pull/15", "kind=sdk|name=aws-sdk-dotnet-coreclr|version=3.3.5.0|os.name=Windows|os.version=10.0.15063|os.full=Microsoft Windows 10.0.15063|sdk=aws-sdk-dotnet-coreclr|sdk_version=3.3.5.0|language=dotnet|language_version=4.6.26614.01|platform=windows|extra=aws-sdk-dotnet-core/3.3.17.4|extra=ClientAsync|extra=AWSDotNetCognito/1.0.0.0"),
+    ("aws-sdk-rust/1.3.6 os/linux lang/rust/1.88.0", "https://github.com/awslabs/coldsnap/pull/397", "kind=sdk|name=aws-sdk-rust|version=1.3.6|os.name=Linux|sdk=aws-sdk-rust|sdk_version=1.3.6|language=rust|language_version=1.88.0|platform=linux"),
+    ("AWS Console, aws-sdk-java/unknown-version Linux/2.6.18-kaos_fleet-1108-prod.2 Java_HotSpot(TM)_64-Bit_Server_VM/24.45-b08", "https://docs.aws.amazon.com/neptune/latest/userguide/cloudtrail.CloudTrail_Events.html", "kind=console|name=AWS Management Console|os.name=Linux|os.version=2.6.18-kaos_fleet-1108-prod.2|os.full=Linux 2.6.18-kaos_fleet-1108-prod.2|sdk=aws-sdk-java|language=java|platform=linux|extra=Java_HotSpot(TM)_64-Bit_Server_VM/24.45-b08"),
     ];
+
+    /// The origin of a TABLE row written by us.
+    const OURS: &str = "ours: written by us, no source found for the exact string";
+
+    /// Every row says where it comes from; the rows of others cite the place.
+    #[test]
+    fn table_rows_have_an_origin() {
+        let mut others = 0;
+        for (ua, origin, _) in TABLE {
+            if *origin == OURS {
+                continue;
+            }
+            let cited = origin.starts_with("https://")
+                || origin.split_once(' ').is_some_and(|(repo, path)| {
+                    repo.split_once('@')
+                        .is_some_and(|(name, commit)| name.contains('/') && commit.len() == 40)
+                        && !path.is_empty()
+                });
+            assert!(cited, "{ua:?}: origin {origin:?}");
+            others += 1;
+        }
+        // The corpus (69), the agents cited by URL (18) and those found in the reviewed
+        // repositories (4); the rest are ours.
+        assert!(others >= 91, "{others} rows from others");
+    }
 
     #[test]
     fn table() {
         assert!(TABLE.len() >= 150, "{} rows", TABLE.len());
         let mut failures = Vec::new();
-        for (ua, want) in TABLE {
+        for (ua, _, want) in TABLE {
             let got = flat(&parse(ua));
             if got != *want {
                 failures.push(format!("{ua}\n  want {want}\n  got  {got}"));
@@ -1630,7 +1773,7 @@ mod tests {
                 );
             }
             assert!(
-                TABLE.iter().any(|(ua, _)| ua == &line),
+                TABLE.iter().any(|(ua, _, _)| ua == &line),
                 "corpus line missing from TABLE: {line:?}"
             );
         }
@@ -1652,7 +1795,7 @@ mod tests {
 
     #[test]
     fn other_rows_are_allowed() {
-        for (ua, _) in TABLE {
+        for (ua, _, _) in TABLE {
             if parse(ua).aws.kind == Kind::Other {
                 // RooCode replaced the SDK's whole agent with its own (its PR #9043 says so).
                 let known = OTHER_ALLOWED.contains(ua)
@@ -1754,7 +1897,7 @@ mod tests {
     fn cache_matches_parse_and_stays_bounded() {
         let cache = UserAgentCache::new(100);
         assert!(cache.is_empty());
-        for (ua, _) in TABLE {
+        for (ua, _, _) in TABLE {
             assert_eq!(*cache.get(ua), parse(ua));
             assert_eq!(*cache.get(ua), parse(ua)); // a hit
         }
@@ -1800,7 +1943,7 @@ mod tests {
             .map(|t| {
                 let cache = Arc::clone(&cache);
                 std::thread::spawn(move || {
-                    for (i, (ua, _)) in TABLE.iter().enumerate().skip(t) {
+                    for (i, (ua, _, _)) in TABLE.iter().enumerate().skip(t) {
                         if i % 4 == t {
                             assert_eq!(*cache.get(ua), parse(ua));
                         }
@@ -1866,7 +2009,7 @@ mod tests {
         eprintln!("parse (SDK string): {:?}/call", t.elapsed() / n);
         let browser = TABLE
             .iter()
-            .find(|(ua, _)| ua.starts_with("Mozilla/5.0"))
+            .find(|(ua, _, _)| ua.starts_with("Mozilla/5.0"))
             .unwrap()
             .0;
         let t = Instant::now();
@@ -1892,7 +2035,7 @@ mod tests {
         };
         let text = std::fs::read_to_string(path).unwrap();
         for line in text.lines() {
-            println!("    ({:?}, {:?}),", line, flat(&parse(line)));
+            println!("    ({:?}, OURS, {:?}),", line, flat(&parse(line)));
         }
     }
 }
