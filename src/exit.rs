@@ -11,6 +11,7 @@ use crate::source::aws_error::AwsFailure;
 use crate::source::cloudwatch::SourceError;
 use crate::source::poller::PollError;
 use crate::source::s3::S3Error;
+use crate::source::sqs::SqsError;
 
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
@@ -64,6 +65,9 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     }
     if let Some(e) = cause.downcast_ref::<S3Error>() {
         return e.aws_failure().map(of_aws);
+    }
+    if let Some(e) = cause.downcast_ref::<SqsError>() {
+        return Some(of_aws(e.aws_failure()));
     }
     if let Some(e) = cause.downcast_ref::<SourceError>() {
         return e.aws_failure().map(of_aws);
