@@ -489,3 +489,41 @@ async fn a_killed_reader_loses_nothing() {
     assert_eq!(queued(&sqs, &queue_url).await, 0);
     stack.cleanup(&prefix).await;
 }
+
+/// The IAM policies in deploy/iam/ grant every call the readers make (and are valid JSON).
+#[test]
+fn the_reader_policies_grant_what_the_readers_call() {
+    let actions = |file: &str| -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/iam")
+            .join(file);
+        let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut out = Vec::new();
+        for statement in policy["Statement"].as_array().unwrap() {
+            assert_eq!(statement["Effect"], "Allow", "{statement}");
+            match &statement["Action"] {
+                Value::String(a) => out.push(a.clone()),
+                Value::Array(all) => out.extend(all.iter().map(|a| a.as_str().unwrap().to_owned())),
+                other => panic!("{other}"),
+            }
+        }
+        out
+    };
+    // Queue::check, receive, extend, delete; s3::get_object; an SSE-KMS trail or queue.
+    let sqs = actions("trailscope-sqs-reader.json");
+    for needed in [
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "s3:GetObject",
+        "kms:Decrypt",
+    ] {
+        assert!(sqs.iter().any(|a| a == needed), "{needed} missing: {sqs:?}");
+    }
+    // `ingest s3://`: ListObjectsV2 is s3:ListBucket.
+    let s3 = actions("trailscope-s3-reader.json");
+    for needed in ["s3:ListBucket", "s3:GetObject", "kms:Decrypt"] {
+        assert!(s3.iter().any(|a| a == needed), "{needed} missing: {s3:?}");
+    }
+}
