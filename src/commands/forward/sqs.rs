@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Flags of the SQS mode.
@@ -45,7 +45,9 @@ pub struct SqsArgs {
     /// Long polling: how long one receive waits for a message (at most 20s).
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration, env = "TRAILSCOPE_SQS_WAIT")]
     pub sqs_wait: Duration,
-    /// Messages read at once (each holds at most one object in memory while it is read).
+    /// Messages read at once (each holds at most one object in memory while it is read). Up to
+    /// 16 times as many more, read and waiting for their events' acknowledgements, hold only
+    /// their receipt.
     #[arg(long, default_value_t = 8, env = "TRAILSCOPE_SQS_MESSAGES_IN_FLIGHT")]
     pub sqs_messages_in_flight: usize,
     /// Stop (exit 0, everything received delivered and deleted) after this many receives in a
@@ -292,15 +294,30 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Receives while messages may be taken (a permit each), hands each to its own task, and
-/// returns once stopped (signal, --idle-exit, a fatal error) and every task has ended.
+/// How many messages, per message being read, may wait for their events' acknowledgements (a
+/// batch lingers up to a second before it is sent: without these, readers would wait for it
+/// instead of reading on).
+const UNSETTLED_PER_READING: usize = 16;
+
+/// What a message being handled holds: a place among the messages read at once (given back
+/// once its objects are read), and one among the messages not yet settled.
+struct Permits {
+    reading: OwnedSemaphorePermit,
+    _unsettled: OwnedSemaphorePermit,
+}
+
+/// Receives while messages may be taken (permits), hands each to its own task, and returns once
+/// stopped (signal, --idle-exit, a fatal error) and every task has ended.
 async fn receive_loop(
     args: &SqsArgs,
     common: &Common<'_>,
     ctx: Arc<Context>,
     cancel: &CancellationToken,
 ) -> Result<()> {
-    let permits = Arc::new(Semaphore::new(args.sqs_messages_in_flight));
+    let reading = Arc::new(Semaphore::new(args.sqs_messages_in_flight));
+    let unsettled = Arc::new(Semaphore::new(
+        args.sqs_messages_in_flight * UNSETTLED_PER_READING,
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     let mut idle = 0u32;
     let mut failing_since: Option<tokio::time::Instant> = None;
@@ -321,14 +338,27 @@ async fn receive_loop(
         }
         let first = tokio::select! {
             _ = cancel.cancelled() => break,
-            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            p = async {
+                let unsettled = unsettled.clone().acquire_owned().await;
+                let reading = reading.clone().acquire_owned().await;
+                (unsettled, reading)
+            } => match p {
+                (Ok(unsettled), Ok(reading)) => Permits { reading, _unsettled: unsettled },
+                _ => unreachable!("the semaphores are never closed"),
+            },
         };
         let mut taken = vec![first];
         while taken.len() < 10 {
-            match permits.clone().try_acquire_owned() {
-                Ok(p) => taken.push(p),
-                Err(_) => break,
-            }
+            let Ok(u) = unsettled.clone().try_acquire_owned() else {
+                break;
+            };
+            let Ok(r) = reading.clone().try_acquire_owned() else {
+                break;
+            };
+            taken.push(Permits {
+                reading: r,
+                _unsettled: u,
+            });
         }
         let received = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -376,13 +406,9 @@ async fn receive_loop(
             continue;
         }
         idle = 0;
-        for (message, permit) in messages.into_iter().zip(taken) {
+        for (message, permits) in messages.into_iter().zip(taken) {
             let ctx = ctx.clone();
-            tasks.spawn(async move {
-                let result = handle(&ctx, message).await;
-                drop(permit);
-                result
-            });
+            tasks.spawn(async move { handle(&ctx, message, permits).await });
         }
     }
     if fatal.is_some() {
@@ -407,8 +433,12 @@ async fn receive_loop(
 
 /// One message, from receipt to deletion (or release), its visibility timeout extended meanwhile.
 /// An error is fatal to the whole process (permissions, the dead-letter file).
-async fn handle(ctx: &Context, message: Received) -> Result<()> {
-    let work = settle(ctx, &message);
+async fn handle(ctx: &Context, message: Received, permits: Permits) -> Result<()> {
+    let Permits {
+        reading,
+        _unsettled: unsettled,
+    } = permits;
+    let work = settle(ctx, &message, reading);
     tokio::pin!(work);
     let every = ctx.visibility / 3;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -445,11 +475,17 @@ async fn handle(ctx: &Context, message: Received) -> Result<()> {
             ctx.counts.released.fetch_add(1, Relaxed);
         }
     }
+    drop(unsettled);
     Ok(())
 }
 
-/// Reads what a message names and waits for every event's acknowledgement.
-async fn settle(ctx: &Context, message: &Received) -> Result<Settled> {
+/// Reads what a message names, gives `reading` back, and waits for every event's
+/// acknowledgement.
+async fn settle(
+    ctx: &Context,
+    message: &Received,
+    reading: OwnedSemaphorePermit,
+) -> Result<Settled> {
     let objects = match sqs::parse(&message.body) {
         Ok(Notice::Objects(objects)) => objects,
         Ok(Notice::Nothing(what)) => {
@@ -534,6 +570,7 @@ async fn settle(ctx: &Context, message: &Received) -> Result<Settled> {
         }
         waits.push(done);
     }
+    drop(reading);
     for done in waits {
         if done.await.is_err() {
             return Ok(Settled::Release("the pipeline stopped".to_owned()));
