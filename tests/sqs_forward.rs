@@ -527,3 +527,30 @@ fn the_reader_policies_grant_what_the_readers_call() {
         assert!(s3.iter().any(|a| a == needed), "{needed} missing: {s3:?}");
     }
 }
+
+/// A queue that does not exist fails at start, in seconds, with exit code 2 and a sentence naming
+/// the flag to fix; so does naming CloudWatch Logs and a queue at once.
+#[test]
+fn a_mistaken_queue_fails_at_once_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let missing = format!("{}/123456789012/{}", cloudwatch_url(), unique("nope"));
+    let started = Instant::now();
+    let out = start(&missing, "never-", &dead, &["--idle-exit", "1"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("--sqs-queue-url"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let both = start(&missing, "never-", &dead, &["--log-group", "g"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert_eq!(both.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("one source per process"), "{stderr}");
+    assert!(!dead.exists());
+}
