@@ -57,6 +57,7 @@ run() { # NAME PREFIX ARGS...
   "$PY" -c 'import sys; n,s,e,r=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]),sys.argv[4]; print(f"{sys.argv[5]:<8} {n} events in {e-s:.1f} s: {n/(e-s):,.0f} events/s, peak RSS {r} MiB")' \
     "$indexed" "$start" "$end" "$rss" "$name"
   curl -s -XDELETE "$OS/${prefix}*" >/dev/null
+  curl -s -XDELETE "$OS/_index_template/trailscope-${prefix%-}" >/dev/null
 }
 run sqs "$TAG-sqs-" forward --sqs-queue-url "$QUEUE" --endpoint-url "$MOTO" --sqs-wait 1s --idle-exit 2 ${SQS_FLAGS:-}
 run s3 "$TAG-s3-" ingest "s3://$TAG" --endpoint-url "$MOTO"
