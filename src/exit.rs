@@ -11,6 +11,7 @@ use crate::source::aws_error::AwsFailure;
 use crate::source::cloudwatch::SourceError;
 use crate::source::poller::PollError;
 use crate::source::s3::S3Error;
+use crate::source::sqs::SqsError;
 
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
@@ -64,6 +65,9 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     }
     if let Some(e) = cause.downcast_ref::<S3Error>() {
         return e.aws_failure().map(of_aws);
+    }
+    if let Some(e) = cause.downcast_ref::<SqsError>() {
+        return Some(of_aws(e.aws_failure()));
     }
     if let Some(e) = cause.downcast_ref::<SourceError>() {
         return e.aws_failure().map(of_aws);
@@ -182,6 +186,27 @@ mod tests {
         })
         .into();
         assert_eq!(code(&polled.context("polling log group g")), USAGE);
+        // `forward --sqs-queue-url`: a queue that is not there is a mistake to fix; SQS
+        // refusing or failing is told as every AWS failure.
+        let no_queue: anyhow::Error = SqsError::NoSuchQueue {
+            queue: "q".into(),
+            endpoint: "e".into(),
+        }
+        .into();
+        assert_eq!(code(&no_queue), USAGE);
+        let sqs = |kind| -> anyhow::Error {
+            SqsError::Call {
+                action: "receive messages",
+                queue: "q".into(),
+                error: aws(kind),
+            }
+            .into()
+        };
+        assert_eq!(code(&sqs(AwsFailure::Auth)), AUTH);
+        assert_eq!(
+            code(&sqs(AwsFailure::Transient).context("SQS kept failing")),
+            UNREACHABLE
+        );
         let no_region: anyhow::Error = AwsSetupError::NoRegion.into();
         assert_eq!(code(&no_region), USAGE);
         let no_credentials: anyhow::Error = AwsSetupError::NoCredentials { profile: None }.into();

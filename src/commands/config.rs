@@ -105,8 +105,19 @@ fn semantic_checks(mode: Mode, settings: &[Setting]) -> Vec<String> {
     let get = |k: &str| settings.iter().find(|s| s.key == k);
     let present = |k: &str| get(k).is_some_and(|s| s.values.iter().any(|v| !v.is_empty()));
     let mut problems = Vec::new();
-    if mode == Mode::Forward && !present("log_group") && !present("log_group_prefix") {
-        problems.push("name at least one log_group or log_group_prefix".to_owned());
+    if mode == Mode::Forward {
+        let logs = present("log_group") || present("log_group_prefix");
+        match (logs, present("sqs_queue_url")) {
+            (false, false) => problems.push(
+                "name at least one log_group or log_group_prefix, or sqs_queue_url".to_owned(),
+            ),
+            (true, true) => problems.push(
+                "sqs_queue_url cannot be given with log_group or log_group_prefix: one source \
+                 per process"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
     }
     for key in ["opensearch_password_file", "ca_cert", "geoip_db", "asn_db"] {
         if let Some(s) = get(key) {

@@ -1,5 +1,8 @@
 //! `trailscope forward`: CloudWatch Logs log groups → OpenSearch, continuously or once, with
-//! crash-safe checkpoints.
+//! crash-safe checkpoints; or, with `--sqs-queue-url`, the log files S3 event notifications name
+//! (`forward/sqs.rs`).
+
+mod sqs;
 
 use super::PipelineArgs;
 use crate::source::ack::AckTracker;
@@ -38,6 +41,8 @@ pub struct ForwardArgs {
     pub log_group_prefixes: Vec<String>,
     #[command(flatten)]
     pub output: PipelineArgs,
+    #[command(flatten)]
+    pub sqs: sqs::SqsArgs,
     /// Read everything available now, deliver it, save the checkpoint, and exit.
     #[arg(long)]
     pub once: bool,
@@ -134,13 +139,59 @@ pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64
     Ok(now.timestamp_millis() - d.as_millis() as i64)
 }
 
-pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
-    if args.log_groups.is_empty() && args.log_group_prefixes.is_empty() {
-        return Err(crate::exit::UsageError(
-            "name at least one --log-group or --log-group-prefix".into(),
+/// What `forward` did, printed as JSON when it ends.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum ForwardSummary {
+    LogGroups(Snapshot),
+    Sqs(sqs::SqsSummary),
+}
+
+pub async fn run(args: ForwardArgs) -> Result<ForwardSummary> {
+    let logs = !args.log_groups.is_empty() || !args.log_group_prefixes.is_empty();
+    match &args.sqs.sqs_queue_url {
+        Some(_) if logs => Err(crate::exit::UsageError(
+            "--sqs-queue-url reads S3 notifications, --log-group and --log-group-prefix read \
+             CloudWatch Logs: one source per process (run two)"
+                .into(),
         )
-        .into());
+        .into()),
+        Some(url) => {
+            let cancel = CancellationToken::new();
+            spawn_signal_handler(cancel.clone());
+            let common = sqs::Common {
+                queue_url: url,
+                output: &args.output,
+                endpoint_url: args.endpoint_url.as_deref(),
+                region: args.region.as_deref(),
+                role: role(&args),
+                give_up: args.source_give_up,
+                idle_exit: args.sqs.idle_exit.or(args.once.then_some(1)),
+                metrics_addr: args.metrics_addr,
+            };
+            Ok(ForwardSummary::Sqs(
+                sqs::run(&args.sqs, common, cancel).await?,
+            ))
+        }
+        None if !logs => Err(crate::exit::UsageError(
+            "name at least one --log-group or --log-group-prefix (CloudWatch Logs), or \
+             --sqs-queue-url (S3 event notifications)"
+                .into(),
+        )
+        .into()),
+        None => Ok(ForwardSummary::LogGroups(run_log_groups(args).await?)),
     }
+}
+
+fn role(args: &ForwardArgs) -> Option<AssumeRole> {
+    args.role_arn.as_ref().map(|arn| AssumeRole {
+        role_arn: arn.clone(),
+        external_id: args.external_id.clone(),
+        session_name: args.role_session_name.clone(),
+    })
+}
+
+async fn run_log_groups(args: ForwardArgs) -> Result<Snapshot> {
     let start = args
         .since
         .as_deref()
@@ -148,11 +199,7 @@ pub async fn run(args: ForwardArgs) -> Result<Snapshot> {
         .transpose()?;
     // AWS first: a missing region or credentials is a configuration error, told before anything
     // else is contacted.
-    let role = args.role_arn.as_ref().map(|arn| AssumeRole {
-        role_arn: arn.clone(),
-        external_id: args.external_id.clone(),
-        session_name: args.role_session_name.clone(),
-    });
+    let role = role(&args);
     let (client, target) = aws_client::connect(
         args.endpoint_url.as_deref(),
         args.region.as_deref(),

@@ -306,6 +306,27 @@ fn hand_on(
     }
 }
 
+/// One object read whole (from S3, by `ingest s3://` and `forward --sqs-queue-url`) through the
+/// file reader, as `ingest` reads a file; what it rejects is dead-lettered and synced before the
+/// object can count as done.
+pub(crate) fn read_object(
+    name: Arc<str>,
+    body: &[u8],
+    options: &ReadOptions,
+    tx: &mpsc::Sender<Vec<RawEvent>>,
+    dead_letters: &DeadLetterFile,
+    stats: &Stats,
+) -> Result<InputStats> {
+    let mut out = |item: Item| hand_on(item, &name, tx, dead_letters, stats, |log| log());
+    let read = files::read_input(name.clone(), body, options, &mut out)?;
+    if read.rejected > 0 {
+        dead_letters
+            .sync()
+            .map_err(|e| dead_letter_failed(dead_letters, e))?;
+    }
+    Ok(read)
+}
+
 /// A dead letter that could not be written stops reading the input, as a read error would.
 fn dead_letter_failed(dead_letters: &DeadLetterFile, e: DeadLetterError) -> FilesError {
     FilesError::Io {

@@ -894,7 +894,7 @@ impl<'a> Document<'a> {
                     log_stream: &p.log_stream,
                     event_id: &p.event_id,
                 }),
-                Origin::File { .. } => None,
+                Origin::File { .. } | Origin::Sqs { .. } => None,
             },
         }
     }

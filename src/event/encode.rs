@@ -194,7 +194,7 @@ pub fn event_time<'a>(
             Origin::CloudWatch(p) => DateTime::from_timestamp_millis(p.timestamp)
                 .map(|t| (t, rfc3339(t)))
                 .ok_or(DecodeError::Missing("eventTime")),
-            Origin::File { .. } => Err(match text {
+            Origin::File { .. } | Origin::Sqs { .. } => Err(match text {
                 Some(text) => DecodeError::BadTime(text.to_owned()),
                 None => DecodeError::Missing("eventTime"),
             }),

@@ -1,7 +1,7 @@
-//! The CloudWatch Logs client, made ready before the first call: the region and the credentials
-//! are resolved at start (a missing one is a configuration error, told in a second, not a
-//! failure retried for minutes), the role assumed once, and where the calls go kept for
-//! messages.
+//! The AWS clients (CloudWatch Logs; SQS and S3 for `forward --sqs-queue-url`), made ready
+//! before the first call: the region and the credentials are resolved at start (a missing one is
+//! a configuration error, told in a second, not a failure retried for minutes), the role assumed
+//! once, and where the calls go kept for messages.
 
 use super::aws_error::{AwsError, AwsFailure};
 use aws_credential_types::provider::error::CredentialsError;
@@ -114,17 +114,32 @@ fn credentials_failed(e: CredentialsError) -> AwsSetupError {
 }
 
 /// A CloudWatch Logs client from the standard AWS configuration chain, with an optional endpoint
-/// override (a local CloudWatch Logs API such as moto), assuming `role` when given: with STS
-/// (through aws-config's `AssumeRoleProvider`, which refreshes the credentials before they
-/// expire) from the standard chain's credentials. STS is reached at its usual endpoint
-/// (`AWS_ENDPOINT_URL_STS` changes it), never at `endpoint_url`, which is CloudWatch Logs'.
-/// Region and credentials (and the role) are resolved here, so a missing or refused one fails
-/// at start with its reason rather than as retries of every read.
+/// override (a local CloudWatch Logs API such as moto), assuming `role` when given: see
+/// [`sdk_config`].
 pub async fn connect(
     endpoint_url: Option<&str>,
     region: Option<&str>,
     role: Option<&AssumeRole>,
 ) -> Result<(Client, Target), AwsSetupError> {
+    let (config, target) = sdk_config(endpoint_url, region, role, "logs").await?;
+    Ok((Client::new(&config), target))
+}
+
+/// The configuration every AWS client of a command is made from (CloudWatch Logs, or SQS and S3
+/// for `forward --sqs-queue-url`): the standard chain, an optional endpoint override (a local
+/// AWS API such as moto, for every service), and `role` when given, assumed with STS (through
+/// aws-config's `AssumeRoleProvider`, which refreshes the credentials before they expire) from
+/// the standard chain's credentials. STS is reached at its usual endpoint
+/// (`AWS_ENDPOINT_URL_STS` changes it), never at `endpoint_url`. Region and credentials (and
+/// the role) are resolved here, so a missing or refused one fails at start with its reason
+/// rather than as retries of every read. `service` is the endpoint's host name prefix (`logs`,
+/// `sqs`), for messages.
+pub async fn sdk_config(
+    endpoint_url: Option<&str>,
+    region: Option<&str>,
+    role: Option<&AssumeRole>,
+    service: &str,
+) -> Result<(aws_types::SdkConfig, Target), AwsSetupError> {
     use aws_config::sts::AssumeRoleProvider;
     if let Some(url) = endpoint_url {
         check_endpoint(url)?;
@@ -134,7 +149,7 @@ pub async fn connect(
     let target = Target {
         endpoint: endpoint_url
             .map(str::to_owned)
-            .unwrap_or_else(|| format!("https://logs.{region}.amazonaws.com")),
+            .unwrap_or_else(|| format!("https://{service}.{region}.amazonaws.com")),
         region,
     };
     let chain = base.credentials_provider().ok_or_else(no_credentials)?;
@@ -162,7 +177,7 @@ pub async fn connect(
     if let Some(url) = endpoint_url {
         config = config.endpoint_url(url);
     }
-    Ok((Client::new(&config.build()), target))
+    Ok((config.build(), target))
 }
 
 /// What the standard AWS chain would give, for `config check`.

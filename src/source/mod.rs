@@ -11,6 +11,7 @@ pub mod poller;
 pub mod rate_limit;
 pub mod replay;
 pub mod s3;
+pub mod sqs;
 pub mod subscription;
 
 use serde::Serialize;
@@ -32,6 +33,11 @@ pub enum Origin {
     File {
         path: Arc<str>,
         record: u64,
+    },
+    /// A queue message that named nothing to read (dead letters only: events come from files).
+    Sqs {
+        queue_url: Arc<str>,
+        message_id: String,
     },
 }
 

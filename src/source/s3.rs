@@ -52,6 +52,17 @@ impl S3Error {
             S3Error::BadUrl(_) | S3Error::Checkpoint { .. } => None,
         }
     }
+
+    /// The object or its bucket does not exist (S3's own error codes): reading it again will
+    /// not help.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            S3Error::Get { error, .. } => {
+                matches!(error.code.as_deref(), Some("NoSuchKey" | "NoSuchBucket"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// `s3://bucket/prefix`: where a trail writes (the prefix is the trail's, before `AWSLogs/`).
@@ -169,6 +180,16 @@ pub async fn client(endpoint_url: Option<&str>) -> Client {
         .force_path_style(endpoint_url.is_some())
         .build();
     Client::from_conf(config)
+}
+
+/// An S3 client from a configuration already made ready (`forward --sqs-queue-url`), with
+/// path-style addressing for a local S3 (`path_style`).
+pub fn client_from(config: &aws_types::SdkConfig, path_style: bool) -> Client {
+    Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(path_style)
+            .build(),
+    )
 }
 
 /// Lists the log files of the trail at `location` that `selection` takes, in key order within

@@ -4,14 +4,12 @@
 //! its events is acknowledged by the pipeline, so a second run reads nothing new and a killed
 //! run resumes where it stopped.
 
-use super::{dead_letter_failed, hand_on, Incomplete, IngestArgs, IngestSummary};
+use super::{read_object, Incomplete, IngestArgs, IngestSummary};
 use crate::audit::TimeSpec;
 use crate::exit::UsageError;
-use crate::sink::dead_letter::DeadLetterFile;
-use crate::source::files::{self, InputStats, Item, ReadOptions};
+use crate::source::files::{InputStats, ReadOptions};
 use crate::source::s3::{self, DoneObjects, S3Location, Selection};
 use crate::source::{Origin, RawEvent};
-use crate::stats::Stats;
 use anyhow::{Context, Result};
 use clap::Args;
 use futures::StreamExt;
@@ -276,26 +274,6 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         incomplete,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
-}
-
-/// One object through the file reader, as `ingest` reads a file; what it rejects is
-/// dead-lettered and synced before the object can count as done.
-fn read_object(
-    name: Arc<str>,
-    body: &[u8],
-    options: &ReadOptions,
-    tx: &mpsc::Sender<Vec<RawEvent>>,
-    dead_letters: &DeadLetterFile,
-    stats: &Stats,
-) -> Result<InputStats> {
-    let mut out = |item: Item| hand_on(item, &name, tx, dead_letters, stats, |log| log());
-    let read = files::read_input(name.clone(), body, options, &mut out)?;
-    if read.rejected > 0 {
-        dead_letters
-            .sync()
-            .map_err(|e| dead_letter_failed(dead_letters, e))?;
-    }
-    Ok(read)
 }
 
 #[cfg(test)]
