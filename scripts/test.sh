@@ -26,11 +26,16 @@ fi
 stack_log=.cache/run/stack-up.log os3_log=.cache/run/os3-up.log
 rm -f "$stack_log.rc" "$os3_log.rc"
 (
-  scripts/stack.sh up > "$stack_log" 2>&1; echo $? > "$stack_log.rc"
-  if [ -n "$OS3_JAVA" ] && [ "$(cat "$stack_log.rc")" = 0 ]; then
+  # Each writes its exit status, success or not: the waits below end either way.
+  rc=0; scripts/stack.sh up > "$stack_log" 2>&1 || rc=$?; echo $rc > "$stack_log.rc"
+  if [ -n "$OS3_JAVA" ] && [ $rc = 0 ]; then
+    # A fresh data folder each run: the node holds nothing worth keeping, and a document left in
+    # its translog by a hand-made experiment would be replayed, and could crash it, at every start.
+    scripts/stack.sh node-down os3 > /dev/null 2>&1 || true
+    rm -rf .cache/nodes/os3/data
     OPENSEARCH_VERSION=$OS3_VERSION OPENSEARCH_JAVA_HOME=$OS3_JAVA \
-      scripts/stack.sh node-up os3 "$OS3_PORT" $((OS3_PORT + 100)) 512m > "$os3_log" 2>&1
-    echo $? > "$os3_log.rc"
+      scripts/stack.sh node-up os3 "$OS3_PORT" $((OS3_PORT + 100)) 512m > "$os3_log" 2>&1 || rc=$?
+    echo $rc > "$os3_log.rc"
   fi
 ) &
 
