@@ -3,6 +3,7 @@
 //! duplicate or dead-lettered, and only then is it acknowledged to the source.
 
 use crate::event::encode::{Encoded, Encoder};
+use crate::findings::{Findings, FindingsError};
 use crate::sink::bulk::{BulkBatch, BulkItem};
 use crate::sink::dead_letter::{DeadLetterError, Stage};
 use crate::sink::{BatchReport, Sink, SinkError};
@@ -21,12 +22,17 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
+    #[error("findings: {0}")]
+    Findings(#[from] FindingsError),
 }
 
 pub struct Pipeline {
     pub encoder: Arc<Encoder>,
     pub sink: Arc<Sink>,
     pub stats: Arc<Stats>,
+    /// Evaluated after a batch is delivered and before its events are acknowledged, so that a
+    /// checkpoint never passes an event whose findings are not written.
+    pub findings: Option<Arc<Findings>>,
 }
 
 impl Pipeline {
@@ -55,7 +61,14 @@ impl Pipeline {
         let mut deadline: Option<Instant> = None;
         let deliver = |batch: BulkBatch| {
             let sink = self.sink.clone();
-            async move { sink.deliver(batch).await }
+            let findings = self.findings.clone();
+            async move {
+                let (report, items) = sink.deliver(batch).await?;
+                if let Some(findings) = findings {
+                    findings.evaluate(&items).await?;
+                }
+                Ok::<_, PipelineError>((report, items))
+            }
         };
         loop {
             tokio::select! {
@@ -171,6 +184,7 @@ mod tests {
                 stats.clone(),
             )),
             stats,
+            findings: None,
         };
         let (tx, rx) = mpsc::channel(4);
         for page in 0..3u64 {
