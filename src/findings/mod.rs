@@ -120,6 +120,7 @@ impl Findings {
         }
         // The earliest event with a value is the one that brought it.
         events.sort_by(|a, b| (a.0.time, a.1).cmp(&(b.0.time, b.1)));
+        let started = std::time::Instant::now();
         let mut memory = self.memory.lock().await;
         for (f, _) in &events {
             if let Some(minted) = &f.minted_key {
@@ -185,6 +186,12 @@ impl Findings {
                 .map(|k| denied_in_hour(&denied[k].0.identity, k.1, self.settings.denied_burst)),
         );
         let answers = self.msearch(&searches).await?;
+        tracing::debug!(
+            events = events.len(),
+            searches = searches.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "findings: baseline searched"
+        );
         let (seen, seeds) = answers.split_at(candidates.len());
 
         // With the first failure of the hour for a burst.
@@ -286,20 +293,50 @@ impl Findings {
             .filter(|(h, _)| memory.first_seen.get(*h).is_none())
             .map(|(h, (i, t))| (*h, *i, *t))
             .collect();
-        let searches: Vec<Value> = unknown
+        // One aggregation per identity field (access key, issuer, ARN), not one search per
+        // identity: a first batch meets hundreds of identities at once.
+        let mut by_field: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+        for (_, identity, _) in &unknown {
+            by_field
+                .entry(identity.field())
+                .or_default()
+                .push(identity.as_str());
+        }
+        let searches: Vec<Value> = by_field
             .iter()
-            .map(|(_, identity, _)| {
-                json!({"size": 0, "query": identity.query(),
-                    "aggs": {"first": {"min": {"field": "@timestamp"}}}})
+            .map(|(field, values)| {
+                json!({"size": 0, "query": {"terms": {*field: values}},
+                    "aggs": {"ids": {"terms": {"field": *field, "include": values,
+                        "size": values.len()},
+                        "aggs": {"first": {"min": {"field": "@timestamp"}}}}}})
             })
             .collect();
+        let started = std::time::Instant::now();
         let answers = self.msearch(&searches).await?;
-        for ((hash, _, batch_first), answer) in unknown.iter().zip(&answers) {
-            let indexed = answer["aggregations"]["first"]["value"]
-                .as_f64()
-                .map(|ms| ms as i64);
-            let first = indexed.map_or(*batch_first, |t| t.min(*batch_first));
-            memory.first_seen.insert(*hash, first);
+        tracing::debug!(
+            identities = unknown.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "findings: identities' history searched"
+        );
+        let mut indexed: HashMap<(&str, &str), i64> = HashMap::new();
+        for ((field, _), answer) in by_field.iter().zip(&answers) {
+            let buckets = answer["aggregations"]["ids"]["buckets"].as_array();
+            let buckets = buckets.ok_or(FindingsError::Unreadable {
+                what: "the identities' history search",
+                missing: "buckets",
+            })?;
+            for b in buckets {
+                if let (Some(key), Some(first)) = (b["key"].as_str(), b["first"]["value"].as_f64())
+                {
+                    indexed.insert((field, key), first as i64);
+                }
+            }
+        }
+        for (hash, identity, batch_first) in unknown {
+            let first = indexed
+                .get(&(identity.field(), identity.as_str()))
+                .map_or(batch_first, |t| (*t).min(batch_first));
+            memory.first_seen.insert(hash, first);
         }
         Ok(())
     }
