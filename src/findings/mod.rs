@@ -574,3 +574,70 @@ fn finding(
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn facts(identity: Identity, key: Option<&str>) -> Facts {
+        Facts {
+            time: Utc.with_ymd_and_hms(2026, 2, 1, 9, 0, 0).unwrap(),
+            identity,
+            access_key: key.map(Box::from),
+            action: Some("iam:CreateAccessKey".into()),
+            service: Some("iam.amazonaws.com".into()),
+            region: None,
+            network: Some("AS64500".into()),
+            country: None,
+            user_agent: None,
+            denied: false,
+            minted_key: None,
+        }
+    }
+
+    #[test]
+    fn the_root_is_followed_through_minted_keys_and_unknown_is_said() {
+        let mut memory = Memory::default();
+        memory.minted.insert("ASIA2".into(), "ASIA1".into());
+        memory.minted.insert("ASIA1".into(), "AKIAROOT".into());
+        let arn = || Identity::Principal("arn:aws:iam::1:user/v".into());
+        assert_eq!(
+            root_of(&memory, &facts(arn(), Some("ASIA2"))),
+            ("AKIAROOT".to_owned(), true)
+        );
+        // A session whose minting is not known: the identity itself, said to be unknown.
+        assert_eq!(
+            root_of(&memory, &facts(arn(), Some("ASIAORPHAN"))),
+            ("arn:aws:iam::1:user/v".to_owned(), false)
+        );
+        assert_eq!(
+            root_of(&memory, &facts(arn(), None)),
+            ("arn:aws:iam::1:user/v".to_owned(), false)
+        );
+        let key = Identity::AccessKey("AKIAV".into());
+        assert_eq!(
+            root_of(&memory, &facts(key, Some("AKIAV"))),
+            ("AKIAV".to_owned(), true)
+        );
+        // A loop never hangs.
+        memory.minted.insert("ASIAL1".into(), "ASIAL2".into());
+        memory.minted.insert("ASIAL2".into(), "ASIAL1".into());
+        assert!(!root_of(&memory, &facts(arn(), Some("ASIAL1"))).1);
+    }
+
+    #[test]
+    fn an_asn_is_compared_as_a_number_and_a_network_as_a_cidr() {
+        let f = facts(Identity::AccessKey("AKIAV".into()), Some("AKIAV"));
+        let values = values_of(&f);
+        let network = values.iter().find(|v| v.0 == Kind::NewNetwork).unwrap();
+        assert_eq!(network.2, json!({"term": {"source.as.number": 64500}}));
+        let mut f = f;
+        f.network = Some("203.0.113.0/24".into());
+        let values = values_of(&f);
+        let network = values.iter().find(|v| v.0 == Kind::NewNetwork).unwrap();
+        assert_eq!(network.2, json!({"term": {"source.ip": "203.0.113.0/24"}}));
+        let kinds: Vec<Kind> = values.iter().map(|v| v.0).collect();
+        assert_eq!(kinds, [Kind::NewAction, Kind::NewService, Kind::NewNetwork]);
+    }
+}
