@@ -74,7 +74,8 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
     python3 -c "import sys; w,u,s,r=map(float,sys.argv[1:5]); print(f'{sys.argv[5]:<6} {sys.argv[6]:<5} {w:8.2f} {int(sys.argv[7])/w:9.0f} {u+s:8.2f} {r/1024:9.1f} {sys.argv[8]:>9}')" \
       "$wall" "$user" "$sys" "$rss" "$round" "$mode" "$N" "$count"
-    curl -s -XDELETE "$URL/$prefix*,$findings" >/dev/null
+    curl -s -XDELETE "$URL/$prefix*" >/dev/null
+    curl -s -XDELETE "$URL/$findings?ignore_unavailable=true" >/dev/null
     curl -s -XDELETE "$URL/_index_template/trailscope-${prefix%-}" >/dev/null
   done
 done
