@@ -3,6 +3,7 @@
 //! supervisor (systemd, Kubernetes, cron) can tell from them whether a restart can help.
 
 use crate::config::ConfigError;
+use crate::findings::FindingsError;
 use crate::pipeline::PipelineError;
 use crate::sink::opensearch::ConnectError;
 use crate::sink::SinkError;
@@ -77,6 +78,8 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return match e {
             PipelineError::Sink(e) => of(e),
             PipelineError::DeadLetter(e) => of(e),
+            PipelineError::Findings(FindingsError::Connect(e)) => of(e),
+            PipelineError::Findings(_) => None,
         };
     }
     if let Some(e) = cause.downcast_ref::<PollError>() {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod enrich;
 pub mod event;
 pub mod exit;
+pub mod findings;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

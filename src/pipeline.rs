@@ -3,6 +3,7 @@
 //! duplicate or dead-lettered, and only then is it acknowledged to the source.
 
 use crate::event::encode::{Encoded, Encoder};
+use crate::findings::{Findings, FindingsError};
 use crate::sink::bulk::{BulkBatch, BulkItem};
 use crate::sink::dead_letter::{DeadLetterError, Stage};
 use crate::sink::{BatchReport, Sink, SinkError};
@@ -11,7 +12,7 @@ use crate::source::RawEvent;
 use crate::stats::Stats;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -21,12 +22,23 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
+    #[error("findings: {0}")]
+    Findings(#[from] FindingsError),
+}
+
+/// A batch's place in the order of judgement: the previous batch's signal, and its own.
+struct Turn {
+    previous: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
 }
 
 pub struct Pipeline {
     pub encoder: Arc<Encoder>,
     pub sink: Arc<Sink>,
     pub stats: Arc<Stats>,
+    /// Evaluated after a batch is delivered and before its events are acknowledged, so that a
+    /// checkpoint never passes an event whose findings are not written.
+    pub findings: Option<Arc<Findings>>,
 }
 
 impl Pipeline {
@@ -53,16 +65,49 @@ impl Pipeline {
         let mut in_flight = FuturesUnordered::new();
         let mut batch = BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024);
         let mut deadline: Option<Instant> = None;
-        let deliver = |batch: BulkBatch| {
+        // Findings are judged in the order the batches were made, whatever order their
+        // deliveries end in: each batch's judgement waits for the one before, whose values are
+        // then in the findings' memory (its events may not be searchable yet: an earlier event
+        // judged later would be called new).
+        let mut last_turn: Option<oneshot::Receiver<()>> = None;
+        let mut deliver = |batch: BulkBatch| {
             let sink = self.sink.clone();
-            async move { sink.deliver(batch).await }
+            let (done, turn) = oneshot::channel();
+            let previous = last_turn.replace(turn);
+            async move {
+                let (report, items) = sink.deliver(batch).await?;
+                Ok::<_, SinkError>((report, items, Turn { previous, done }))
+            }
+        };
+        // Delivered batches whose findings are being judged: their events are acknowledged
+        // after. Apart from the delivery slots, so that indexing goes on meanwhile; bounded, so
+        // that judging slower than indexing holds reading back instead of filling memory.
+        let mut judging = FuturesUnordered::new();
+        let max_judging = 2 * config.concurrency.max(1);
+        let judge = |items: Vec<BulkItem>, turn: Turn| {
+            let findings = self.findings.clone();
+            async move {
+                if let Some(findings) = findings {
+                    if let Some(previous) = turn.previous {
+                        // An error ends the run anyway (the sender is dropped then).
+                        let _ = previous.await;
+                    }
+                    findings.evaluate(&items).await?;
+                }
+                let _ = turn.done.send(());
+                Ok::<_, PipelineError>(items)
+            }
         };
         loop {
             tokio::select! {
                 biased;
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    let (_, items): (BatchReport, Vec<BulkItem>) = done?;
+                Some(judged) = judging.next(), if !judging.is_empty() => {
+                    let items: Vec<BulkItem> = judged?;
                     for item in items { acks.ack(&item.event.origin); }
+                }
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done?;
+                    judging.push(judge(items, turn));
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)),
                     if deadline.is_some() && in_flight.len() < self.sink.concurrency_limit() => {
@@ -71,7 +116,7 @@ impl Pipeline {
                     in_flight.push(deliver(full));
                 }
                 _ = stop.cancelled() => break,
-                page = rx.recv(), if in_flight.len() < self.sink.concurrency_limit() => {
+                page = rx.recv(), if in_flight.len() < self.sink.concurrency_limit() && judging.len() < max_judging => {
                     let Some(events) = page else { break };
                     acks.received(&events);
                     self.stats.read(events.len());
@@ -98,8 +143,8 @@ impl Pipeline {
                             // Bounded in flight: wait for a slot before starting another request.
                             while in_flight.len() >= self.sink.concurrency_limit() {
                                 if let Some(done) = in_flight.next().await {
-                                    let (_, items): (BatchReport, Vec<BulkItem>) = done?;
-                                    for item in items { acks.ack(&item.event.origin); }
+                                    let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done?;
+                                    judging.push(judge(items, turn));
                                 }
                             }
                             let full = std::mem::replace(&mut batch, BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024));
@@ -121,8 +166,11 @@ impl Pipeline {
             in_flight.push(deliver(batch));
         }
         while let Some(done) = in_flight.next().await {
-            let (_, items): (BatchReport, Vec<BulkItem>) = done?;
-            for item in items {
+            let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done?;
+            judging.push(judge(items, turn));
+        }
+        while let Some(judged) = judging.next().await {
+            for item in judged? {
                 acks.ack(&item.event.origin);
             }
         }
@@ -171,6 +219,7 @@ mod tests {
                 stats.clone(),
             )),
             stats,
+            findings: None,
         };
         let (tx, rx) = mpsc::channel(4);
         for page in 0..3u64 {

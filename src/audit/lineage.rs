@@ -15,14 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-/// The STS calls that mint credentials.
-pub const MINTING_EVENTS: [&str; 5] = [
-    "GetSessionToken",
-    "AssumeRole",
-    "AssumeRoleWithWebIdentity",
-    "AssumeRoleWithSAML",
-    "GetFederationToken",
-];
+pub use crate::event::facts::{is_temporary, MINTING_EVENTS};
 /// How deep a chain is followed (role chaining beyond a few hops is rare; a loop is cut by the
 /// seen-set anyway).
 pub const MAX_DEPTH: usize = 6;
@@ -96,11 +89,6 @@ impl Lineage {
         walk(&self.derived, &mut out);
         out
     }
-}
-
-/// Whether an access key is temporary (STS-issued): AWS prefixes those `ASIA`.
-pub fn is_temporary(key: &str) -> bool {
-    key.starts_with("ASIA")
 }
 
 /// `arn:aws:sts::222233334444:assumed-role/X/s` → `222233334444`.

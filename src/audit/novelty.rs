@@ -9,14 +9,15 @@
 //! fields, so their filters are a CIDR `term` on `source.ip` and a version prefix: exact, and no
 //! script runs on the cluster.
 
-use super::action_pattern::action_matches;
 use super::query::{authorization_failure_query, period_filter};
 use super::{ser_time, AuditError, Period};
+pub use crate::event::facts::network_of;
+use crate::event::facts::Fingerprint;
+pub use crate::findings::kind::{sensitive, Kind, Severity};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 /// The learning period: a shorter baseline would call ordinary weekly habits new.
 pub const MIN_BASELINE_DAYS: i64 = 7;
@@ -29,85 +30,6 @@ const ASN: &str = "source.as.number";
 const IP: &str = "source.ip";
 const COUNTRY: &str = "source.geo.country_iso_code";
 const UA_ORIGINAL: &str = "user_agent.original";
-
-/// Actions whose first use deserves a person's attention now, and why. Matched as IAM patterns.
-const SENSITIVE: &[(&str, &str)] = &[
-    ("iam:Create*", "creates identities, keys or policies"),
-    ("iam:Attach*", "grants a managed policy"),
-    ("iam:Put*Policy", "grants an inline policy"),
-    ("iam:Update*", "changes an identity, its trust or its login"),
-    ("iam:Add*", "adds a user to a group or a role to a profile"),
-    ("iam:PassRole", "hands a role to a service"),
-    ("sts:AssumeRole*", "takes on another role"),
-    ("sts:GetFederationToken", "mints credentials"),
-    ("cloudtrail:StopLogging", "stops the audit trail"),
-    ("cloudtrail:DeleteTrail", "removes the audit trail"),
-    (
-        "cloudtrail:UpdateTrail",
-        "redirects or narrows the audit trail",
-    ),
-    (
-        "cloudtrail:PutEventSelectors",
-        "narrows what the trail records",
-    ),
-    (
-        "kms:ScheduleKeyDeletion",
-        "destroys a key and the data it protects",
-    ),
-    ("kms:DisableKey", "makes encrypted data unreadable"),
-    ("kms:PutKeyPolicy", "changes who may use a key"),
-    ("guardduty:DeleteDetector", "turns threat detection off"),
-    (
-        "config:StopConfigurationRecorder",
-        "stops configuration history",
-    ),
-    ("s3:PutBucketPolicy", "changes who may read a bucket"),
-    (
-        "organizations:LeaveOrganization",
-        "escapes the organization's guardrails",
-    ),
-];
-
-/// Why an action is sensitive, when it is.
-pub fn sensitive(action: &str) -> Option<&'static str> {
-    SENSITIVE
-        .iter()
-        .find(|(p, _)| action_matches(p, action))
-        .map(|(_, why)| *why)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    NewAction,
-    NewService,
-    NewRegion,
-    NewNetwork,
-    NewCountry,
-    NewUserAgent,
-    DeniedBurst,
-}
-
-impl Kind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Kind::NewAction => "new action",
-            Kind::NewService => "new service",
-            Kind::NewRegion => "new region",
-            Kind::NewNetwork => "new network",
-            Kind::NewCountry => "new country",
-            Kind::NewUserAgent => "new user agent",
-            Kind::DeniedBurst => "denied burst",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    High,
-    Medium,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -305,53 +227,18 @@ fn key(b: &Value) -> String {
     }
 }
 
-/// The network an address belongs to for comparison: its /24 (IPv4) or /48 (IPv6).
-pub fn network_of(ip: &str) -> Option<String> {
-    match ip.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
-        }
-    }
-}
-
-/// A user agent's fingerprint: the tool (or else the SDK) and its major version, with the
-/// filter that finds the same fingerprint; `None` when the parser recognised neither.
+/// A user agent's fingerprint as the parser wrote it (`aws.user_agent.*` of an event's
+/// `_source`), with the filter that finds the same fingerprint; `None` when the parser
+/// recognised neither a tool nor an SDK.
 fn fingerprint(parsed: &Value) -> Option<(String, Value)> {
     let ua = &parsed["aws"]["user_agent"];
-    let pick = |name: &'static str, version: &'static str| {
-        ua[name].as_str().map(|n| {
-            let v = ua[version].as_str().unwrap_or_default();
-            (
-                name,
-                n.to_owned(),
-                version,
-                v.split('.').next().unwrap_or_default().to_owned(),
-            )
-        })
-    };
-    let (field, family, version_field, major) =
-        pick("tool", "tool_version").or_else(|| pick("sdk", "sdk_version"))?;
-    let family_q = json!({"term": {format!("aws.user_agent.{field}"): family}});
-    let version_q = if major.is_empty() {
-        json!({"bool": {"must_not": {"exists": {"field": format!("aws.user_agent.{version_field}")}}}})
-    } else {
-        let f = format!("aws.user_agent.{version_field}");
-        json!({"bool": {"should": [
-            {"term": {f.clone(): major}},
-            {"prefix": {f: format!("{major}.")}}
-        ], "minimum_should_match": 1}})
-    };
-    let value = if major.is_empty() {
-        family
-    } else {
-        format!("{family}/{major}")
-    };
-    Some((value, json!({"bool": {"filter": [family_q, version_q]}})))
+    let f = Fingerprint::of(
+        ua["tool"].as_str(),
+        ua["tool_version"].as_str(),
+        ua["sdk"].as_str(),
+        ua["sdk_version"].as_str(),
+    )?;
+    Some((f.value(), f.filter()))
 }
 
 /// Reads the period's candidates, values of one kind folded together (two addresses of one /24
@@ -575,28 +462,6 @@ mod tests {
             ]
         );
         assert_eq!(cut, vec![Kind::NewRegion]);
-    }
-
-    #[test]
-    fn networks_are_slash_24_and_slash_48() {
-        assert_eq!(
-            network_of("203.0.113.77").as_deref(),
-            Some("203.0.113.0/24")
-        );
-        assert_eq!(
-            network_of("2001:db8:abcd:12::1").as_deref(),
-            Some("2001:db8:abcd::/48")
-        );
-        assert_eq!(network_of("ec2.amazonaws.com"), None);
-    }
-
-    #[test]
-    fn sensitive_actions() {
-        assert!(sensitive("iam:CreateAccessKey").is_some());
-        assert!(sensitive("iam:PutUserPolicy").is_some());
-        assert!(sensitive("cloudtrail:StopLogging").is_some());
-        assert!(sensitive("ec2:DescribeInstances").is_none());
-        assert!(sensitive("iam:ListUsers").is_none());
     }
 
     #[test]

@@ -17,26 +17,9 @@ pub const MAX_FAILURES: usize = 500;
 const MAX_REGIONS: usize = 40;
 const MAX_CODES: usize = 20;
 
-/// Error codes that mean "not authorised", matched as case-insensitive substrings of
-/// `aws.cloudtrail.error_code`: `AccessDenied`, `AccessDeniedException`, EC2's
-/// `Client.UnauthorizedOperation` and `AuthFailure`, `UnauthorizedException`,
-/// `NotAuthorizedException`, `AuthorizationErrorException` (SNS), `Forbidden`.
-pub const AUTHORIZATION_ERRORS: [&str; 6] = [
-    "AccessDenied",
-    "Unauthorized",
-    "NotAuthorized",
-    "AuthorizationError",
-    "AuthFailure",
-    "Forbidden",
-];
-
-/// Whether an error code is an authorization failure (see [`AUTHORIZATION_ERRORS`]).
-pub fn is_authorization_error(code: &str) -> bool {
-    let code = code.to_ascii_lowercase();
-    AUTHORIZATION_ERRORS
-        .iter()
-        .any(|p| code.contains(&p.to_ascii_lowercase()))
-}
+pub use crate::event::facts::{
+    authorization_failure_query, is_authorization_error, AUTHORIZATION_ERRORS,
+};
 
 const ACCESS_KEY: &str = "aws.cloudtrail.user_identity.access_key_id";
 const ARN: &str = "aws.cloudtrail.user_identity.arn";
@@ -62,14 +45,6 @@ pub fn identity_query(identity: &Identity) -> Value {
             {"terms": {IDENTITY_TYPE: ["AssumedRole", "FederatedUser"]}}
         ]}}),
     }
-}
-
-pub fn authorization_failure_query() -> Value {
-    let should: Vec<Value> = AUTHORIZATION_ERRORS
-        .iter()
-        .map(|p| json!({"wildcard": {ERROR_CODE: {"value": format!("*{p}*"), "case_insensitive": true}}}))
-        .collect();
-    json!({"bool": {"should": should, "minimum_should_match": 1}})
 }
 
 fn first_last() -> Value {

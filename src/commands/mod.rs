@@ -12,6 +12,8 @@ pub mod setup;
 use crate::enrich::Enricher;
 use crate::event::encode::{Encoder, TimeWindow};
 use crate::event::filter::Filter;
+use crate::findings::output::{Outputs, Webhook};
+use crate::findings::{Findings, Settings};
 use crate::pipeline::Pipeline;
 use crate::secret::Secret;
 use crate::sink::dead_letter::DeadLetterFile;
@@ -154,6 +156,84 @@ pub struct PipelineArgs {
     /// an event in the future beyond clock skew).
     #[arg(long, default_value = "1d", value_parser = humantime::parse_duration, env = "TRAILSCOPE_MAX_EVENT_FUTURE")]
     pub max_event_future: Duration,
+    #[command(flatten)]
+    pub findings: FindingsArgs,
+}
+
+/// First-seen findings: what an identity does that it never did before (README, "Findings").
+#[derive(Debug, Clone, Args)]
+pub struct FindingsArgs {
+    /// Do not look for first-seen behaviour (no findings are written).
+    #[arg(long, env = "TRAILSCOPE_NO_FINDINGS")]
+    pub no_findings: bool,
+    /// The index findings are written to (created when missing).
+    #[arg(
+        long,
+        default_value = "trailscope-findings",
+        env = "TRAILSCOPE_FINDINGS_INDEX"
+    )]
+    pub findings_index: String,
+    /// History an identity needs (from its first indexed event) before anything it does is
+    /// called new; until then it is learning and gets no finding.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration, env = "TRAILSCOPE_FINDINGS_LEARNING")]
+    pub findings_learning: Duration,
+    /// Events older than this make no finding (they are baseline only): an RFC 3339 time or a
+    /// duration back from the start (24h, 30d). Default: 1h before the start, so a backfill of
+    /// old files builds the baseline without a flood of findings about the past.
+    #[arg(long, value_name = "TIME|DURATION", env = "TRAILSCOPE_FINDINGS_FROM")]
+    pub findings_from: Option<String>,
+    /// Also append each new finding to this file (NDJSON, one finding per line).
+    #[arg(long, value_name = "FILE", env = "TRAILSCOPE_FINDINGS_FILE")]
+    pub findings_file: Option<PathBuf>,
+    /// Also POST each new finding as JSON to this URL (tried 5 times with growing pauses).
+    #[arg(long, value_name = "URL", env = "TRAILSCOPE_FINDINGS_WEBHOOK")]
+    pub findings_webhook: Option<Url>,
+}
+
+/// Authorization failures in one hour that make a `denied_burst` finding.
+const DENIED_BURST: usize = 10;
+
+impl FindingsArgs {
+    /// The findings stage, or none when turned off; creates the findings index when missing.
+    pub async fn start(
+        &self,
+        client: &Client,
+        index_prefix: &str,
+    ) -> Result<Option<Arc<Findings>>> {
+        if self.no_findings {
+            return Ok(None);
+        }
+        let now = chrono::Utc::now();
+        let from = match self.findings_from.as_deref() {
+            Some(text) => forward::parse_since(text, now)
+                .map_err(|e| crate::exit::UsageError(format!("--findings-from: {e:#}")))?,
+            None => now.timestamp_millis() - 3_600_000,
+        };
+        let settings = Settings {
+            index: self.findings_index.clone(),
+            events: format!("{index_prefix}*"),
+            learning: chrono::Duration::from_std(self.findings_learning)
+                .unwrap_or(chrono::Duration::MAX),
+            from: chrono::DateTime::from_timestamp_millis(from).unwrap_or(now),
+            denied_burst: DENIED_BURST,
+        };
+        let mut outputs = Outputs::default();
+        if let Some(path) = &self.findings_file {
+            outputs = outputs.with_file(path.clone());
+        }
+        if let Some(url) = &self.findings_webhook {
+            outputs = outputs.with_webhook(Webhook::new(url.clone(), Duration::from_secs(10))?);
+        }
+        tracing::info!(
+            index = %settings.index,
+            from = %settings.from,
+            learning = %humantime::format_duration(self.findings_learning),
+            "first-seen findings are on (--no-findings turns them off)"
+        );
+        Ok(Some(Arc::new(
+            Findings::start(client.clone(), settings, outputs).await?,
+        )))
+    }
 }
 
 /// Where the GeoIP and ASN databases are (MaxMind DB files; nothing is ever downloaded).
@@ -278,6 +358,7 @@ impl PipelineArgs {
             ),
         }
         let enricher = self.geoip.enricher()?;
+        let findings = self.findings.start(&client, &self.index_prefix).await?;
         let stats = Arc::new(Stats::default());
         let sink = Arc::new(Sink::new(
             client,
@@ -285,16 +366,19 @@ impl PipelineArgs {
             self.sink.config(),
             stats.clone(),
         ));
+        let mut encoder = Encoder::new(enricher, self.index_prefix.clone(), self.filter.filter())
+            .with_window(TimeWindow {
+                max_age: self.max_event_age,
+                max_future: self.max_event_future,
+            });
+        if findings.is_some() {
+            encoder = encoder.with_facts();
+        }
         Ok(Pipeline {
-            encoder: Arc::new(
-                Encoder::new(enricher, self.index_prefix.clone(), self.filter.filter())
-                    .with_window(TimeWindow {
-                        max_age: self.max_event_age,
-                        max_future: self.max_event_future,
-                    }),
-            ),
+            encoder: Arc::new(encoder),
             sink,
             stats,
+            findings,
         })
     }
 }

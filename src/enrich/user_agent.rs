@@ -251,6 +251,11 @@ impl CachedUserAgent {
     pub fn aws_json(&self) -> &str {
         &self.aws_json
     }
+
+    /// The AWS-specific parse (SDK, tool and their versions), for findings' fingerprints.
+    pub fn aws(&self) -> &AwsUserAgent {
+        &self.parsed.aws
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

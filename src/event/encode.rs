@@ -2,6 +2,7 @@
 
 use super::cloudtrail::{CloudTrailRecord, DecodeError};
 use super::document::Document;
+use super::facts::Facts;
 use super::filter::Filter;
 use crate::enrich::Enricher;
 use crate::sink::bulk::{BulkBatch, DocId};
@@ -26,6 +27,8 @@ pub struct Encoder {
     quarantine: Arc<str>,
     /// Whether the first quarantined event has been told in the log.
     told_quarantine: AtomicBool,
+    /// Whether each item carries its [`Facts`] for the findings stage.
+    facts: bool,
 }
 
 /// How far from now an eventTime may lie and still get a daily index of its own. Each distinct
@@ -106,7 +109,14 @@ impl Encoder {
             filter,
             window: None,
             told_quarantine: AtomicBool::new(false),
+            facts: false,
         }
+    }
+
+    /// Each item carries the [`Facts`] the findings stage reads.
+    pub fn with_facts(mut self) -> Self {
+        self.facts = true;
+        self
     }
 
     /// Events dated outside `window` go to the quarantine index, not to a daily index.
@@ -138,16 +148,20 @@ impl Encoder {
             // the message (one pass, ~1/10 of scanning the written document), none in them.
             let line_breaks = has_line_break(event.message.as_bytes());
             let range = batch.encode_json(&index, &id, |out| doc.write_json(out), line_breaks)?;
-            Ok::<_, EncodeError>(Some((index, id, range, quarantined)))
+            // Quarantined events are no one's habits: their dates are not to be trusted.
+            let facts = (self.facts && !quarantined)
+                .then(|| Facts::of(&record, time, &enrichment).map(Box::new))
+                .flatten();
+            Ok::<_, EncodeError>(Some((index, id, range, quarantined, facts)))
         })();
         match encoded {
-            Ok(Some((index, id, range, false))) => {
-                batch.commit(index, id, range, event);
+            Ok(Some((index, id, range, false, facts))) => {
+                batch.commit(index, id, range, event, facts);
                 Ok(Encoded::Added)
             }
-            Ok(Some((index, id, range, true))) => {
+            Ok(Some((index, id, range, true, facts))) => {
                 self.tell_quarantine();
-                batch.commit(index, id, range, event);
+                batch.commit(index, id, range, event, facts);
                 Ok(Encoded::Quarantined)
             }
             Ok(None) => Ok(Encoded::Filtered(event)),

@@ -6,6 +6,7 @@ pub mod cloudtrail;
 pub mod document;
 pub mod ecs;
 pub mod encode;
+pub mod facts;
 pub mod fields;
 pub mod filter;
 pub mod iam_action;

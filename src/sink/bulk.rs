@@ -2,6 +2,7 @@
 //! into one buffer, with the byte range of each item kept so that a retry can resend only the
 //! items that failed.
 
+use crate::event::facts::Facts;
 use crate::event::json_escape;
 use crate::source::RawEvent;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,9 @@ pub struct BulkItem {
     pub id: DocId,
     range: Range<usize>,
     pub event: RawEvent,
+    /// What the findings stage needs of the event, when findings are on (read by the encoder
+    /// from the parsed record: the stage never parses the event again).
+    pub facts: Option<Box<Facts>>,
 }
 
 /// A batch of `create` operations, encoded as NDJSON.
@@ -205,13 +209,21 @@ impl BulkBatch {
     }
 
     /// Records the event whose document [`BulkBatch::encode`] wrote at `range`.
-    pub fn commit(&mut self, index: Arc<str>, id: DocId, range: Range<usize>, event: RawEvent) {
+    pub fn commit(
+        &mut self,
+        index: Arc<str>,
+        id: DocId,
+        range: Range<usize>,
+        event: RawEvent,
+        facts: Option<Box<Facts>>,
+    ) {
         debug_assert_eq!(range.start, self.items.last().map_or(0, |i| i.range.end));
         self.items.push(BulkItem {
             index,
             id,
             range,
             event,
+            facts,
         });
     }
 
@@ -330,7 +342,13 @@ mod tests {
             let range = b
                 .encode("cloudtrail-2024.01.01", &id, &serde_json::json!({"n": n}))
                 .unwrap();
-            b.commit("cloudtrail-2024.01.01".into(), id.into(), range, event(n));
+            b.commit(
+                "cloudtrail-2024.01.01".into(),
+                id.into(),
+                range,
+                event(n),
+                None,
+            );
         }
         let text = String::from_utf8(b.body().to_vec()).unwrap();
         assert_eq!(text.lines().count(), 6);
@@ -352,7 +370,7 @@ mod tests {
             serde_json::from_str("{\n  \"a\": \"x\\ny\"\r\n}").unwrap();
         let mut b = BulkBatch::default();
         let range = b.encode("i", "1", &raw).unwrap();
-        b.commit("i".into(), "1".into(), range, event(0));
+        b.commit("i".into(), "1".into(), range, event(0), None);
         let text = String::from_utf8(b.body().to_vec()).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
         let doc: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();

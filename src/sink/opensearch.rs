@@ -269,6 +269,30 @@ impl Client {
         Ok((status, value))
     }
 
+    /// A POST with an NDJSON body (`_msearch`, a small `_bulk`), the answer parsed as
+    /// [`Client::json`] does.
+    pub async fn ndjson(
+        &self,
+        path: &str,
+        body: String,
+    ) -> Result<(u16, serde_json::Value), ConnectError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        let response = self
+            .client
+            .send::<String, ()>(Method::Post, path, headers, None, Some(body), None)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status_code().as_u16();
+        let text = response.text().await.map_err(|e| self.unreachable(e))?;
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| serde_json::Value::String(truncate(&text, 500)));
+        Ok((status, value))
+    }
+
     /// Posts one `_bulk` body (already gzipped when `gzip`). Every way it can end is a
     /// [`BulkReply`] (a failed connection too), for `classify` to judge.
     pub async fn bulk(&self, body: Bytes, gzip: bool) -> BulkReply {

@@ -1,0 +1,643 @@
+//! First-seen findings, continuously: after a batch is delivered and before its events are
+//! acknowledged, the events are compared with what their identity did before, and what it never
+//! did is written as a finding. The baseline is the indexed events themselves (so it survives
+//! restarts); a bounded [`memory::Memory`] spares the queries for what is already known.
+//!
+//! Per batch, at most one `_msearch` for identities not met yet (when did their history start),
+//! one for values not known yet (seen before this event's time?) and the hours with denied calls
+//! not counted yet; then, only when there are findings, the lineage of their credentials and one
+//! `_bulk` of `create`s. A steady stream of known habits costs no query at all.
+
+pub mod finding;
+pub mod kind;
+pub mod memory;
+pub mod output;
+pub mod store;
+
+use crate::event::facts::{authorization_failure_query, is_temporary, Facts, Identity};
+use crate::sink::bulk::BulkItem;
+use crate::sink::opensearch::{truncate, Client, ConnectError};
+use chrono::{DateTime, DurationRound, Utc};
+use finding::Finding;
+use kind::{sensitive, Kind, Severity};
+use memory::{identity_hash, value_hash, Burst, Denial, Memory};
+use output::Outputs;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// How deep a chain of minted credentials is followed to its root.
+const MAX_LINEAGE_DEPTH: usize = 6;
+const MINTED_KEY: &str = "aws.cloudtrail.flattened.response_elements.credentials.accessKeyId";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The findings index.
+    pub index: String,
+    /// The events' index pattern (`<prefix>*`): the baseline.
+    pub events: String,
+    /// History an identity needs before anything it does is called new.
+    pub learning: chrono::Duration,
+    /// Events before this are baseline only.
+    pub from: DateTime<Utc>,
+    /// Authorization failures in one hour that make a burst.
+    pub denied_burst: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FindingsError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("OpenSearch refused {what} (HTTP {status}): {body}")]
+    Refused {
+        what: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("OpenSearch answered {what} without {missing}")]
+    Unreadable {
+        what: &'static str,
+        missing: &'static str,
+    },
+    #[error("cannot encode a finding: {0}")]
+    Encode(serde_json::Error),
+    #[error("cannot set up the findings webhook {url}: {message}")]
+    Webhook { url: String, message: String },
+    #[error("cannot write findings to {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Findings {
+    client: Client,
+    settings: Settings,
+    /// One batch at a time: the next one sees what this one learnt. Delivery of other batches
+    /// goes on meanwhile; only their acknowledgement waits.
+    memory: tokio::sync::Mutex<Memory>,
+    outputs: Outputs,
+}
+
+/// A value of one kind an event brings, and the filter that finds it among indexed events.
+struct Candidate<'a> {
+    facts: &'a Facts,
+    event_id: &'a str,
+    kind: Kind,
+    value: String,
+    filter: Value,
+}
+
+impl Findings {
+    /// Creates the findings index when missing.
+    pub async fn start(
+        client: Client,
+        settings: Settings,
+        outputs: Outputs,
+    ) -> Result<Findings, FindingsError> {
+        store::ensure_index(&client, &settings.index).await?;
+        Ok(Findings {
+            client,
+            settings,
+            memory: tokio::sync::Mutex::new(Memory::default()),
+            outputs,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Evaluates the delivered `items` and writes their findings (index, then the outputs).
+    /// Returns the findings written for the first time.
+    pub async fn evaluate(&self, items: &[BulkItem]) -> Result<Vec<Finding>, FindingsError> {
+        let mut events: Vec<(&Facts, &str)> = items
+            .iter()
+            .filter_map(|i| i.facts.as_deref().map(|f| (f, &*i.id)))
+            .collect();
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The earliest event with a value is the one that brought it.
+        events.sort_by(|a, b| (a.0.time, a.1).cmp(&(b.0.time, b.1)));
+        let started = std::time::Instant::now();
+        let mut memory = self.memory.lock().await;
+        for (f, _) in &events {
+            if let Some(minted) = &f.minted_key {
+                let parent = f.access_key.as_deref().unwrap_or(f.identity.as_str());
+                memory.minted.insert(minted.clone(), parent.into());
+            }
+        }
+        self.learn_first_seen(&mut memory, &events).await?;
+
+        let mut candidates: BTreeMap<u64, Candidate> = BTreeMap::new();
+        let mut denied: HashMap<(u64, i64), (&Facts, Vec<Denial>)> = HashMap::new();
+        for &(f, id) in &events {
+            let values = values_of(f);
+            let past_learning = memory
+                .first_seen
+                .get(&identity_hash(&f.identity))
+                .is_some_and(|first| f.time.timestamp_millis() - first >= self.learning_ms());
+            if f.time < self.settings.from || !past_learning {
+                // Baseline: what it brings is known from now on.
+                for (kind, value, _) in values {
+                    memory
+                        .known
+                        .insert(value_hash(&f.identity, kind, &value), ());
+                }
+                continue;
+            }
+            for (kind, value, filter) in values {
+                let key = value_hash(&f.identity, kind, &value);
+                if memory.known.get(&key).is_none() {
+                    candidates.entry(key).or_insert(Candidate {
+                        facts: f,
+                        event_id: id,
+                        kind,
+                        value,
+                        filter,
+                    });
+                }
+            }
+            if f.denied {
+                let hour = hour_of(f.time);
+                denied
+                    .entry((identity_hash(&f.identity), hour))
+                    .or_insert_with(|| (f, Vec::new()))
+                    .1
+                    .push((f.time.timestamp_millis(), id.into()));
+            }
+        }
+
+        // One round trip: each candidate seen before its event? each new hour's earlier denials?
+        let candidates: Vec<(u64, Candidate)> = candidates.into_iter().collect();
+        let unseeded: Vec<(u64, i64)> = denied
+            .keys()
+            .filter(|k| memory.denied.get(*k).is_none())
+            .copied()
+            .collect();
+        let mut searches: Vec<Value> = candidates
+            .iter()
+            .map(|(_, c)| seen_before(&c.facts.identity, &c.filter, c.facts.time))
+            .collect();
+        searches.extend(
+            unseeded
+                .iter()
+                .map(|k| denied_in_hour(&denied[k].0.identity, k.1, self.settings.denied_burst)),
+        );
+        let answers = self.msearch(&searches).await?;
+        tracing::debug!(
+            events = events.len(),
+            searches = searches.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "findings: baseline searched"
+        );
+        let (seen, seeds) = answers.split_at(candidates.len());
+
+        // With the first failure of the hour for a burst.
+        let mut new: Vec<(Candidate, Option<Denial>)> = Vec::new();
+        for ((key, candidate), answer) in candidates.into_iter().zip(seen) {
+            memory.known.insert(key, ());
+            let total = answer["hits"]["total"]["value"].as_u64();
+            let total = total.ok_or(FindingsError::Unreadable {
+                what: "a baseline search",
+                missing: "hits.total",
+            })?;
+            if total == 0 {
+                new.push((candidate, None));
+            }
+        }
+        for (key, answer) in unseeded.iter().zip(seeds) {
+            let mut burst = Burst::default();
+            burst.add(hits_as_events(answer)?, self.settings.denied_burst);
+            memory.denied.insert(*key, burst);
+        }
+        for (key, (f, batch)) in denied {
+            let Some(mut burst) = memory.denied.get_mut(&key) else {
+                continue;
+            };
+            burst.add(batch, self.settings.denied_burst);
+            if !burst.told && burst.events.len() >= self.settings.denied_burst {
+                burst.told = true;
+                let (time, id) = burst.events[0].clone();
+                let hour = DateTime::from_timestamp_millis(key.1).unwrap_or(f.time);
+                new.push((
+                    Candidate {
+                        facts: f,
+                        event_id: "",
+                        kind: Kind::DeniedBurst,
+                        value: format!(
+                            "{}+ authorization failures in the hour from {}",
+                            self.settings.denied_burst,
+                            hour.format("%Y-%m-%dT%H:00Z")
+                        ),
+                        filter: Value::Null,
+                    },
+                    Some((time, id)),
+                ));
+            }
+        }
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = new
+            .iter()
+            .filter_map(|(c, _)| c.facts.access_key.as_deref())
+            .collect();
+        self.resolve_lineage(&mut memory, &keys).await?;
+        let now = Utc::now();
+        let findings: Vec<Finding> = new
+            .into_iter()
+            .map(|(c, burst_first)| finding(&memory, c, burst_first, now))
+            .collect();
+        drop(memory);
+        let created = store::create(&self.client, &self.settings.index, &findings).await?;
+        let fresh: Vec<Finding> = findings
+            .into_iter()
+            .zip(created)
+            .filter_map(|(f, created)| created.then_some(f))
+            .collect();
+        for f in &fresh {
+            tracing::info!(
+                identity = %f.identity,
+                kind = f.kind.as_str(),
+                value = %f.value,
+                severity = ?f.severity,
+                "finding: {}",
+                f.reason
+            );
+        }
+        self.outputs.write(&fresh).await?;
+        Ok(fresh)
+    }
+
+    fn learning_ms(&self) -> i64 {
+        self.settings.learning.num_milliseconds()
+    }
+
+    /// When the history of each identity of the batch starts: the index knows for identities
+    /// met before; for a new one its first event in this batch (not searchable yet) is its first.
+    async fn learn_first_seen(
+        &self,
+        memory: &mut Memory,
+        events: &[(&Facts, &str)],
+    ) -> Result<(), FindingsError> {
+        let mut earliest: HashMap<u64, (&Identity, i64)> = HashMap::new();
+        for (f, _) in events {
+            earliest
+                .entry(identity_hash(&f.identity))
+                .or_insert((&f.identity, f.time.timestamp_millis()));
+        }
+        let unknown: Vec<(u64, &Identity, i64)> = earliest
+            .iter()
+            .filter(|(h, _)| memory.first_seen.get(*h).is_none())
+            .map(|(h, (i, t))| (*h, *i, *t))
+            .collect();
+        // One aggregation per identity field (access key, issuer, ARN), not one search per
+        // identity: a first batch meets hundreds of identities at once.
+        let mut by_field: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+        for (_, identity, _) in &unknown {
+            by_field
+                .entry(identity.field())
+                .or_default()
+                .push(identity.as_str());
+        }
+        let searches: Vec<Value> = by_field
+            .iter()
+            .map(|(field, values)| {
+                json!({"size": 0, "query": {"terms": {*field: values}},
+                    "aggs": {"ids": {"terms": {"field": *field, "include": values,
+                        "size": values.len()},
+                        "aggs": {"first": {"min": {"field": "@timestamp"}}}}}})
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let answers = self.msearch(&searches).await?;
+        tracing::debug!(
+            identities = unknown.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "findings: identities' history searched"
+        );
+        let mut indexed: HashMap<(&str, &str), i64> = HashMap::new();
+        for ((field, _), answer) in by_field.iter().zip(&answers) {
+            let buckets = answer["aggregations"]["ids"]["buckets"].as_array();
+            let buckets = buckets.ok_or(FindingsError::Unreadable {
+                what: "the identities' history search",
+                missing: "buckets",
+            })?;
+            for b in buckets {
+                if let (Some(key), Some(first)) = (b["key"].as_str(), b["first"]["value"].as_f64())
+                {
+                    indexed.insert((field, key), first as i64);
+                }
+            }
+        }
+        for (hash, identity, batch_first) in unknown {
+            let first = indexed
+                .get(&(identity.field(), identity.as_str()))
+                .map_or(batch_first, |t| (*t).min(batch_first));
+            memory.first_seen.insert(hash, first);
+        }
+        Ok(())
+    }
+
+    /// Follows each temporary key to the credential that minted it, through the minting events
+    /// of this run and, for the rest, the indexed ones (one `_msearch` per level).
+    async fn resolve_lineage(
+        &self,
+        memory: &mut Memory,
+        keys: &[&str],
+    ) -> Result<(), FindingsError> {
+        let mut pending: Vec<Box<str>> = keys
+            .iter()
+            .filter(|k| is_temporary(k))
+            .map(|k| Box::from(*k))
+            .collect();
+        for _ in 0..MAX_LINEAGE_DEPTH {
+            let mut unknown = Vec::new();
+            let mut next = Vec::new();
+            for key in pending {
+                match memory.minted.get(&key) {
+                    Some(parent) if is_temporary(parent) => next.push(parent.clone()),
+                    Some(_) => {}
+                    None => unknown.push(key),
+                }
+            }
+            let searches: Vec<Value> = unknown
+                .iter()
+                .map(|k| {
+                    json!({"size": 1, "_source": ["aws.cloudtrail.user_identity.access_key_id",
+                    "aws.cloudtrail.user_identity.arn"],
+                    "query": {"bool": {"filter": [
+                        {"terms": {"event.action": crate::event::facts::MINTING_EVENTS}},
+                        {"term": {MINTED_KEY: &**k}}
+                    ]}}})
+                })
+                .collect();
+            let answers = self.msearch(&searches).await?;
+            for (key, answer) in unknown.into_iter().zip(&answers) {
+                let who =
+                    &answer["hits"]["hits"][0]["_source"]["aws"]["cloudtrail"]["user_identity"];
+                let parent = who["access_key_id"]
+                    .as_str()
+                    .filter(|k| !k.is_empty())
+                    .or(who["arn"].as_str());
+                if let Some(parent) = parent {
+                    if is_temporary(parent) {
+                        next.push(parent.into());
+                    }
+                    memory.minted.insert(key, parent.into());
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            pending = next;
+        }
+        Ok(())
+    }
+
+    /// One `_msearch` over the events; the answers in order. No search, no request.
+    async fn msearch(&self, searches: &[Value]) -> Result<Vec<Value>, FindingsError> {
+        if searches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let header = json!({"index": self.settings.events, "ignore_unavailable": true,
+            "allow_no_indices": true})
+        .to_string();
+        let mut body = String::new();
+        for s in searches {
+            body.push_str(&header);
+            body.push('\n');
+            body.push_str(&s.to_string());
+            body.push('\n');
+        }
+        let (status, answer) = self.client.ndjson("/_msearch", body).await?;
+        if status != 200 {
+            return Err(FindingsError::Refused {
+                what: "the baseline searches",
+                status,
+                body: truncate(&answer.to_string(), 500),
+            });
+        }
+        let responses = answer["responses"]
+            .as_array()
+            .filter(|r| r.len() == searches.len())
+            .ok_or(FindingsError::Unreadable {
+                what: "the baseline searches",
+                missing: "one response per search",
+            })?;
+        // A failed search must not read as "never seen": that would report old habits as new.
+        if let Some(failed) = responses.iter().find(|r| !r["error"].is_null()) {
+            return Err(FindingsError::Refused {
+                what: "a baseline search",
+                status: failed["status"].as_u64().unwrap_or(0) as u16,
+                body: truncate(&failed["error"].to_string(), 500),
+            });
+        }
+        Ok(responses.clone())
+    }
+}
+
+/// The values an event brings, of each kind it has, with their filters.
+fn values_of(f: &Facts) -> Vec<(Kind, String, Value)> {
+    let term = |field: &str, value: &str| json!({"term": {field: value}});
+    let mut out = Vec::with_capacity(6);
+    let mut add = |kind, value: &Option<Box<str>>, field: &str| {
+        if let Some(v) = value {
+            out.push((kind, v.to_string(), term(field, v)));
+        }
+    };
+    add(Kind::NewAction, &f.action, "aws.cloudtrail.iam_action");
+    add(Kind::NewService, &f.service, "event.provider");
+    add(Kind::NewRegion, &f.region, "cloud.region");
+    add(Kind::NewCountry, &f.country, "source.geo.country_iso_code");
+    if let Some(net) = &f.network {
+        let filter = match net.strip_prefix("AS").and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) => json!({"term": {"source.as.number": n}}),
+            None => json!({"term": {"source.ip": &**net}}),
+        };
+        out.push((Kind::NewNetwork, net.to_string(), filter));
+    }
+    if let Some(ua) = &f.user_agent {
+        out.push((Kind::NewUserAgent, ua.value(), ua.filter()));
+    }
+    out
+}
+
+/// Whether the identity had an event with this value before `time`.
+fn seen_before(identity: &Identity, filter: &Value, time: DateTime<Utc>) -> Value {
+    json!({"size": 0, "terminate_after": 1, "track_total_hits": true,
+        "query": {"bool": {"filter": [identity.query(), filter,
+            {"range": {"@timestamp": {"lt": time.timestamp_millis(), "format": "epoch_millis"}}}]}}})
+}
+
+/// The identity's first authorization failures in the hour from `hour` (ms).
+fn denied_in_hour(identity: &Identity, hour: i64, limit: usize) -> Value {
+    json!({"size": limit, "_source": ["event.id", "@timestamp"],
+        "sort": [{"@timestamp": "asc"}],
+        "query": {"bool": {"filter": [identity.query(), authorization_failure_query(),
+            {"range": {"@timestamp": {"gte": hour, "lt": hour + 3_600_000,
+                "format": "epoch_millis"}}}]}}})
+}
+
+fn hits_as_events(answer: &Value) -> Result<Vec<Denial>, FindingsError> {
+    let hits = answer["hits"]["hits"]
+        .as_array()
+        .ok_or(FindingsError::Unreadable {
+            what: "a search of denied calls",
+            missing: "hits",
+        })?;
+    Ok(hits
+        .iter()
+        .filter_map(|h| {
+            let time = h["_source"]["@timestamp"].as_str()?;
+            let time = DateTime::parse_from_rfc3339(time).ok()?.timestamp_millis();
+            let id = h["_source"]["event"]["id"].as_str().or(h["_id"].as_str())?;
+            Some((time, Box::from(id)))
+        })
+        .collect())
+}
+
+fn hour_of(time: DateTime<Utc>) -> i64 {
+    time.duration_trunc(chrono::Duration::hours(1))
+        .unwrap_or(time)
+        .timestamp_millis()
+}
+
+/// The root of `key`'s lineage as far as `memory` knows it: `(root, known)`.
+fn root_of(memory: &Memory, facts: &Facts) -> (String, bool) {
+    let Some(mut key) = facts.access_key.as_deref() else {
+        return (facts.identity.as_str().to_owned(), false);
+    };
+    for _ in 0..=MAX_LINEAGE_DEPTH {
+        if !is_temporary(key) {
+            return (key.to_owned(), true);
+        }
+        match memory.minted.peek(key) {
+            Some(parent) => key = parent,
+            None => break,
+        }
+    }
+    (facts.identity.as_str().to_owned(), false)
+}
+
+fn finding(
+    memory: &Memory,
+    c: Candidate<'_>,
+    burst_first: Option<Denial>,
+    now: DateTime<Utc>,
+) -> Finding {
+    let f = c.facts;
+    let (lineage_root, lineage_root_known) = root_of(memory, f);
+    let why = (c.kind == Kind::NewAction)
+        .then(|| sensitive(&c.value))
+        .flatten();
+    let (timestamp, first_event_id) = match burst_first {
+        Some((ms, id)) => (
+            DateTime::from_timestamp_millis(ms).unwrap_or(f.time),
+            id.into(),
+        ),
+        None => (f.time, c.event_id.to_owned()),
+    };
+    let reason = match (c.kind, why) {
+        (_, Some(why)) => format!("first {}: {why}", c.value),
+        (Kind::DeniedBurst, _) => "many calls refused for lack of permission in one hour: \
+            probing what a credential may do"
+            .to_owned(),
+        (kind, None) => format!(
+            "{} never seen before for this identity ({})",
+            kind.label(),
+            c.value
+        ),
+    };
+    Finding {
+        identity: f.identity.as_str().to_owned(),
+        identity_type: match f.identity {
+            Identity::AccessKey(_) => "access_key",
+            Identity::RoleIssuer(_) => "role",
+            Identity::Principal(_) => "principal",
+        },
+        lineage_root,
+        lineage_root_known,
+        access_key: f.access_key.as_deref().map(str::to_owned),
+        kind: c.kind,
+        value: c.value,
+        first_event_id,
+        timestamp,
+        detected_at: now,
+        severity: if why.is_some() {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn facts(identity: Identity, key: Option<&str>) -> Facts {
+        Facts {
+            time: Utc.with_ymd_and_hms(2026, 2, 1, 9, 0, 0).unwrap(),
+            identity,
+            access_key: key.map(Box::from),
+            action: Some("iam:CreateAccessKey".into()),
+            service: Some("iam.amazonaws.com".into()),
+            region: None,
+            network: Some("AS64500".into()),
+            country: None,
+            user_agent: None,
+            denied: false,
+            minted_key: None,
+        }
+    }
+
+    #[test]
+    fn the_root_is_followed_through_minted_keys_and_unknown_is_said() {
+        let mut memory = Memory::default();
+        memory.minted.insert("ASIA2".into(), "ASIA1".into());
+        memory.minted.insert("ASIA1".into(), "AKIAROOT".into());
+        let arn = || Identity::Principal("arn:aws:iam::1:user/v".into());
+        assert_eq!(
+            root_of(&memory, &facts(arn(), Some("ASIA2"))),
+            ("AKIAROOT".to_owned(), true)
+        );
+        // A session whose minting is not known: the identity itself, said to be unknown.
+        assert_eq!(
+            root_of(&memory, &facts(arn(), Some("ASIAORPHAN"))),
+            ("arn:aws:iam::1:user/v".to_owned(), false)
+        );
+        assert_eq!(
+            root_of(&memory, &facts(arn(), None)),
+            ("arn:aws:iam::1:user/v".to_owned(), false)
+        );
+        let key = Identity::AccessKey("AKIAV".into());
+        assert_eq!(
+            root_of(&memory, &facts(key, Some("AKIAV"))),
+            ("AKIAV".to_owned(), true)
+        );
+        // A loop never hangs.
+        memory.minted.insert("ASIAL1".into(), "ASIAL2".into());
+        memory.minted.insert("ASIAL2".into(), "ASIAL1".into());
+        assert!(!root_of(&memory, &facts(arn(), Some("ASIAL1"))).1);
+    }
+
+    #[test]
+    fn an_asn_is_compared_as_a_number_and_a_network_as_a_cidr() {
+        let f = facts(Identity::AccessKey("AKIAV".into()), Some("AKIAV"));
+        let values = values_of(&f);
+        let network = values.iter().find(|v| v.0 == Kind::NewNetwork).unwrap();
+        assert_eq!(network.2, json!({"term": {"source.as.number": 64500}}));
+        let mut f = f;
+        f.network = Some("203.0.113.0/24".into());
+        let values = values_of(&f);
+        let network = values.iter().find(|v| v.0 == Kind::NewNetwork).unwrap();
+        assert_eq!(network.2, json!({"term": {"source.ip": "203.0.113.0/24"}}));
+        let kinds: Vec<Kind> = values.iter().map(|v| v.0).collect();
+        assert_eq!(kinds, [Kind::NewAction, Kind::NewService, Kind::NewNetwork]);
+    }
+}

@@ -1,0 +1,101 @@
+//! The findings index: its mapping, and writing findings with `create` so that each is written
+//! once whatever replays (an existing id answers 409: already there, which is fine).
+
+use super::finding::Finding;
+use super::FindingsError;
+use crate::sink::opensearch::{truncate, Client};
+use opensearch::http::Method;
+use serde_json::{json, Value};
+
+/// The mapping of `trailscope-findings` (`dynamic: false`: only these fields are searchable).
+pub fn mapping() -> Value {
+    let keyword = json!({"type": "keyword", "ignore_above": 1024});
+    json!({
+        "settings": {"index": {"number_of_shards": 1, "refresh_interval": "5s"}},
+        "mappings": {
+            "dynamic": "false",
+            "properties": {
+                "@timestamp": {"type": "date"},
+                "detected_at": {"type": "date"},
+                "identity": keyword,
+                "identity_type": keyword,
+                "lineage_root": keyword,
+                "lineage_root_known": {"type": "boolean"},
+                "access_key": keyword,
+                "kind": keyword,
+                "value": keyword,
+                "first_event_id": keyword,
+                "severity": keyword,
+                "reason": {"type": "text"}
+            }
+        }
+    })
+}
+
+/// Creates the index with its mapping unless it exists.
+pub async fn ensure_index(client: &Client, index: &str) -> Result<(), FindingsError> {
+    let path = format!("/{index}");
+    let (status, _) = client.json(Method::Head, &path, &[], None).await?;
+    if status == 200 {
+        return Ok(());
+    }
+    let (status, body) = client
+        .json(Method::Put, &path, &[], Some(&mapping()))
+        .await?;
+    // Another process may have created it in between: then it exists, as wanted.
+    let exists = body["error"]["type"].as_str() == Some("resource_already_exists_exception");
+    if status == 200 || exists {
+        return Ok(());
+    }
+    Err(FindingsError::Refused {
+        what: "creating the findings index",
+        status,
+        body: truncate(&body.to_string(), 500),
+    })
+}
+
+/// Writes `findings` with `create`; returns, for each, whether this call created it (false: it
+/// was there already).
+pub async fn create(
+    client: &Client,
+    index: &str,
+    findings: &[Finding],
+) -> Result<Vec<bool>, FindingsError> {
+    if findings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut body = String::new();
+    for f in findings {
+        body.push_str(&json!({"create": {"_index": index, "_id": f.id()}}).to_string());
+        body.push('\n');
+        body.push_str(&serde_json::to_string(f).map_err(FindingsError::Encode)?);
+        body.push('\n');
+    }
+    let (status, answer) = client.ndjson("/_bulk", body).await?;
+    if status != 200 {
+        return Err(FindingsError::Refused {
+            what: "writing findings",
+            status,
+            body: truncate(&answer.to_string(), 500),
+        });
+    }
+    let items = answer["items"]
+        .as_array()
+        .filter(|i| i.len() == findings.len());
+    let items = items.ok_or(FindingsError::Unreadable {
+        what: "writing findings",
+        missing: "one item per finding",
+    })?;
+    items
+        .iter()
+        .map(|item| match item["create"]["status"].as_u64() {
+            Some(201) => Ok(true),
+            Some(409) => Ok(false),
+            status => Err(FindingsError::Refused {
+                what: "writing a finding",
+                status: status.unwrap_or(0) as u16,
+                body: truncate(&item["create"]["error"].to_string(), 500),
+            }),
+        })
+        .collect()
+}
