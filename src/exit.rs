@@ -73,13 +73,19 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<SourceError>() {
         return e.aws_failure().map(of_aws);
     }
+    if let Some(e) = cause.downcast_ref::<FindingsError>() {
+        return match e {
+            FindingsError::Connect(e) => of(e),
+            FindingsError::Forbidden { .. } => Some(AUTH),
+            _ => None,
+        };
+    }
     // Transparent wrappers: their `source()` skips the error they wrap.
     if let Some(e) = cause.downcast_ref::<PipelineError>() {
         return match e {
             PipelineError::Sink(e) => of(e),
             PipelineError::DeadLetter(e) => of(e),
-            PipelineError::Findings(FindingsError::Connect(e)) => of(e),
-            PipelineError::Findings(_) => None,
+            PipelineError::Findings(e) => of(e),
         };
     }
     if let Some(e) = cause.downcast_ref::<PollError>() {

@@ -279,6 +279,8 @@ impl Cast {
 /// (when given), and asserts that no byte it printed holds any of `secrets`.
 fn run(args: &[&str], password: Option<&str>, secrets: &[&str]) -> Output {
     let mut cmd = trailscope_cmd(args);
+    // Findings on: the shipped writer role must cover their searches and their index.
+    cmd.env_remove("TRAILSCOPE_NO_FINDINGS");
     cmd.env("TRAILSCOPE_LOG", "trace");
     cmd.env_remove("TRAILSCOPE_OPENSEARCH_PASSWORD");
     if let Some(p) = password {
@@ -362,6 +364,8 @@ async fn admin_sets_up_then_the_writer_forwards_every_event() {
         let url = args.iter().position(|a| *a == "--opensearch-url").unwrap() + 1;
         args[url] = &node.url;
         args.extend_from_slice(&["--ca-cert", ca, "--opensearch-username", &cast.writer_user]);
+        // The events (3 h old) are judged: their identities' history is searched.
+        args.extend_from_slice(&["--findings-from", "1d"]);
         args.extend_from_slice(extra);
         summary(&ok(run(
             &args,
@@ -776,17 +780,19 @@ fn the_writer_role_grants_only_what_forward_calls() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    // GET / (ping), GET _index_template/<name> (template check at start), POST _bulk.
+    // GET / (ping), GET _index_template/<name> (template check at start), POST _bulk, and the
+    // findings' POST _msearch (when did an identity first do this?).
     assert_eq!(
         cluster,
         [
             "cluster:monitor/main",
             "indices:admin/index_template/get",
-            "indices:data/write/bulk"
+            "indices:data/write/bulk",
+            "indices:data/read/msearch"
         ]
     );
     let index = writer["index_permissions"].as_array().unwrap();
-    assert_eq!(index.len(), 2);
+    assert_eq!(index.len(), 3);
     assert_eq!(index[0]["index_patterns"], json!(["cloudtrail-*"]));
     // forward --checkpoint-index: create the state index, GET and PUT its documents, _count
     // (/readyz). Reading is allowed there and nowhere else.
@@ -802,17 +808,38 @@ fn the_writer_role_grants_only_what_forward_calls() {
             "indices:data/read/search"
         ])
     );
-    for action in index[0]["allowed_actions"].as_array().unwrap() {
-        let action = action.as_str().unwrap();
+    // The findings index: created with its mapping by the first run, findings written with
+    // `create`; HEAD tells whether it exists. Nothing read there.
+    assert_eq!(index[2]["index_patterns"], json!(["trailscope-findings"]));
+    assert_eq!(
+        index[2]["allowed_actions"],
+        json!([
+            "indices:admin/get",
+            "indices:admin/create",
+            "indices:admin/mapping/put",
+            "indices:data/write/index",
+            "indices:data/write/bulk[s]"
+        ])
+    );
+    // The events: written, and searched by the findings (the only reads); never deleted.
+    let events: Vec<&str> = index[0]["allowed_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for action in &events {
         assert!(
-            !action.contains('*') || action == "indices:data/write/bulk[s]",
+            !action.contains('*') || *action == "indices:data/write/bulk[s]",
             "no wildcard grant in the writer role: {action}"
         );
-        assert!(
-            !action.contains("delete") && !action.contains("read") && !action.contains("search"),
-            "{action}"
-        );
+        assert!(!action.contains("delete"), "{action}");
     }
+    let reads: Vec<&&str> = events.iter().filter(|a| a.contains("read")).collect();
+    assert_eq!(
+        reads,
+        [&"indices:data/read/search", &"indices:data/read/msearch"]
+    );
 }
 
 /// The password in JSON logs and in `config check`: every case again with `--log-format json`,
@@ -889,5 +916,87 @@ async fn the_password_never_shows_in_json_logs_or_config_check() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(out.status.success(), "{text}");
     assert!(text.contains(file.to_str().unwrap()), "{text}");
+    cast.cleanup().await;
+}
+
+/// A writer whose role lacks what the findings need (a role made before them) fails at start, in
+/// seconds, with the exit code of refused permissions and a sentence naming both fixes; with
+/// `--no-findings` the same user forwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_without_the_findings_grants_is_told_the_fix() {
+    let node = node();
+    let cast = Cast::new("nofind", None).await;
+    let ca = node.ca.to_str().unwrap();
+    let out = run(
+        &[
+            "setup",
+            "--opensearch-url",
+            &node.url,
+            "--ca-cert",
+            ca,
+            "--opensearch-username",
+            &cast.admin_user,
+            "--index-prefix",
+            &cast.prefix,
+        ],
+        Some(&cast.admin_password),
+        &cast.passwords(),
+    );
+    ok(out);
+    let mut role: Value = serde_json::from_str(WRITER_ROLE).unwrap();
+    role["index_permissions"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p["index_patterns"] != json!(["trailscope-findings"]));
+    let (user, role_name) = (
+        format!("old{}", cast.writer_user),
+        format!("old{}", cast.roles[0]),
+    );
+    let password = node
+        .user_with_role(
+            &user,
+            &role.to_string(),
+            &role_name,
+            &format!("{}*", cast.prefix),
+        )
+        .await;
+    let stack = Stack::connect().await;
+    let group = format!("/test/{}", unique("nofind"));
+    let events = synthetic::events(
+        0x0f1d,
+        20,
+        chrono::Utc::now() - chrono::Duration::hours(2),
+        1_000,
+    );
+    stack.put_events(&group, 1, &events).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let forward = |extra: &[&str]| {
+        let args = forward_args(&group, &cast.prefix, &dead, &[]);
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let url = args.iter().position(|a| *a == "--opensearch-url").unwrap() + 1;
+        args[url] = &node.url;
+        args.extend_from_slice(&["--ca-cert", ca, "--opensearch-username", &user]);
+        args.extend_from_slice(extra);
+        let mut secrets = cast.passwords();
+        secrets.push(&password);
+        let started = std::time::Instant::now();
+        let out = run(&args, Some(&password), &secrets);
+        (out, started.elapsed())
+    };
+    let (out, took) = forward(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert!(
+        err.contains("lacks a permission the findings need")
+            && err.contains("trailscope_writer")
+            && err.contains("--no-findings"),
+        "{err}"
+    );
+    assert!(!err.contains("Forbidden {"), "no Rust debug output: {err}");
+    let (out, _) = forward(&["--no-findings"]);
+    assert_eq!(summary(&ok(out))["indexed"], 20);
+    node.cleanup(&cast.prefix, &[&user], &[&role_name]).await;
     cast.cleanup().await;
 }

@@ -53,6 +53,18 @@ pub enum FindingsError {
         status: u16,
         body: String,
     },
+    /// The OpenSearch user lacks a permission the findings need: a deployment mistake with a
+    /// known fix, told as such (and exit code 3, as other refused permissions).
+    #[error(
+        "OpenSearch refused {what} (HTTP {status}): the user lacks a permission the findings need. \
+         Give it the trailscope_writer role of deploy/opensearch-roles (`trailscope setup \
+         --print-roles`), which covers them, or run with --no-findings. OpenSearch said: {body}"
+    )]
+    Forbidden {
+        what: &'static str,
+        status: u16,
+        body: String,
+    },
     #[error("OpenSearch answered {what} without {missing}")]
     Unreadable {
         what: &'static str,
@@ -68,6 +80,17 @@ pub enum FindingsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl FindingsError {
+    /// OpenSearch's refusal of `what`: a missing permission (401/403) is told apart.
+    pub fn refused(what: &'static str, status: u16, body: String) -> Self {
+        if status == 401 || status == 403 {
+            FindingsError::Forbidden { what, status, body }
+        } else {
+            FindingsError::Refused { what, status, body }
+        }
+    }
 }
 
 pub struct Findings {
@@ -414,11 +437,11 @@ impl Findings {
         }
         let (status, answer) = self.client.ndjson("/_msearch", body).await?;
         if status != 200 {
-            return Err(FindingsError::Refused {
-                what: "the baseline searches",
+            return Err(FindingsError::refused(
+                "the baseline searches",
                 status,
-                body: truncate(&answer.to_string(), 500),
-            });
+                truncate(&answer.to_string(), 500),
+            ));
         }
         let responses = answer["responses"]
             .as_array()
@@ -429,11 +452,11 @@ impl Findings {
             })?;
         // A failed search must not read as "never seen": that would report old habits as new.
         if let Some(failed) = responses.iter().find(|r| !r["error"].is_null()) {
-            return Err(FindingsError::Refused {
-                what: "a baseline search",
-                status: failed["status"].as_u64().unwrap_or(0) as u16,
-                body: truncate(&failed["error"].to_string(), 500),
-            });
+            return Err(FindingsError::refused(
+                "a baseline search",
+                failed["status"].as_u64().unwrap_or(0) as u16,
+                truncate(&failed["error"].to_string(), 500),
+            ));
         }
         Ok(responses.clone())
     }

@@ -47,11 +47,11 @@ pub async fn ensure_index(client: &Client, index: &str) -> Result<(), FindingsEr
     if status == 200 || exists {
         return Ok(());
     }
-    Err(FindingsError::Refused {
-        what: "creating the findings index",
+    Err(FindingsError::refused(
+        "creating the findings index",
         status,
-        body: truncate(&body.to_string(), 500),
-    })
+        truncate(&body.to_string(), 500),
+    ))
 }
 
 /// Writes `findings` with `create`; returns, for each, whether this call created it (false: it
@@ -73,11 +73,11 @@ pub async fn create(
     }
     let (status, answer) = client.ndjson("/_bulk", body).await?;
     if status != 200 {
-        return Err(FindingsError::Refused {
-            what: "writing findings",
+        return Err(FindingsError::refused(
+            "writing findings",
             status,
-            body: truncate(&answer.to_string(), 500),
-        });
+            truncate(&answer.to_string(), 500),
+        ));
     }
     let items = answer["items"]
         .as_array()
@@ -91,11 +91,11 @@ pub async fn create(
         .map(|item| match item["create"]["status"].as_u64() {
             Some(201) => Ok(true),
             Some(409) => Ok(false),
-            status => Err(FindingsError::Refused {
-                what: "writing a finding",
-                status: status.unwrap_or(0) as u16,
-                body: truncate(&item["create"]["error"].to_string(), 500),
-            }),
+            status => Err(FindingsError::refused(
+                "writing a finding",
+                status.unwrap_or(0) as u16,
+                truncate(&item["create"]["error"].to_string(), 500),
+            )),
         })
         .collect()
 }
