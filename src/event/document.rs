@@ -2,7 +2,7 @@
 //! CloudTrail's own fields under `aws.cloudtrail.*`, trailscope's enrichment beside them.
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
-use super::bound::{self, SetAside, Unsafe};
+use super::bound::{self, Payload, SetAside, Unsafe};
 use super::cloudtrail::{
     indexable_time, CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity,
 };
@@ -769,31 +769,14 @@ impl<'a> Document<'a> {
             bound::split_members(&record.unknown, UNKNOWN_FIELDS.len(), &mut aside);
         let actor = ecs::actor(record);
         let user_identity = identity.map(|i| identity_field(i, &actor, &mut aside));
+        let mut flat = |p: Payload| {
+            bound::payload(record.payload(p), record.payload_fits.get(p), p, &mut aside)
+        };
         let flattened = Flattened {
-            request_parameters: bound::payload(
-                record.request_parameters,
-                "requestParameters",
-                "aws.cloudtrail.flattened.request_parameters",
-                &mut aside,
-            ),
-            response_elements: bound::payload(
-                record.response_elements,
-                "responseElements",
-                "aws.cloudtrail.flattened.response_elements",
-                &mut aside,
-            ),
-            additional_event_data: bound::payload(
-                record.additional_event_data,
-                "additionalEventData",
-                "aws.cloudtrail.flattened.additional_event_data",
-                &mut aside,
-            ),
-            service_event_details: bound::payload(
-                record.service_event_details,
-                "serviceEventDetails",
-                "aws.cloudtrail.flattened.service_event_details",
-                &mut aside,
-            ),
+            request_parameters: flat(Payload::RequestParameters),
+            response_elements: flat(Payload::ResponseElements),
+            additional_event_data: flat(Payload::AdditionalEventData),
+            service_event_details: flat(Payload::ServiceEventDetails),
         };
         let (unindexed_fields, unindexed_reasons) = aside.into_parts();
         let read_only = record.read_only;
