@@ -11,7 +11,9 @@ examples/cloudtrail-sample.ndjson is used and a NOTE says so on stderr.
 import argparse, datetime, json, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORPUS = os.path.join(ROOT, "../shared/corpus/cloudtrail/panther-labs__panther-analysis/rule-test-events.ndjson")
+# TRAILSCOPE_BENCH_CORPUS: from a git worktree, which has no ../shared beside it.
+CORPUS = os.environ.get("TRAILSCOPE_BENCH_CORPUS") or os.path.join(
+    ROOT, "../shared/corpus/cloudtrail/panther-labs__panther-analysis/rule-test-events.ndjson")
 FALLBACK = os.path.join(ROOT, "examples/cloudtrail-sample.ndjson")
 
 

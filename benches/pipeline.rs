@@ -3,7 +3,8 @@
 //! Events: the shared corpus `../shared/corpus/cloudtrail/panther-labs__panther-analysis/
 //! rule-test-events.ndjson` (405 records of real shape, ~1.3 KB each), replicated to
 //! `TRAILSCOPE_BENCH_EVENTS` (default 100,000) events, each copy with its own eventID, eventTime
-//! and access key. Without the corpus, `examples/cloudtrail-sample.ndjson` is used (and said so).
+//! and access key. Without the corpus, `examples/cloudtrail-sample.ndjson` is used (and said so);
+//! from a git worktree, which has no `../shared` beside it, `TRAILSCOPE_BENCH_CORPUS` names it.
 //!
 //! Measured, one thread (so "per core"):
 //! * `transform/encode`: what the pipeline does per event (`Encoder::encode`: decode, filter,
@@ -48,11 +49,12 @@ fn event_count() -> usize {
 /// The corpus records, as compact JSON.
 fn base_records() -> Vec<Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (path, label) = if root.join(CORPUS).exists() {
-        (
-            root.join(CORPUS),
-            "shared corpus (panther-analysis rule-test events)",
-        )
+    // A git worktree is not beside ../shared: TRAILSCOPE_BENCH_CORPUS names the file there.
+    let corpus = std::env::var_os("TRAILSCOPE_BENCH_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(CORPUS));
+    let (path, label) = if corpus.exists() {
+        (corpus, "shared corpus (panther-analysis rule-test events)")
     } else {
         eprintln!("NOTE: the shared corpus {CORPUS} is absent: falling back to {FALLBACK}");
         (

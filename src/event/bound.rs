@@ -11,10 +11,11 @@
 //!
 //! A value that breaks none of these goes into its `flat_object` field as it came; any other is
 //! kept as text only (the caller decides where), so nothing is lost and nothing is sent that
-//! could hurt the node. One walk over the value's bytes, no tree built.
+//! could hurt the node. No tree built, and no walk of its own for a record's payloads: the
+//! checks are made as the decoder's scanner walks them ([`Fit`]).
 
 use super::json_escape;
-use super::json_scan::RawJson;
+use super::json_scan::{Cursor, RawJson, Watch};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -49,26 +50,47 @@ pub enum Unsafe {
     TooLarge,
     #[error("not a time OpenSearch reads")]
     NotTime,
+    #[error("JSON the scanner does not read")]
+    Unreadable,
 }
 
 /// Whether `raw` can be indexed in a `flat_object` field whose own dotted path is `path` bytes
-/// long (e.g. `aws.cloudtrail.flattened.request_parameters`).
+/// long (e.g. `aws.cloudtrail.flattened.request_parameters`): a walk of its own. The decoder
+/// makes the same check in its one walk over a record's payloads ([`Fit`]); this is for values
+/// read otherwise.
 ///
 /// Lengths are taken from the JSON text, escapes included: a decoded string is never longer
 /// than its escaped text, so the bound is safe.
 pub fn check(raw: RawJson<'_>, path: usize) -> Result<(), Unsafe> {
-    Walk {
-        text: raw.get(),
-        bytes: raw.get().as_bytes(),
-        keys: Vec::new(),
-        stack: [EMPTY; MAX_DEPTH],
-        depth: 0,
+    let mut fit = Fit::default();
+    fit.start(path);
+    match Cursor::new(raw.get()).value_watched(&mut fit) {
+        Ok(_) => fit.verdict(),
+        // Never for a `RawJson` (valid JSON, which the scanner reads as serde_json does); were
+        // it refused, the value would stay out of the field all the same.
+        Err(_) => Err(Unsafe::Unreadable),
     }
-    .run(path)
 }
 
-/// One open container: whether it is an object, the path length of its values (for an
-/// array) or of the object itself, and where its keys start in `Walk::keys`.
+/// A [`check`] made while the scanner walks the value ([`Watch`]): [`Fit::start`] before the
+/// value, [`Fit::verdict`] after it. Reused from value to value, it allocates only for the keys
+/// of the first objects it meets.
+pub struct Fit<'a> {
+    /// The keys of the open objects, outermost first: each object's are checked for
+    /// duplicates when it closes.
+    keys: Vec<Cow<'a, str>>,
+    /// The open containers, outermost first: never more than the bound, so no allocation.
+    stack: [Frame; MAX_DEPTH],
+    depth: usize,
+    /// The path length of the value itself, and of the value after the last key met.
+    base: usize,
+    key_path: usize,
+    /// The first rule broken; once one is, the rest of the walk is not looked at.
+    verdict: Result<(), Unsafe>,
+}
+
+/// One open container: whether it is an object, its own path length (that of the values in
+/// it, for an array), and where its keys start in `Fit::keys`.
 #[derive(Clone, Copy)]
 struct Frame {
     object: bool,
@@ -82,122 +104,48 @@ const EMPTY: Frame = Frame {
     keys: 0,
 };
 
-struct Walk<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    /// The keys of the open objects, outermost first: each object's are checked for
-    /// duplicates when it closes.
-    keys: Vec<Cow<'a, str>>,
-    /// The open containers, outermost first: never more than the bound, so no allocation.
-    stack: [Frame; MAX_DEPTH],
-    depth: usize,
+impl Default for Fit<'_> {
+    fn default() -> Self {
+        Fit {
+            keys: Vec::new(),
+            stack: [EMPTY; MAX_DEPTH],
+            depth: 0,
+            base: 0,
+            key_path: 0,
+            verdict: Ok(()),
+        }
+    }
 }
 
-impl<'a> Walk<'a> {
-    fn run(mut self, base: usize) -> Result<(), Unsafe> {
-        let mut i = 0;
-        // The path length of the next value, and whether an object key comes next.
-        let mut value_path = base;
-        let mut expect_key = false;
-        while let Some(&b) = self.bytes.get(i) {
-            match b {
-                b' ' | b'\t' | b'\n' | b'\r' | b':' => i += 1,
-                b',' => {
-                    i += 1;
-                    if let Some(top) = self.top() {
-                        expect_key = top.object;
-                        value_path = top.path;
-                    }
-                }
-                b'{' | b'[' => {
-                    if self.depth == MAX_DEPTH {
-                        return Err(Unsafe::TooDeep);
-                    }
-                    let object = b == b'{';
-                    self.stack[self.depth] = Frame {
-                        object,
-                        path: value_path,
-                        keys: self.keys.len(),
-                    };
-                    self.depth += 1;
-                    expect_key = object;
-                    i += 1;
-                }
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    let frame = self.stack[self.depth];
-                    if frame.object {
-                        self.no_duplicates(frame.keys)?;
-                    }
-                    expect_key = false;
-                    i += 1;
-                }
-                b'"' => {
-                    let end = self.string_end(i);
-                    let len = end - i - 2;
-                    if expect_key {
-                        let top = self.top().expect("a key is inside an object");
-                        // `<path>.<key>` is itself a term (the `_path` subfield).
-                        value_path = top.path + 1 + len;
-                        if value_path > MAX_TERM_BYTES {
-                            return Err(Unsafe::TermTooLong);
-                        }
-                        self.keys.push(self.key(i, end));
-                        expect_key = false;
-                    } else if value_path + 1 + len > MAX_TERM_BYTES {
-                        return Err(Unsafe::TermTooLong);
-                    }
-                    i = end;
-                }
-                _ => {
-                    // A number or a literal: up to the next delimiter.
-                    let len = self.bytes[i..]
-                        .iter()
-                        .position(|b| {
-                            matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-                        })
-                        .unwrap_or(self.bytes.len() - i);
-                    if len > MAX_NUMBER_CHARS {
-                        return Err(Unsafe::NumberTooLong);
-                    }
-                    if value_path + 1 + len > MAX_TERM_BYTES {
-                        return Err(Unsafe::TermTooLong);
-                    }
-                    i += len;
-                }
-            }
-        }
-        Ok(())
+impl<'a> Fit<'a> {
+    /// Before a value for a field whose own dotted path is `path` bytes long.
+    pub fn start(&mut self, path: usize) {
+        self.keys.clear();
+        self.depth = 0;
+        self.base = path;
+        self.key_path = path;
+        self.verdict = Ok(());
     }
 
-    fn top(&self) -> Option<Frame> {
-        self.depth.checked_sub(1).map(|n| self.stack[n])
+    /// After the value: whether it can go into its field.
+    pub fn verdict(&self) -> Result<(), Unsafe> {
+        self.verdict
     }
 
-    /// Just past the closing quote of the string that opens at `start`.
-    fn string_end(&self, start: usize) -> usize {
-        let mut i = start + 1;
-        loop {
-            match memchr::memchr2(b'"', b'\\', &self.bytes[i..]) {
-                Some(n) if self.bytes[i + n] == b'"' => return i + n + 1,
-                // An escape: its next byte is never the closing quote.
-                Some(n) => i += n + 2,
-                None => unreachable!("valid JSON closes its strings"),
-            }
+    /// The path length of a value that starts here: the field's at the top, the key's in an
+    /// object, the array's own in an array.
+    #[inline]
+    fn value_path(&self) -> usize {
+        match self.depth.checked_sub(1).map(|n| self.stack[n]) {
+            None => self.base,
+            Some(top) if top.object => self.key_path,
+            Some(top) => top.path,
         }
     }
 
-    /// The key between `start` and `end` (quotes included), decoded when it has escapes: two
-    /// spellings of one key are the same key to OpenSearch.
-    fn key(&self, start: usize, end: usize) -> Cow<'a, str> {
-        let quoted = &self.text[start..end];
-        if !quoted.contains('\\') {
-            return Cow::Borrowed(&quoted[1..quoted.len() - 1]);
-        }
-        serde_json::from_str::<String>(quoted)
-            .map(Cow::Owned)
-            // A lone surrogate does not decode to a `String`: its text stands for it.
-            .unwrap_or(Cow::Borrowed(quoted))
+    #[cold]
+    fn refuse(&mut self, why: Unsafe) {
+        self.verdict = Err(why);
     }
 
     /// No key twice among the keys of the object that closes (from `start` on), then forgets
@@ -217,6 +165,83 @@ impl<'a> Walk<'a> {
             Ok(())
         }
     }
+}
+
+impl<'a> Watch<'a> for Fit<'a> {
+    #[inline]
+    fn open(&mut self, object: bool) {
+        if self.verdict.is_err() {
+            return;
+        }
+        if self.depth == MAX_DEPTH {
+            return self.refuse(Unsafe::TooDeep);
+        }
+        self.stack[self.depth] = Frame {
+            object,
+            path: self.value_path(),
+            keys: self.keys.len(),
+        };
+        self.depth += 1;
+    }
+
+    #[inline]
+    fn close(&mut self) {
+        if self.verdict.is_err() {
+            return;
+        }
+        self.depth -= 1;
+        let frame = self.stack[self.depth];
+        if frame.object {
+            if let Err(why) = self.no_duplicates(frame.keys) {
+                self.refuse(why);
+            }
+        }
+    }
+
+    #[inline]
+    fn key(&mut self, quoted: &'a str, escaped: bool) {
+        if self.verdict.is_err() {
+            return;
+        }
+        let top = self.stack[self.depth - 1];
+        // `<path>.<key>` is itself a term (the `_path` subfield).
+        self.key_path = top.path + 1 + quoted.len() - 2;
+        if self.key_path > MAX_TERM_BYTES {
+            return self.refuse(Unsafe::TermTooLong);
+        }
+        self.keys.push(key(quoted, escaped));
+    }
+
+    #[inline]
+    fn string(&mut self, len: usize) {
+        if self.verdict.is_ok() && self.value_path() + 1 + len > MAX_TERM_BYTES {
+            self.refuse(Unsafe::TermTooLong);
+        }
+    }
+
+    #[inline]
+    fn scalar(&mut self, len: usize) {
+        if self.verdict.is_err() {
+            return;
+        }
+        if len > MAX_NUMBER_CHARS {
+            self.refuse(Unsafe::NumberTooLong);
+        } else if self.value_path() + 1 + len > MAX_TERM_BYTES {
+            self.refuse(Unsafe::TermTooLong);
+        }
+    }
+}
+
+/// A key as written (quotes included), decoded when it has escapes: two spellings of one key
+/// are the same key to OpenSearch.
+fn key<'a>(quoted: &'a str, escaped: bool) -> Cow<'a, str> {
+    if !escaped {
+        return Cow::Borrowed(&quoted[1..quoted.len() - 1]);
+    }
+    serde_json::from_str::<String>(quoted)
+        .map(Cow::Owned)
+        // A lone surrogate does not decode to a `String`: its text stands for it.
+        .unwrap_or(Cow::Borrowed(quoted))
 }
 
 /// Members meant for one `flat_object` field (such as `unknown_fields`, whose own path is
@@ -268,25 +293,79 @@ pub fn split_members<'s, 'a>(
 /// kept as text only, which also keeps big documents cheap to index.
 pub const MAX_FLATTENED_BYTES: usize = 32 * 1024;
 
-/// A payload for its `flat_object` field at `path` (its own dotted path): only a JSON object
-/// goes there, and only when it is safe ([`check`]) and not too large. The caller keeps the
-/// payload's text copy; what is left out here is noted under `name` with the reason.
+/// A record's payloads that go into `flat_object` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    RequestParameters,
+    ResponseElements,
+    AdditionalEventData,
+    ServiceEventDetails,
+}
+
+impl Payload {
+    pub const ALL: [Payload; 4] = [
+        Payload::RequestParameters,
+        Payload::ResponseElements,
+        Payload::AdditionalEventData,
+        Payload::ServiceEventDetails,
+    ];
+
+    /// The record's member, as CloudTrail names it.
+    pub fn member(self) -> &'static str {
+        match self {
+            Payload::RequestParameters => "requestParameters",
+            Payload::ResponseElements => "responseElements",
+            Payload::AdditionalEventData => "additionalEventData",
+            Payload::ServiceEventDetails => "serviceEventDetails",
+        }
+    }
+
+    /// The dotted path of its `flat_object` field.
+    pub fn path(self) -> &'static str {
+        match self {
+            Payload::RequestParameters => "aws.cloudtrail.flattened.request_parameters",
+            Payload::ResponseElements => "aws.cloudtrail.flattened.response_elements",
+            Payload::AdditionalEventData => "aws.cloudtrail.flattened.additional_event_data",
+            Payload::ServiceEventDetails => "aws.cloudtrail.flattened.service_event_details",
+        }
+    }
+}
+
+/// [`check`]'s verdict on each payload of a record that is an object, made as the record was
+/// read; `None` for a payload that is absent or not an object.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fits([Option<Result<(), Unsafe>>; 4]);
+
+impl Fits {
+    pub fn get(&self, payload: Payload) -> Option<Result<(), Unsafe>> {
+        self.0[payload as usize]
+    }
+
+    pub fn set(&mut self, payload: Payload, verdict: Option<Result<(), Unsafe>>) {
+        self.0[payload as usize] = verdict;
+    }
+}
+
+/// A payload for its `flat_object` field: only a JSON object goes there, and only when it is
+/// safe (`fit`, the decoder's [`check`]; made here when the decoder did not) and not too large.
+/// The caller keeps the payload's text copy; what is left out here is noted under its member's
+/// name with the reason.
 pub fn payload<'a>(
     raw: Option<RawJson<'a>>,
-    name: &str,
-    path: &str,
+    fit: Option<Result<(), Unsafe>>,
+    which: Payload,
     aside: &mut SetAside,
 ) -> Option<RawJson<'a>> {
     let raw = raw.filter(|r| r.get().starts_with('{'))?;
     let verdict = if raw.get().len() > MAX_FLATTENED_BYTES {
         Err(Unsafe::TooLarge)
     } else {
-        check(raw, path.len())
+        fit.unwrap_or_else(|| check(raw, which.path().len()))
     };
     match verdict {
         Ok(()) => Some(raw),
         Err(why) => {
-            aside.note(name, why);
+            aside.note(which.member(), why);
             None
         }
     }

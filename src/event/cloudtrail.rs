@@ -3,6 +3,7 @@
 //! Strings borrow from the input where they can; free-form service payloads (requestParameters,
 //! responseElements, ...) stay raw JSON, so decoding never fails on what a service put in them.
 
+use super::bound::{self, Fit, Fits, Payload};
 use super::fields::{elements, members, BorrowedKey, Stop};
 use super::json_scan::{Cursor, RawJson};
 use chrono::{DateTime, Utc};
@@ -57,6 +58,9 @@ pub struct CloudTrailRecord<'a> {
     pub response_elements: Option<Raw<'a>>,
     pub additional_event_data: Option<Raw<'a>>,
     pub service_event_details: Option<Raw<'a>>,
+    /// Whether each payload that is an object can go into its `flat_object` field, found in
+    /// the walk that read it (not in a second one).
+    pub payload_fits: Fits,
     pub request_id: Option<Str<'a>>,
     pub event_id: Option<Str<'a>>,
     pub read_only: Option<bool>,
@@ -133,6 +137,16 @@ pub struct TlsDetails<'a> {
 }
 
 impl<'a> CloudTrailRecord<'a> {
+    /// One of the payloads.
+    pub fn payload(&self, which: Payload) -> Option<Raw<'a>> {
+        match which {
+            Payload::RequestParameters => self.request_parameters,
+            Payload::ResponseElements => self.response_elements,
+            Payload::AdditionalEventData => self.additional_event_data,
+            Payload::ServiceEventDetails => self.service_event_details,
+        }
+    }
+
     /// Decodes one CloudTrail record (one JSON object) borrowing from `json`.
     pub fn parse(json: &'a str) -> Result<Self, DecodeError> {
         // First with the scanner, the identity read in place, in the one pass over the record;
@@ -170,6 +184,8 @@ struct Reader<'a> {
     event_time: Option<Str<'a>>,
     event_time_raw: Option<Raw<'a>>,
     event_name: Option<Str<'a>>,
+    /// The checks of the payloads, made while the scanner reads them.
+    fit: Fit<'a>,
     /// The first error that costs the event; reading goes on, so that a message that is not
     /// JSON at all is still told as such.
     fatal: Option<DecodeError>,
@@ -194,8 +210,27 @@ impl<'a> Reader<'a> {
                 let mut t = TlsDetails::default();
                 r.tls_details = nested(value, &mut t, &mut r.unknown)?.then_some(t);
             }
+            "requestParameters" => self.payload(Payload::RequestParameters, key, value)?,
+            "responseElements" => self.payload(Payload::ResponseElements, key, value)?,
+            "additionalEventData" => self.payload(Payload::AdditionalEventData, key, value)?,
+            "serviceEventDetails" => self.payload(Payload::ServiceEventDetails, key, value)?,
             _ => self.member(key, value.value()?),
         }
+        Ok(())
+    }
+
+    /// A payload, checked for its `flat_object` field as the scanner skips it.
+    fn payload(
+        &mut self,
+        which: Payload,
+        key: Str<'a>,
+        value: &mut Cursor<'a>,
+    ) -> Result<(), Stop<DecodeError>> {
+        self.fit.start(which.path().len());
+        let raw = value.value_watched(&mut self.fit)?;
+        let verdict = raw.get().starts_with('{').then(|| self.fit.verdict());
+        self.r.payload_fits.set(which, verdict);
+        self.member(key, raw);
         Ok(())
     }
 
@@ -286,6 +321,14 @@ impl<'a> Reader<'a> {
                 }
             }
             r.event_time_text = Some(text);
+        }
+        // The careful reading does not walk the payloads with the checks: a walk of their own.
+        for which in Payload::ALL {
+            if r.payload_fits.get(which).is_none() {
+                let object = r.payload(which).filter(|raw| raw.get().starts_with('{'));
+                let verdict = object.map(|raw| bound::check(raw, which.path().len()));
+                r.payload_fits.set(which, verdict);
+            }
         }
         // Without an eventName it is not a record of an API call at all.
         r.event_name = self.event_name.ok_or(DecodeError::Missing("eventName"))?;

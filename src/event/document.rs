@@ -2,7 +2,7 @@
 //! CloudTrail's own fields under `aws.cloudtrail.*`, trailscope's enrichment beside them.
 //! `mappings/README.md` lists every field; `mappings/index-template.json` maps them.
 
-use super::bound::{self, SetAside, Unsafe};
+use super::bound::{self, Payload, SetAside, Unsafe};
 use super::cloudtrail::{
     indexable_time, CloudTrailRecord, Resource, SessionContext, TlsDetails, UserIdentity,
 };
@@ -400,6 +400,14 @@ fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
     raw.map(JsonText)
 }
 
+/// The text copy of a payload that its `flat_object` field did not take.
+fn text_unless<'a>(
+    raw: Option<RawJson<'a>>,
+    flattened: Option<RawJson<'a>>,
+) -> Option<JsonText<'a>> {
+    text(raw.filter(|_| flattened.is_none()))
+}
+
 /// Members of one JSON object written straight into the output, in the order and with the
 /// bytes serde_json gives the derived `Serialize` above (the tests compare the two). Keys are
 /// plain names with nothing to escape; string values go through the fast escaper.
@@ -769,31 +777,14 @@ impl<'a> Document<'a> {
             bound::split_members(&record.unknown, UNKNOWN_FIELDS.len(), &mut aside);
         let actor = ecs::actor(record);
         let user_identity = identity.map(|i| identity_field(i, &actor, &mut aside));
+        let mut flat = |p: Payload| {
+            bound::payload(record.payload(p), record.payload_fits.get(p), p, &mut aside)
+        };
         let flattened = Flattened {
-            request_parameters: bound::payload(
-                record.request_parameters,
-                "requestParameters",
-                "aws.cloudtrail.flattened.request_parameters",
-                &mut aside,
-            ),
-            response_elements: bound::payload(
-                record.response_elements,
-                "responseElements",
-                "aws.cloudtrail.flattened.response_elements",
-                &mut aside,
-            ),
-            additional_event_data: bound::payload(
-                record.additional_event_data,
-                "additionalEventData",
-                "aws.cloudtrail.flattened.additional_event_data",
-                &mut aside,
-            ),
-            service_event_details: bound::payload(
-                record.service_event_details,
-                "serviceEventDetails",
-                "aws.cloudtrail.flattened.service_event_details",
-                &mut aside,
-            ),
+            request_parameters: flat(Payload::RequestParameters),
+            response_elements: flat(Payload::ResponseElements),
+            additional_event_data: flat(Payload::AdditionalEventData),
+            service_event_details: flat(Payload::ServiceEventDetails),
         };
         let (unindexed_fields, unindexed_reasons) = aside.into_parts();
         let read_only = record.read_only;
@@ -873,10 +864,24 @@ impl<'a> Document<'a> {
                     user_identity,
                     resources: record.resources.iter().map(resource_field).collect(),
                     tls_details: record.tls_details.as_ref().map(tls_field),
-                    request_parameters: text(record.request_parameters),
-                    response_elements: text(record.response_elements),
-                    additional_event_data: text(record.additional_event_data),
-                    service_event_details: text(record.service_event_details),
+                    // A payload's text copy only where its flat_object copy is not: that one
+                    // holds the very same text in `_source` (see mappings/README.md).
+                    request_parameters: text_unless(
+                        record.request_parameters,
+                        flattened.request_parameters,
+                    ),
+                    response_elements: text_unless(
+                        record.response_elements,
+                        flattened.response_elements,
+                    ),
+                    additional_event_data: text_unless(
+                        record.additional_event_data,
+                        flattened.additional_event_data,
+                    ),
+                    service_event_details: text_unless(
+                        record.service_event_details,
+                        flattened.service_event_details,
+                    ),
                     addendum: text(record.addendum),
                     edge_device_details: text(record.edge_device_details),
                     insight_details: text(record.insight_details),

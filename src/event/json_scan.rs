@@ -132,6 +132,35 @@ impl<E> From<ScanError> for Stop<E> {
     }
 }
 
+/// What a walk over a skipped value tells, token by token, to a check of its shape made in the
+/// same walk (bound.rs: what a `flat_object` field may take), so that a payload is read once,
+/// not once to find its end and again to check it. `()` watches nothing and costs nothing.
+pub trait Watch<'a> {
+    /// `{` (`object`) or `[`.
+    fn open(&mut self, object: bool);
+    /// The `}` or `]` of the innermost open container.
+    fn close(&mut self);
+    /// An object's key as written, quotes included; `escaped` when it holds escapes.
+    fn key(&mut self, quoted: &'a str, escaped: bool);
+    /// A string value whose text between the quotes is `len` bytes as written.
+    fn string(&mut self, len: usize);
+    /// A number or a literal of `len` bytes.
+    fn scalar(&mut self, len: usize);
+}
+
+impl Watch<'_> for () {
+    #[inline(always)]
+    fn open(&mut self, _: bool) {}
+    #[inline(always)]
+    fn close(&mut self) {}
+    #[inline(always)]
+    fn key(&mut self, _: &str, _: bool) {}
+    #[inline(always)]
+    fn string(&mut self, _: usize) {}
+    #[inline(always)]
+    fn scalar(&mut self, _: usize) {}
+}
+
 /// Where the input ends, `Eof`; else `kind`, at `offset`. Out of line: errors are the rare path,
 /// and keeping them apart keeps the scanning loops small.
 #[cold]
@@ -293,18 +322,29 @@ impl<'a> Cursor<'a> {
     /// Skips the value at the cursor and returns its text.
     #[inline]
     pub fn value(&mut self) -> Result<RawJson<'a>, ScanError> {
+        self.value_watched(&mut ())
+    }
+
+    /// [`Cursor::value`], telling `watch` every token of the value on the way.
+    #[inline]
+    pub fn value_watched(&mut self, watch: &mut impl Watch<'a>) -> Result<RawJson<'a>, ScanError> {
         let Some(first) = self.peek() else {
             return Err(self.error(Malformed::Eof));
         };
         let start = self.pos;
         let plain_str = match first {
-            b'"' => !self.string()?,
+            b'"' => {
+                let escaped = self.string()?;
+                watch.string(self.pos - start - 2);
+                !escaped
+            }
             b'{' | b'[' => {
-                self.container()?;
+                self.container(watch)?;
                 false
             }
             _ => {
                 self.scalar(first)?;
+                watch.scalar(self.pos - start);
                 false
             }
         };
@@ -314,10 +354,10 @@ impl<'a> Cursor<'a> {
 
     /// Skips the object or array at the cursor, however deep, without recursion.
     #[inline(never)]
-    fn container(&mut self) -> Result<(), ScanError> {
+    fn container(&mut self, watch: &mut impl Watch<'a>) -> Result<(), ScanError> {
         let mut nesting = Nesting::default();
         loop {
-            self.begin_value(&mut nesting)?;
+            self.begin_value(&mut nesting, watch)?;
             // After a complete value: close what ends here, up to where the next value begins.
             loop {
                 let Some(object) = nesting.innermost_is_object() else {
@@ -330,37 +370,56 @@ impl<'a> Cursor<'a> {
                 };
                 if !self.next_or_close(bracket, otherwise)? {
                     if object {
-                        self.skip_key()?;
+                        self.skip_key(watch)?;
                     }
                     break;
                 }
                 nesting.pop();
+                watch.close();
             }
         }
     }
 
     /// Reads a scalar whole, or opens a container (and its first key): the part of a value that
     /// comes before anything nested in it.
-    fn begin_value(&mut self, nesting: &mut Nesting) -> Result<(), ScanError> {
+    fn begin_value(
+        &mut self,
+        nesting: &mut Nesting,
+        watch: &mut impl Watch<'a>,
+    ) -> Result<(), ScanError> {
         loop {
             match self.peek() {
                 Some(b'{') => {
                     self.pos += 1;
+                    watch.open(true);
                     if self.close(b'}') {
+                        watch.close();
                         return Ok(());
                     }
                     nesting.push(true);
-                    self.skip_key()?;
+                    self.skip_key(watch)?;
                 }
                 Some(b'[') => {
                     self.pos += 1;
+                    watch.open(false);
                     if self.close(b']') {
+                        watch.close();
                         return Ok(());
                     }
                     nesting.push(false);
                 }
-                Some(b'"') => return self.string().map(|_| ()),
-                Some(b) => return self.scalar(b),
+                Some(b'"') => {
+                    let start = self.pos;
+                    self.string()?;
+                    watch.string(self.pos - start - 2);
+                    return Ok(());
+                }
+                Some(b) => {
+                    let start = self.pos;
+                    self.scalar(b)?;
+                    watch.scalar(self.pos - start);
+                    return Ok(());
+                }
                 None => return Err(self.error(Malformed::Eof)),
             }
         }
@@ -368,11 +427,13 @@ impl<'a> Cursor<'a> {
 
     /// A key inside a skipped value: checked like any string, not decoded.
     #[inline(always)]
-    fn skip_key(&mut self) -> Result<(), ScanError> {
+    fn skip_key(&mut self, watch: &mut impl Watch<'a>) -> Result<(), ScanError> {
         if self.peek() != Some(b'"') {
             return Err(self.error(Malformed::Key));
         }
-        self.string()?;
+        let start = self.pos;
+        let escaped = self.string()?;
+        watch.key(&self.text[start..self.pos], escaped);
         self.colon()
     }
 
