@@ -400,14 +400,6 @@ fn text(raw: Option<RawJson<'_>>) -> Option<JsonText<'_>> {
     raw.map(JsonText)
 }
 
-/// The text copy of a payload that its `flat_object` field did not take.
-fn text_unless<'a>(
-    raw: Option<RawJson<'a>>,
-    flattened: Option<RawJson<'a>>,
-) -> Option<JsonText<'a>> {
-    text(raw.filter(|_| flattened.is_none()))
-}
-
 /// Members of one JSON object written straight into the output, in the order and with the
 /// bytes serde_json gives the derived `Serialize` above (the tests compare the two). Keys are
 /// plain names with nothing to escape; string values go through the fast escaper.
@@ -864,24 +856,10 @@ impl<'a> Document<'a> {
                     user_identity,
                     resources: record.resources.iter().map(resource_field).collect(),
                     tls_details: record.tls_details.as_ref().map(tls_field),
-                    // A payload's text copy only where its flat_object copy is not: that one
-                    // holds the very same text in `_source` (see mappings/README.md).
-                    request_parameters: text_unless(
-                        record.request_parameters,
-                        flattened.request_parameters,
-                    ),
-                    response_elements: text_unless(
-                        record.response_elements,
-                        flattened.response_elements,
-                    ),
-                    additional_event_data: text_unless(
-                        record.additional_event_data,
-                        flattened.additional_event_data,
-                    ),
-                    service_event_details: text_unless(
-                        record.service_event_details,
-                        flattened.service_event_details,
-                    ),
+                    request_parameters: text(record.request_parameters),
+                    response_elements: text(record.response_elements),
+                    additional_event_data: text(record.additional_event_data),
+                    service_event_details: text(record.service_event_details),
                     addendum: text(record.addendum),
                     edge_device_details: text(record.edge_device_details),
                     insight_details: text(record.insight_details),
