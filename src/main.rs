@@ -35,7 +35,7 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Index files or stdin: CloudTrail log files (S3 format, .json/.json.gz), NDJSON of
     /// CloudTrail records, CloudWatch Logs subscription payloads (raw or base64).
-    Ingest(ingest::IngestArgs),
+    Ingest(Box<ingest::IngestArgs>),
     /// Run as an AWS Lambda function behind a CloudWatch Logs subscription (directly or through
     /// Kinesis); configured from TRAILSCOPE_* environment variables. Named `bootstrap`, the
     /// binary runs this.
@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Setup(args) => setup::run(args).await?,
         Command::Audit(args) => out(&audit::run(args).await?)?,
         Command::Ingest(args) => {
-            let summary = ingest::run(args).await?;
+            let summary = ingest::run(*args).await?;
             out(&format!("{}\n", serde_json::to_string(&summary)?))?;
             // Exit 0 means nothing was lost: every event is indexed or in the dead-letter file
             // with its reason. Those in the file are said, even when there was nothing else.

@@ -10,6 +10,7 @@ mod s3;
 use super::PipelineArgs;
 use crate::exit::UsageError;
 use crate::sink::dead_letter::{DeadLetterError, DeadLetterFile, Stage};
+use crate::source::digests::DigestReport;
 use crate::source::files::{self, FilesError, InputStats, Item, ReadOptions, Rejected, Stopped};
 use crate::source::replay::Replay;
 use crate::source::{subscription, RawEvent};
@@ -62,6 +63,9 @@ pub struct IngestSummary {
     /// Inputs that could not be read to their end: where reading stopped and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<Incomplete>,
+    /// `--validate-digests`: what the trail's integrity validation found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digests: Option<DigestReport>,
     #[serde(skip)]
     pub dead_letter_file: PathBuf,
 }
@@ -92,6 +96,12 @@ pub enum IngestIncomplete {
         reason: String,
     },
     #[error(
+        "integrity validation found {problems} problem(s), first {first}: the summary's `digests` \
+         names every one (missing, altered, unchained, bad_signature, no_key, not_covered); the \
+         events were indexed all the same"
+    )]
+    Digests { problems: usize, first: String },
+    #[error(
         "{0} line(s) or document(s) longer than --max-document-bytes were not read (their start \
          is in the dead-letter file {1}); raise the limit to read them"
     )]
@@ -103,6 +113,25 @@ impl IngestSummary {
     /// input that stopped part-way, a part over the size limit (after everything else was
     /// delivered).
     pub fn check(&self) -> Result<(), IngestIncomplete> {
+        if let Some(report) = self.digests.as_ref().filter(|r| r.problems() > 0) {
+            let first = [
+                &report.missing,
+                &report.altered,
+                &report.unchained,
+                &report.bad_signature,
+                &report.no_key,
+                &report.not_covered,
+            ]
+            .into_iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+            return Err(IngestIncomplete::Digests {
+                problems: report.problems(),
+                first,
+            });
+        }
         if let Some(first) = self.incomplete.first() {
             return Err(IngestIncomplete::Stopped {
                 count: self.incomplete.len(),
@@ -267,6 +296,7 @@ pub async fn run(args: IngestArgs) -> Result<IngestSummary> {
         rejected: read.rejected,
         unread: read.unread,
         incomplete,
+        digests: None,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
 }

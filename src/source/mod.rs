@@ -6,6 +6,7 @@ pub mod aws_client;
 pub mod aws_error;
 pub mod checkpoint;
 pub mod cloudwatch;
+pub mod digests;
 pub mod files;
 pub mod poller;
 pub mod rate_limit;

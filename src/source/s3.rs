@@ -17,7 +17,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -192,12 +192,41 @@ pub fn client_from(config: &aws_types::SdkConfig, path_style: bool) -> Client {
     )
 }
 
+/// Which of a trail's folders under each account to walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailFolder {
+    /// `CloudTrail/`: the log files.
+    Logs,
+    /// `CloudTrail-Digest/`: the hourly digest files of integrity validation.
+    Digests,
+}
+
+impl TrailFolder {
+    fn name(self) -> &'static str {
+        match self {
+            TrailFolder::Logs => "CloudTrail/",
+            TrailFolder::Digests => "CloudTrail-Digest/",
+        }
+    }
+}
+
 /// Lists the log files of the trail at `location` that `selection` takes, in key order within
 /// each account and region.
 pub async fn list_log_objects(
     client: &Client,
     location: &S3Location,
     selection: &Selection,
+) -> Result<(Vec<LogObject>, ListStats), S3Error> {
+    list_objects(client, location, selection, TrailFolder::Logs).await
+}
+
+/// Lists the objects of one of the trail's folders (same layout below it: region, year, month,
+/// day) that `selection` takes, pruned the same way.
+pub async fn list_objects(
+    client: &Client,
+    location: &S3Location,
+    selection: &Selection,
+    folder: TrailFolder,
 ) -> Result<(Vec<LogObject>, ListStats), S3Error> {
     let mut lister = Lister {
         client,
@@ -221,7 +250,10 @@ pub async fn list_log_objects(
         if !is_account_id(&account) || !selection.account(&account) {
             continue;
         }
-        for (region, prefix) in lister.folders(&format!("{prefix}CloudTrail/")).await? {
+        for (region, prefix) in lister
+            .folders(&format!("{prefix}{}", folder.name()))
+            .await?
+        {
             if !selection.region(&region) {
                 continue;
             }
@@ -261,6 +293,15 @@ pub async fn list_log_objects(
 
 /// Reads one object whole.
 pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
+    Ok(get_object_with_metadata(client, bucket, key).await?.0)
+}
+
+/// Reads one object whole, with its user metadata (`x-amz-meta-NAME`, keyed by `NAME`).
+pub async fn get_object_with_metadata(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(Vec<u8>, HashMap<String, String>), S3Error> {
     let get_error = |error: AwsError| S3Error::Get {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
@@ -273,6 +314,7 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<
         .send()
         .await
         .map_err(|e| get_error(AwsError::from_sdk(&e, "S3", &endpoint(client))))?;
+    let metadata = output.metadata().cloned().unwrap_or_default();
     // The body broke off after the answer began: a network failure, worth a later try.
     let body = output.body.collect().await.map_err(|e| {
         get_error(AwsError {
@@ -281,7 +323,7 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<
             message: DisplayErrorContext(&e).to_string(),
         })
     })?;
-    Ok(body.into_bytes().to_vec())
+    Ok((body.into_bytes().to_vec(), metadata))
 }
 
 /// How a message names the S3 endpoint asked: the override, or AWS's for the client's region.

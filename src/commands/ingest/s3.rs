@@ -7,6 +7,7 @@
 use super::{read_object, Incomplete, IngestArgs, IngestSummary};
 use crate::audit::TimeSpec;
 use crate::exit::UsageError;
+use crate::source::digests::{self, PublicKeys};
 use crate::source::files::{InputStats, ReadOptions};
 use crate::source::s3::{self, DoneObjects, S3Location, Selection};
 use crate::source::{Origin, RawEvent};
@@ -45,6 +46,15 @@ pub struct S3Args {
     /// S3 endpoint override (a local S3 such as moto; path-style addressing is used with it).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Validates the trail's digest files (CloudTrail log file integrity validation) over the
+    /// window: signatures, their chain, and every log file's SHA-256. Problems are in the
+    /// summary's `digests` and make the run fail (after indexing).
+    #[arg(long, requires = "digest_public_keys")]
+    pub validate_digests: bool,
+    /// The region's CloudTrail public keys: the saved output of `aws cloudtrail list-public-keys
+    /// --start-time ... --output json` covering the window.
+    #[arg(long, value_name = "FILE", requires = "validate_digests")]
+    pub digest_public_keys: Option<PathBuf>,
 }
 
 impl S3Args {
@@ -55,6 +65,7 @@ impl S3Args {
             || !self.regions.is_empty()
             || self.checkpoint_file.is_some()
             || self.endpoint_url.is_some()
+            || self.validate_digests
     }
 }
 
@@ -76,8 +87,9 @@ pub fn location(args: &IngestArgs) -> Result<Option<S3Location>> {
     }
     if found.is_none() && args.s3.is_given() {
         return Err(UsageError(
-            "--since, --until, --account, --region, --checkpoint-file and --endpoint-url apply to \
-             an s3://BUCKET/PREFIX input only: name one, or drop them for local files"
+            "--since, --until, --account, --region, --checkpoint-file, --endpoint-url and \
+             --validate-digests apply to an s3://BUCKET/PREFIX input only: name one, or drop them \
+             for local files"
                 .to_owned(),
         )
         .into());
@@ -148,6 +160,14 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
             .into());
         }
     }
+    // A wrong keys file fails in seconds, before any listing.
+    let keys = args
+        .s3
+        .digest_public_keys
+        .as_deref()
+        .map(PublicKeys::from_file)
+        .transpose()
+        .map_err(|e| UsageError(e.to_string()))?;
     let done = args
         .s3
         .checkpoint_file
@@ -160,6 +180,14 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     let (objects, listed) = s3::list_log_objects(&client, &location, &selection)
         .await
         .context("listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)")?;
+    let digests = match &keys {
+        Some(keys) => Some(
+            digests::validate(&client, &location, &selection, &objects, keys)
+                .await
+                .context("validating the trail's digest files")?,
+        ),
+        None => None,
+    };
     let todo: Vec<_> = objects
         .into_iter()
         .filter(|o| {
@@ -272,6 +300,7 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         rejected: read.rejected,
         unread: read.unread,
         incomplete,
+        digests,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
 }
