@@ -32,14 +32,14 @@ enum Command {
     /// Install or update the index template (and ISM policy where available).
     Setup(setup::SetupArgs),
     /// What one identity did (actions, user agents, sources, failures) compared with its policies.
-    Audit(audit::AuditArgs),
+    Audit(Box<audit::AuditArgs>),
     /// Index files or stdin: CloudTrail log files (S3 format, .json/.json.gz), NDJSON of
     /// CloudTrail records, CloudWatch Logs subscription payloads (raw or base64).
     Ingest(Box<ingest::IngestArgs>),
     /// Run as an AWS Lambda function behind a CloudWatch Logs subscription (directly or through
     /// Kinesis); configured from TRAILSCOPE_* environment variables. Named `bootstrap`, the
     /// binary runs this.
-    Lambda(lambda::LambdaArgs),
+    Lambda(Box<lambda::LambdaArgs>),
     /// Delete the daily indices older than --keep (for clusters without the ISM plugin): the date
     /// comes from the index name; other indices are never touched.
     Retention(retention::RetentionArgs),
@@ -95,7 +95,7 @@ async fn run(cli: Cli) -> Result<()> {
             out(&format!("{}\n", serde_json::to_string(&summary)?))?;
         }
         Command::Setup(args) => setup::run(args).await?,
-        Command::Audit(args) => out(&audit::run(args).await?)?,
+        Command::Audit(args) => out(&audit::run(*args).await?)?,
         Command::Ingest(args) => {
             let summary = ingest::run(*args).await?;
             out(&format!("{}\n", serde_json::to_string(&summary)?))?;
@@ -115,7 +115,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             summary.check()?;
         }
-        Command::Lambda(args) => lambda::run(args).await?,
+        Command::Lambda(args) => lambda::run(*args).await?,
         Command::Retention(args) => retention::run(args).await?,
         Command::Config(args) => match args.command {
             config::ConfigCommand::Check(check) => {
