@@ -788,6 +788,32 @@ fn every_object_parses_and_every_reference_resolves() {
         assert_eq!(d.attr("timeFrom"), from, "{title}");
         assert_eq!(d.attr("timeTo"), "now", "{title}");
     }
+    // The Findings dashboard shows findings only: each panel searches the findings pattern, and
+    // the high-severity search is among them.
+    let findings_dashboard = dashboard("Findings");
+    let panels: Vec<&Object> = findings_dashboard.raw["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            objects
+                .iter()
+                .find(|o| o.id == r["id"] && o.ty == r["type"])
+                .unwrap()
+        })
+        .collect();
+    for p in &panels {
+        assert_eq!(
+            p.raw["references"][0]["id"],
+            FINDINGS_PATTERN,
+            "Findings: panel {}",
+            p.what()
+        );
+    }
+    assert!(
+        panels.iter().any(|p| p.id == "trailscope-findings-high"),
+        "Findings has the high-severity search"
+    );
     // A map of where calls come from, next to (same row as) the ASN table.
     for title in ["CloudTrail overview", "Identity activity"] {
         let d = dashboard(title);
