@@ -36,7 +36,13 @@ AUTHORIZATION_ERRORS = [
     "Forbidden",
 ]
 REFUSED = "aws.cloudtrail.error_code:(" + " OR ".join(f"*{c}*" for c in AUTHORIZATION_ERRORS) + ")"
-TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mappings", "index-template.json")
+MAPPINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mappings")
+TEMPLATE = os.path.join(MAPPINGS, "index-template.json")
+# The findings index's settings and mapping, the same file src/findings/store.rs creates it with.
+FINDINGS_INDEX = os.path.join(MAPPINGS, "findings-index.json")
+FINDINGS_PATTERN_ID = "trailscope-findings"
+# The default of --findings-index: the index pattern's title.
+FINDINGS_INDEX_NAME = "trailscope-findings"
 
 # OpenSearch mapping type -> OpenSearch Dashboards field type, as OSD's osd_field_types casts them
 # (src/plugins/data/common/osd_field_types) in the 2.x line these objects are for (docker-compose
@@ -95,7 +101,8 @@ def cardinality(agg_id, field, label):
     }
 
 
-def terms(agg_id, schema, field, size, label):
+def terms(agg_id, schema, field, size, label, order_by="1"):
+    """order_by: the id of the metric the buckets are ranked by (count: "1")."""
     return {
         "id": agg_id,
         "enabled": True,
@@ -103,7 +110,7 @@ def terms(agg_id, schema, field, size, label):
         "schema": schema,
         "params": {
             "field": field,
-            "orderBy": "1",
+            "orderBy": order_by,
             "order": "desc",
             "size": size,
             "otherBucket": False,
@@ -112,6 +119,16 @@ def terms(agg_id, schema, field, size, label):
             "missingBucketLabel": "Missing",
             "customLabel": label,
         },
+    }
+
+
+def max_metric(agg_id, field, label):
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "max",
+        "schema": "metric",
+        "params": {"field": field, "customLabel": label},
     }
 
 
@@ -138,14 +155,14 @@ READ_ONLY_OR_MUTATING = [
 ]
 
 
-def date_histogram(agg_id="2"):
+def date_histogram(agg_id="2", field="@timestamp"):
     return {
         "id": agg_id,
         "enabled": True,
         "type": "date_histogram",
         "schema": "segment",
         "params": {
-            "field": "@timestamp",
+            "field": field,
             "useNormalizedOpenSearchInterval": True,
             "scaleMetricValues": False,
             "interval": "auto",
@@ -287,7 +304,7 @@ def region_map_params():
     }
 
 
-def saved_search(search_id, title, description, columns, query=""):
+def saved_search(search_id, title, description, columns, query="", pattern=INDEX_PATTERN_ID):
     return {
         "id": search_id,
         "type": "search",
@@ -300,7 +317,7 @@ def saved_search(search_id, title, description, columns, query=""):
             "sort": [["@timestamp", "desc"]],
             "kibanaSavedObjectMeta": {"searchSourceJSON": dumps(search_source(query))},
         },
-        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
+        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": pattern}],
         "migrationVersion": MIGRATION["search"],
     }
 
@@ -313,7 +330,7 @@ def search_source(query=""):
     }
 
 
-def visualization(vis_id, title, description, vis_type, params, aggs, query=""):
+def visualization(vis_id, title, description, vis_type, params, aggs, query="", pattern=INDEX_PATTERN_ID):
     vis_state = {"title": title, "type": vis_type, "aggs": aggs, "params": params}
     return {
         "id": vis_id,
@@ -326,7 +343,7 @@ def visualization(vis_id, title, description, vis_type, params, aggs, query=""):
             "visState": dumps(vis_state),
             "kibanaSavedObjectMeta": {"searchSourceJSON": dumps(search_source(query))},
         },
-        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
+        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": pattern}],
         "migrationVersion": MIGRATION["visualization"],
     }
 
@@ -423,15 +440,13 @@ def dashboard(dash_id, title, description, panels, time_from):
     }
 
 
-def index_pattern_fields():
-    """The index pattern's `fields`, as OSD would compute them from `_field_caps` on an index made by
-    the template: shipped so that the browser has nothing to refresh and save on first load (which
+def index_pattern_fields(properties):
+    """The index pattern's `fields`, as OSD would compute them from `_field_caps` on an index made
+    with the mapping `properties` (the template's, or the findings index's): shipped so that the browser has nothing to refresh and save on first load (which
     it did, with 409 Conflict answers). Read from the template at generation time, so a field added
     there is one `python3 dashboards/generate.py` away. Each entry is what OSD's
     IndexPatternField.toSpec saves; the mapping types are `opensearchTypes` there (Kibana's
     `esTypes`, renamed in the fork)."""
-    with open(TEMPLATE, encoding="utf-8") as f:
-        properties = json.load(f)["template"]["mappings"]["properties"]
     fields = []
 
     def spec(name, mapping, parent=None, nested=None):
@@ -481,22 +496,35 @@ def index_pattern_fields():
     return sorted(fields, key=lambda f: f["name"])
 
 
+def index_pattern(pattern_id, title, properties):
+    return {
+        "id": pattern_id,
+        "type": "index-pattern",
+        "attributes": {
+            "title": title,
+            "timeFieldName": "@timestamp",
+            "fields": dumps(index_pattern_fields(properties)),
+        },
+        "references": [],
+        "migrationVersion": MIGRATION["index-pattern"],
+    }
+
+
+def mapping_properties(path, *keys):
+    with open(path, encoding="utf-8") as f:
+        value = json.load(f)
+    for key in keys:
+        value = value[key]
+    return value["properties"]
+
+
 AK = "aws.cloudtrail.user_identity.access_key_id"
 ARN = "aws.cloudtrail.user_identity.arn"
 ROLE = "aws.cloudtrail.user_identity.session_context.session_issuer.arn"
 
 objects = [
-    {
-        "id": INDEX_PATTERN_ID,
-        "type": "index-pattern",
-        "attributes": {
-            "title": "cloudtrail-*",
-            "timeFieldName": "@timestamp",
-            "fields": dumps(index_pattern_fields()),
-        },
-        "references": [],
-        "migrationVersion": MIGRATION["index-pattern"],
-    },
+    index_pattern(INDEX_PATTERN_ID, "cloudtrail-*", mapping_properties(TEMPLATE, "template", "mappings")),
+    index_pattern(FINDINGS_PATTERN_ID, FINDINGS_INDEX_NAME, mapping_properties(FINDINGS_INDEX, "mappings")),
     visualization(
         "trailscope-summary",
         "CloudTrail: summary",
@@ -750,12 +778,71 @@ objects = [
         ],
         query=REFUSED,
     ),
+    # Findings (src/findings): one document per identity × kind × value, written the first time
+    # an identity does something its baseline has not seen. @timestamp is when that first event
+    # happened, detected_at when trailscope saw it.
+    visualization(
+        "trailscope-findings-over-time",
+        "Findings: over time by severity",
+        "First-seen findings per interval (by the time of their first event), stacked by severity.",
+        "histogram",
+        bar_params(y_title="Findings"),
+        [count(), date_histogram(), terms("3", "group", "severity", 3, "Severity")],
+        pattern=FINDINGS_PATTERN_ID,
+    ),
+    visualization(
+        "trailscope-findings-by-kind",
+        "Findings: by kind",
+        "new_action, new_service, new_region, new_network, new_country, new_user_agent, "
+        "denied_burst, not_granted: what the README's Findings section says each means.",
+        "horizontal_bar",
+        bar_params(horizontal=True, y_title="Findings"),
+        [count(), terms("2", "segment", "kind", 10, "Kind"), terms("3", "group", "severity", 3, "Severity")],
+        pattern=FINDINGS_PATTERN_ID,
+    ),
+    visualization(
+        "trailscope-findings-table",
+        "Findings: identity, kind, value, severity",
+        "Every finding, the identity with the newest first: who did what new, and how serious it is.",
+        "table",
+        table_params(20),
+        [
+            count(),
+            max_metric("2", "@timestamp", "First event"),
+            terms("3", "bucket", "identity", 50, "Identity", order_by="2"),
+            terms("4", "bucket", "kind", 10, "Kind", order_by="2"),
+            terms("5", "bucket", "value", 50, "Value", order_by="2"),
+            terms("6", "bucket", "severity", 3, "Severity", order_by="2"),
+        ],
+        pattern=FINDINGS_PATTERN_ID,
+    ),
+    saved_search(
+        "trailscope-findings-high",
+        "Findings: high severity",
+        "High-severity findings, newest first: sensitive actions (IAM changes, key creation, data "
+        "access, logging changes) and actions outside a registered policy. The lineage root is the "
+        "long-term credential the identity's credentials derive from; audit --access-key shows its "
+        "tree.",
+        [
+            "kind",
+            "value",
+            "identity",
+            "identity_type",
+            "lineage_root",
+            "access_key",
+            "first_event_id",
+            "reason",
+        ],
+        query="severity:high",
+        pattern=FINDINGS_PATTERN_ID,
+    ),
     # Tables that show ARNs, actions or user agents get a full row or half of it: narrower, their
     # values are cut. The map sits next to the ASN table: both answer "from where".
     dashboard(
         "trailscope-overview",
         "CloudTrail overview",
-        "What happens in the accounts: calls, outcomes, identities, software, regions and errors.",
+        "What happens in the accounts: calls, outcomes, identities, software, regions and errors. "
+        "What identities do for the first time: the Findings dashboard.",
         [
             ("visualization", "trailscope-summary", 0, 0, 48, 7),
             ("visualization", "trailscope-events-over-time", 0, 7, 32, 14),
@@ -782,7 +869,8 @@ objects = [
         "trailscope-identity-activity",
         "Identity activity",
         "What is this access key / role doing? Pick an access key id, a principal ARN or a role "
-        "above and a time range in the time picker.",
+        "above and a time range in the time picker. What it did for the first time: the Findings "
+        "dashboard.",
         [
             ("visualization", "trailscope-identity-controls", 0, 0, 48, 8),
             ("visualization", "trailscope-summary", 0, 8, 48, 7),
@@ -803,6 +891,21 @@ objects = [
         # Investigating a key means its history: 90 days shows what it usually does (and fits the
         # default retention of the ISM policy) before the picker narrows it.
         time_from="now-90d",
+    ),
+    dashboard(
+        "trailscope-findings",
+        "Findings",
+        "What identities did for the first time (first-seen findings, index trailscope-findings): "
+        "when, what kind, who, how serious. Open the identity on the Identity activity dashboard "
+        "or with trailscope audit --access-key.",
+        [
+            ("visualization", "trailscope-findings-over-time", 0, 0, 32, 14),
+            ("visualization", "trailscope-findings-by-kind", 32, 0, 16, 14),
+            ("visualization", "trailscope-findings-table", 0, 14, 48, 20),
+            ("search", "trailscope-findings-high", 0, 34, 48, 18),
+        ],
+        # Findings are few and each one matters for a while: a month keeps the recent ones in view.
+        time_from="now-30d",
     ),
 ]
 

@@ -20,6 +20,10 @@ use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use trailscope::audit::query::{is_authorization_error, AUTHORIZATION_ERRORS};
+use trailscope::findings::finding::Finding;
+use trailscope::findings::kind::{Kind, Severity};
+use trailscope::findings::store;
+use trailscope::sink::opensearch::{Client, ConnectOptions};
 
 const NDJSON: &str = include_str!("../dashboards/trailscope.ndjson");
 const TEMPLATE: &str = include_str!("../mappings/index-template.json");
@@ -55,8 +59,8 @@ impl Field {
     }
 }
 
-/// Every leaf field of the template by its dotted path (multi-fields as `path.sub`).
-fn template_fields() -> BTreeMap<String, Field> {
+/// Every leaf field of a mapping's `properties` by its dotted path (multi-fields as `path.sub`).
+fn mapping_fields(properties: &Value) -> BTreeMap<String, Field> {
     fn walk(props: &Value, prefix: &str, out: &mut BTreeMap<String, Field>) {
         for (name, def) in props.as_object().expect("properties is an object") {
             let path = format!("{prefix}{name}");
@@ -86,14 +90,52 @@ fn template_fields() -> BTreeMap<String, Field> {
             }
         }
     }
-    let template: Value = serde_json::from_str(TEMPLATE).unwrap();
     let mut out = BTreeMap::new();
-    walk(
-        &template["template"]["mappings"]["properties"],
-        "",
-        &mut out,
-    );
+    walk(properties, "", &mut out);
     out
+}
+
+/// The fields of the CloudTrail index template.
+fn template_fields() -> BTreeMap<String, Field> {
+    let template: Value = serde_json::from_str(TEMPLATE).unwrap();
+    mapping_fields(&template["template"]["mappings"]["properties"])
+}
+
+/// The id of the findings index pattern, and its title: the default of `--findings-index`.
+const FINDINGS_PATTERN: &str = "trailscope-findings";
+const FINDINGS_INDEX: &str = "trailscope-findings";
+
+/// The fields of the findings index, from the mapping trailscope creates it with.
+fn findings_fields() -> BTreeMap<String, Field> {
+    mapping_fields(&store::mapping()["mappings"]["properties"])
+}
+
+/// The fields an object may use: those of the index pattern it searches (visualizations and
+/// searches reference exactly one; the findings pattern's objects are checked against the
+/// findings mapping, every other against the template).
+fn fields_for<'a>(
+    o: &Object,
+    template: &'a BTreeMap<String, Field>,
+    findings: &'a BTreeMap<String, Field>,
+) -> &'a BTreeMap<String, Field> {
+    let patterns: HashSet<&str> = o.raw["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "index-pattern")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let own = o.ty == "index-pattern" && o.id == FINDINGS_PATTERN;
+    if own || patterns.contains(FINDINGS_PATTERN) {
+        assert!(
+            own || patterns.len() == 1,
+            "{}: findings objects search the findings pattern only",
+            o.what()
+        );
+        findings
+    } else {
+        template
+    }
 }
 
 /// Asserts that `field` exists and allows `usage` ("terms", "cardinality", "date_histogram",
@@ -104,6 +146,7 @@ fn check_field(fields: &BTreeMap<String, Field>, field: &str, usage: &str, what:
         .unwrap_or_else(|| panic!("{what}: field {field} is not in the index template"));
     let ok = match usage {
         "terms" | "cardinality" | "sort" => f.aggregatable(),
+        "max" => f.aggregatable() && f.ty != "keyword" && f.ty != "ip" && f.ty != "boolean",
         "date_histogram" => f.ty == "date" && f.doc_values,
         "query" => f.indexed,
         "column" => true,
@@ -266,6 +309,12 @@ fn translate(
             agg["schema"].as_str().unwrap(),
         ) {
             ("count", "metric") => described.push("count".to_owned()),
+            ("max", "metric") => {
+                check_field(fields, field, "max", what);
+                metrics.insert(id.clone(), json!({"max": {"field": field}}));
+                metric_ids.push(id);
+                described.push(format!("max({field})"));
+            }
             ("cardinality", "metric") => {
                 check_field(fields, field, "cardinality", what);
                 metrics.insert(id.clone(), json!({"cardinality": {"field": field}}));
@@ -285,19 +334,26 @@ fn translate(
                     "{what}: other/missing buckets are not translated by this verifier"
                 );
                 let order_by = params["orderBy"].as_str().unwrap_or("");
+                // Ordered by a metric, Dashboards puts that metric inside the terms aggregation
+                // too (its terms orderAgg), whatever level the terms is at.
+                let mut order_agg = None;
                 let key = if count_ids.contains(order_by) {
                     "_count"
                 } else if order_by == "_key" {
                     "_key"
+                } else if let Some(metric) = metrics.get(order_by) {
+                    order_agg = Some(json!({ order_by: metric }));
+                    order_by
                 } else {
                     panic!("{what}: terms ordered by {order_by} is not translated by this verifier")
                 };
                 let size = params["size"].as_u64().expect("terms size");
-                buckets.push((
-                    id,
-                    json!({"terms": {"field": field, "size": size,
-                                     "order": {key: params["order"].as_str().unwrap_or("desc")}}}),
-                ));
+                let mut terms = json!({"terms": {"field": field, "size": size,
+                                 "order": {key: params["order"].as_str().unwrap_or("desc")}}});
+                if let Some(order_agg) = order_agg {
+                    terms["aggs"] = order_agg;
+                }
+                buckets.push((id, terms));
                 described.push(format!("terms({field}, size {size})"));
             }
             ("filters", "segment" | "group" | "bucket" | "split") => {
@@ -337,8 +393,10 @@ fn translate(
     }
     let mut inner = Value::Object(metrics);
     for (id, mut agg) in buckets.iter().rev().cloned() {
-        if inner.as_object().is_some_and(|m| !m.is_empty()) {
-            agg["aggs"] = inner;
+        if let Some(children) = inner.as_object().filter(|m| !m.is_empty()) {
+            let mut merged = agg["aggs"].as_object().cloned().unwrap_or_default();
+            merged.extend(children.clone());
+            agg["aggs"] = Value::Object(merged);
         }
         inner = json!({ id: agg });
     }
@@ -399,7 +457,7 @@ fn check_response(t: &Translation, response: &Value, what: &str) -> Vec<String> 
         assert!(
             level
                 .iter()
-                .any(|b| b[id]["value"].as_u64().unwrap_or(0) > 0),
+                .any(|b| b[id]["value"].as_f64().unwrap_or(0.0) > 0.0),
             "{what}: metric {id} counted nothing: {response}"
         );
     }
@@ -452,10 +510,82 @@ async fn index_sample(stack: &Stack, prefix: &str) {
     assert_eq!(stack.count(prefix).await, lines.len() as u64);
 }
 
+/// Writes a few findings into `<prefix>findings` with trailscope's own findings writer (index
+/// created as the pipeline creates it, documents serialized and id'd as it writes them). Times
+/// are fixed (noon of a fixed day, then hours later): no dependence on the time of day.
+async fn index_findings(stack: &Stack, prefix: &str) {
+    let index = format!("{prefix}findings");
+    let client = Client::connect(&ConnectOptions {
+        url: opensearch_url().parse().unwrap(),
+        username: None,
+        password: None,
+        password_file: None,
+        request_timeout: std::time::Duration::from_secs(30),
+        tls: Default::default(),
+        sigv4: None,
+    })
+    .unwrap();
+    // As forward, ingest and lambda create it: with the mapping of mappings/findings-index.json.
+    store::ensure_index(&client, &index).await.unwrap();
+    let noon = chrono::DateTime::parse_from_rfc3339("2026-02-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let finding = |hours: i64, identity: &str, kind: Kind, value: &str, severity: Severity| {
+        let at = noon + chrono::Duration::hours(hours);
+        Finding {
+            identity: identity.into(),
+            identity_type: if identity.starts_with("arn:") {
+                "role"
+            } else {
+                "access_key"
+            },
+            lineage_root: "AKIAVENDOR0000000001".into(),
+            lineage_root_known: true,
+            access_key: identity.starts_with("A").then(|| identity.to_owned()),
+            kind,
+            value: value.into(),
+            first_event_id: format!("event-{hours}"),
+            timestamp: at,
+            detected_at: at + chrono::Duration::seconds(3),
+            severity,
+            reason: format!("{} {value}, not seen in 30 days", kind.label()),
+        }
+    };
+    let role = "arn:aws:iam::222233334444:role/vendor-audit";
+    let written = [
+        finding(
+            0,
+            "AKIAVENDOR0000000001",
+            Kind::NewRegion,
+            "eu-west-3",
+            Severity::Medium,
+        ),
+        finding(
+            1,
+            "ASIAVENDORSESSION001",
+            Kind::NewAction,
+            "iam:CreateAccessKey",
+            Severity::High,
+        ),
+        finding(
+            1,
+            "ASIAVENDORSESSION001",
+            Kind::NewNetwork,
+            "AS64500",
+            Severity::Medium,
+        ),
+        finding(2, role, Kind::NewService, "iam", Severity::High),
+        finding(3, role, Kind::DeniedBurst, "s3:GetObject", Severity::Medium),
+    ];
+    let created = store::create(&client, &index, &written).await.unwrap();
+    assert_eq!(created, vec![true; written.len()]);
+    assert_eq!(stack.count(prefix).await, written.len() as u64);
+}
+
 #[test]
 fn every_object_parses_and_every_reference_resolves() {
     let objects = objects();
-    let fields = template_fields();
+    let (template, findings) = (template_fields(), findings_fields());
     let mut ids = HashSet::new();
     for o in &objects {
         assert!(
@@ -478,6 +608,7 @@ fn every_object_parses_and_every_reference_resolves() {
     let types: HashSet<&str> = objects.iter().map(|o| o.ty.as_str()).collect();
     for o in &objects {
         let what = o.what();
+        let fields = fields_for(o, &template, &findings);
         // Every reference points at a shipped object, and every reference is used.
         let mut used: HashSet<String> = HashSet::new();
         for r in o.raw["references"].as_array().expect("references array") {
@@ -489,22 +620,24 @@ fn every_object_parses_and_every_reference_resolves() {
         }
         match o.ty.as_str() {
             "index-pattern" => {
-                let template: Value = serde_json::from_str(TEMPLATE).unwrap();
-                assert_eq!(o.attr("title"), &template["index_patterns"][0], "{what}");
+                let title = if o.id == FINDINGS_PATTERN {
+                    json!(FINDINGS_INDEX)
+                } else {
+                    let template: Value = serde_json::from_str(TEMPLATE).unwrap();
+                    template["index_patterns"][0].clone()
+                };
+                assert_eq!(o.attr("title"), &title, "{what}");
                 let time = o.attr("timeFieldName").as_str().expect("a time field");
                 assert_eq!(time, "@timestamp");
-                check_field(&fields, time, "date_histogram", &what);
+                check_field(fields, time, "date_histogram", &what);
                 // The field list is shipped (a browser without it refreshes and saves it), and it
-                // is the template's: every leaf and multi-field, plus the metadata fields.
+                // is its mapping's: every leaf and multi-field, plus the metadata fields.
                 let shipped = pattern_fields(o);
                 let names: Vec<&str> = shipped.keys().map(String::as_str).collect();
                 let mut expected: Vec<&str> = fields.keys().map(String::as_str).collect();
                 expected.extend(META_FIELDS);
                 expected.sort_unstable();
-                assert_eq!(
-                    names, expected,
-                    "{what}: fields differ from the index template"
-                );
+                assert_eq!(names, expected, "{what}: fields differ from its mapping");
                 for (name, f) in &shipped {
                     for key in [
                         "searchable",
@@ -519,11 +652,14 @@ fn every_object_parses_and_every_reference_resolves() {
                     assert_eq!(f["opensearchTypes"], json!([t.ty]), "{what}: {name}");
                     assert_eq!(f["type"], osd_type(&t.ty), "{what}: {name}");
                 }
-                // user_agent.original.text is a multi-field of user_agent.original, as OSD says.
-                assert_eq!(
-                    shipped["user_agent.original.text"]["subType"],
-                    json!({"multi": {"parent": "user_agent.original"}})
-                );
+                if o.id != FINDINGS_PATTERN {
+                    // user_agent.original.text is a multi-field of user_agent.original, as OSD
+                    // says.
+                    assert_eq!(
+                        shipped["user_agent.original.text"]["subType"],
+                        json!({"multi": {"parent": "user_agent.original"}})
+                    );
+                }
             }
             "visualization" => {
                 let vis = o.json_attr("visState");
@@ -565,10 +701,10 @@ fn every_object_parses_and_every_reference_resolves() {
                 assert_eq!(o.reference(name)["type"], "index-pattern", "{what}");
                 used.insert(name.to_owned());
                 for c in o.attr("columns").as_array().expect("columns") {
-                    check_field(&fields, c.as_str().unwrap(), "column", &what);
+                    check_field(fields, c.as_str().unwrap(), "column", &what);
                 }
                 for s in o.attr("sort").as_array().expect("sort") {
-                    check_field(&fields, s[0].as_str().unwrap(), "sort", &what);
+                    check_field(fields, s[0].as_str().unwrap(), "sort", &what);
                     assert!(s[1] == "desc" || s[1] == "asc", "{what}: sort {s}");
                 }
             }
@@ -641,6 +777,7 @@ fn every_object_parses_and_every_reference_resolves() {
     for (title, from) in [
         ("CloudTrail overview", "now-24h"),
         ("Identity activity", "now-90d"),
+        ("Findings", "now-30d"),
     ] {
         let d = dashboard(title);
         assert_eq!(
@@ -651,6 +788,32 @@ fn every_object_parses_and_every_reference_resolves() {
         assert_eq!(d.attr("timeFrom"), from, "{title}");
         assert_eq!(d.attr("timeTo"), "now", "{title}");
     }
+    // The Findings dashboard shows findings only: each panel searches the findings pattern, and
+    // the high-severity search is among them.
+    let findings_dashboard = dashboard("Findings");
+    let panels: Vec<&Object> = findings_dashboard.raw["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            objects
+                .iter()
+                .find(|o| o.id == r["id"] && o.ty == r["type"])
+                .unwrap()
+        })
+        .collect();
+    for p in &panels {
+        assert_eq!(
+            p.raw["references"][0]["id"],
+            FINDINGS_PATTERN,
+            "Findings: panel {}",
+            p.what()
+        );
+    }
+    assert!(
+        panels.iter().any(|p| p.id == "trailscope-findings-high"),
+        "Findings has the high-severity search"
+    );
     // A map of where calls come from, next to (same row as) the ASN table.
     for title in ["CloudTrail overview", "Identity activity"] {
         let d = dashboard(title);
@@ -711,26 +874,47 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
     let stack = Stack::connect().await;
     let prefix = format!("{}-", unique("t-dash"));
     index_sample(&stack, &prefix).await;
-    let fields = template_fields();
+    let findings_prefix = format!("{}-", unique("t-dash-findings"));
+    index_findings(&stack, &findings_prefix).await;
+    let (template, findings) = (template_fields(), findings_fields());
     let objects = objects();
     let mut report = Vec::new();
     let mut checked: HashMap<&str, usize> = HashMap::new();
     for o in &objects {
         let what = o.what();
+        let fields = fields_for(o, &template, &findings);
+        let target = if std::ptr::eq(fields, &findings) {
+            &findings_prefix
+        } else {
+            &prefix
+        };
         match o.ty.as_str() {
             "visualization" => {
                 let vis = o.json_attr("visState");
                 let vis_type = vis["type"].as_str().unwrap();
-                let query = query_of(&o.search_source(), &fields, &what);
+                let query = query_of(&o.search_source(), fields, &what);
                 match vis_type {
                     "histogram" | "horizontal_bar" | "line" | "area" | "pie" | "table"
                     | "metric" | "region_map" => {
-                        let t = translate(&vis, query, &fields, &what);
+                        let t = translate(&vis, query, fields, &what);
                         if vis_type != "metric" {
                             assert!(!t.bucket_ids.is_empty(), "{what}: a {vis_type} has buckets");
                         }
-                        let response = search(&stack, &prefix, t.body.clone()).await;
+                        let response = search(&stack, target, t.body.clone()).await;
                         let keys = check_response(&t, &response, &what);
+                        if o.id == "trailscope-findings-table" {
+                            // Newest first: the identities by their latest finding (the role's
+                            // are 2 and 3 hours after noon, the session's 1, the key's 0).
+                            assert_eq!(
+                                keys,
+                                [
+                                    "arn:aws:iam::222233334444:role/vendor-audit",
+                                    "ASIAVENDORSESSION001",
+                                    "AKIAVENDOR0000000001"
+                                ],
+                                "{what}"
+                            );
+                        }
                         if vis_type == "region_map" {
                             assert!(
                                 keys.iter()
@@ -755,7 +939,7 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                                 c["type"]
                             );
                             let field = c["fieldName"].as_str().unwrap();
-                            check_field(&fields, field, "terms", &what);
+                            check_field(fields, field, "terms", &what);
                             let size = c["options"]["size"].as_u64().expect("control size");
                             let body = json!({"size": 0, "track_total_hits": true,
                                 "query": query.clone(),
@@ -767,7 +951,7 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                                 metric_ids: vec![],
                                 described: format!("terms({field}, size {size})"),
                             };
-                            let response = search(&stack, &prefix, t.body.clone()).await;
+                            let response = search(&stack, target, t.body.clone()).await;
                             let keys = check_response(&t, &response, &what);
                             report.push(format!(
                                 "{} [input_control_vis list \"{}\"] aggs {} -> options {:?}",
@@ -783,7 +967,7 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                 *checked.entry("visualization").or_default() += 1;
             }
             "search" => {
-                let query = query_of(&o.search_source(), &fields, &what);
+                let query = query_of(&o.search_source(), fields, &what);
                 let sort: Vec<Value> = o
                     .attr("sort")
                     .as_array()
@@ -792,9 +976,18 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                     .map(|s| json!({ s[0].as_str().unwrap(): s[1] }))
                     .collect();
                 let body = json!({"size": 10000, "query": query, "sort": sort});
-                let response = search(&stack, &prefix, body.clone()).await;
+                let response = search(&stack, target, body.clone()).await;
                 let hits = response["hits"]["hits"].as_array().unwrap();
                 assert!(!hits.is_empty(), "{what}: no hits");
+                if o.id == "trailscope-findings-high" {
+                    // The two high-severity findings index_findings writes, only them.
+                    let values: Vec<&Value> = hits.iter().map(|h| &h["_source"]["value"]).collect();
+                    assert_eq!(
+                        values,
+                        [&json!("iam"), &json!("iam:CreateAccessKey")],
+                        "{what}"
+                    );
+                }
                 if o.id == "trailscope-refused-calls" {
                     // Exactly the events audit counts as authorization failures.
                     let refused = |doc: &Value| {
@@ -845,6 +1038,7 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
     let searches = objects.iter().filter(|o| o.ty == "search").count();
     assert_eq!(checked.get("search"), Some(&searches));
     stack.cleanup(&prefix).await;
+    stack.cleanup(&findings_prefix).await;
 }
 
 /// The shipped field list against what Dashboards itself would read: `_field_caps` on an index
@@ -858,14 +1052,30 @@ async fn the_index_pattern_fields_are_what_dashboards_reads_from_field_caps() {
     let index = format!("{prefix}fields");
     let (status, body) = stack.request(Method::Put, &format!("/{index}"), None).await;
     assert_eq!(status, 200, "{body}");
+    compare_with_field_caps(&stack, &index, "trailscope-cloudtrail").await;
+    stack.cleanup(&prefix).await;
+    // The findings pattern against an index made with the findings mapping.
+    let prefix = format!("{}-", unique("t-dash-findings-fields"));
+    let index = format!("{prefix}findings");
+    let (status, body) = stack
+        .request(Method::Put, &format!("/{index}"), Some(store::mapping()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    compare_with_field_caps(&stack, &index, FINDINGS_PATTERN).await;
+    stack.cleanup(&prefix).await;
+}
+
+/// Asserts that the shipped index pattern `pattern_id` lists what OSD would read from
+/// `_field_caps` of `index`.
+async fn compare_with_field_caps(stack: &Stack, index: &str, pattern_id: &str) {
     let (status, caps) = stack
         .request(Method::Get, &format!("/{index}/_field_caps?fields=*"), None)
         .await;
     assert_eq!(status, 200, "{caps}");
     let pattern = objects()
         .into_iter()
-        .find(|o| o.ty == "index-pattern")
-        .unwrap();
+        .find(|o| o.ty == "index-pattern" && o.id == pattern_id)
+        .unwrap_or_else(|| panic!("no index pattern {pattern_id}"));
     let shipped = pattern_fields(&pattern);
     let mut from_node = BTreeMap::new();
     for (name, by_type) in caps["fields"].as_object().unwrap() {
@@ -917,10 +1127,9 @@ async fn the_index_pattern_fields_are_what_dashboards_reads_from_field_caps() {
         "fields the node has and the pattern lacks: {missing:?}"
     );
     println!(
-        "{checked} shipped fields match _field_caps of {index}; {} fields shipped",
+        "{pattern_id}: {checked} shipped fields match _field_caps of {index}; {} fields shipped",
         shipped.len()
     );
-    stack.cleanup(&prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

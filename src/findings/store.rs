@@ -7,29 +7,15 @@ use crate::sink::opensearch::{truncate, Client};
 use opensearch::http::Method;
 use serde_json::{json, Value};
 
+/// The index's settings and mapping as `PUT /<index>` takes them: `mappings/findings-index.json`,
+/// which `dashboards/generate.py` reads too (the findings index pattern's fields), so the two
+/// cannot drift apart.
+pub const INDEX: &str = include_str!("../../mappings/findings-index.json");
+
 /// The mapping of `trailscope-findings` (`dynamic: false`: only these fields are searchable).
 pub fn mapping() -> Value {
-    let keyword = json!({"type": "keyword", "ignore_above": 1024});
-    json!({
-        "settings": {"index": {"number_of_shards": 1, "refresh_interval": "5s"}},
-        "mappings": {
-            "dynamic": "false",
-            "properties": {
-                "@timestamp": {"type": "date"},
-                "detected_at": {"type": "date"},
-                "identity": keyword,
-                "identity_type": keyword,
-                "lineage_root": keyword,
-                "lineage_root_known": {"type": "boolean"},
-                "access_key": keyword,
-                "kind": keyword,
-                "value": keyword,
-                "first_event_id": keyword,
-                "severity": keyword,
-                "reason": {"type": "text"}
-            }
-        }
-    })
+    // A unit test parses the file, so this cannot fail in a build that passed its tests.
+    serde_json::from_str(INDEX).expect("mappings/findings-index.json is JSON")
 }
 
 /// Creates the index with its mapping unless it exists.
@@ -98,4 +84,32 @@ pub async fn create(
             )),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mapping_file_is_json_with_every_field_a_finding_writes() {
+        let mapping = mapping();
+        let properties = mapping["mappings"]["properties"].as_object().unwrap();
+        for field in [
+            "@timestamp",
+            "detected_at",
+            "identity",
+            "identity_type",
+            "lineage_root",
+            "lineage_root_known",
+            "access_key",
+            "kind",
+            "value",
+            "first_event_id",
+            "severity",
+            "reason",
+        ] {
+            assert!(properties.contains_key(field), "{field} is not mapped");
+        }
+        assert_eq!(mapping["mappings"]["dynamic"], "false");
+    }
 }
