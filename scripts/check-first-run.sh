@@ -13,6 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(scripts/stack.sh env)"
 ID=first-run-$$-$(date +%s)
 export DEMO_LOG_GROUP=check/$ID DEMO_INDEX_PREFIX=$ID- DEMO_STATE_DIR
+# The binary the integration tests run (built by `cargo test`); see DEMO_TRAILSCOPE in demo.sh.
+export DEMO_TRAILSCOPE=${CARGO_TARGET_DIR:-target}/debug/trailscope
+[ -x "$DEMO_TRAILSCOPE" ] || { echo "check-first-run: build trailscope first (cargo test --no-run)" >&2; exit 1; }
 DEMO_STATE_DIR=$(mktemp -d)
 OUT=$DEMO_STATE_DIR/out
 cleanup() {

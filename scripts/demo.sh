@@ -28,14 +28,22 @@ eval "$(scripts/stack.sh env)"
 mkdir -p "$STATE"
 
 TARGET=${CARGO_TARGET_DIR:-target}
-if [ -x "$TARGET/debug/trailscope" ]; then
-  echo "== building trailscope (already built once: only what changed)"
+if [ -n "${DEMO_TRAILSCOPE:-}" ]; then
+  # scripts/check-first-run.sh passes the binary `cargo test` built: a `cargo build` here would
+  # compile it again (without dev-dependencies the features of some crates differ) and replace it
+  # under the integration tests running beside the check.
+  echo "== using $DEMO_TRAILSCOPE (DEMO_TRAILSCOPE)"
+  TRAILSCOPE=$DEMO_TRAILSCOPE
 else
-  echo "== building trailscope: a first build takes minutes (about 9 on 2 cores) and up to ~3 GB in $TARGET/"
+  if [ -x "$TARGET/debug/trailscope" ]; then
+    echo "== building trailscope (already built once: only what changed)"
+  else
+    echo "== building trailscope: a first build takes minutes (about 9 on 2 cores) and up to ~3 GB in $TARGET/"
+  fi
+  # Not --quiet: cargo's progress (a bar on a terminal, a line per crate otherwise) shows it works.
+  cargo build --bin trailscope
+  TRAILSCOPE=$TARGET/debug/trailscope
 fi
-# Not --quiet: cargo's progress (a bar on a terminal, a line per crate otherwise) shows it works.
-cargo build --bin trailscope
-TRAILSCOPE=$TARGET/debug/trailscope
 
 echo "== loading examples/cloudtrail-sample.ndjson into CloudWatch Logs ($GROUP)"
 "$TRAILSCOPE_TEST_VENV/bin/python" scripts/load_samples.py --endpoint-url "$TRAILSCOPE_TEST_CLOUDWATCH_URL" \

@@ -431,7 +431,6 @@ async fn two_instances_share_one_queue() {
     for s in [&a, &b] {
         accounted(s);
         assert_eq!(s["dead_lettered"], 0, "{s}");
-        assert_eq!(s["duplicates"], 0, "{s}");
         assert!(
             s["objects"].as_u64().unwrap() > 0,
             "an instance did nothing: {s}"
@@ -439,7 +438,16 @@ async fn two_instances_share_one_queue() {
     }
     let n = |k: &str| a[k].as_u64().unwrap() + b[k].as_u64().unwrap();
     assert_eq!(n("indexed"), total, "{a}\n{b}");
-    assert_eq!(n("objects"), OBJECTS as u64, "{a}\n{b}");
+    // A standard queue delivers at least once (AWS: "occasionally more than one copy of a
+    // message"), and moto under two concurrent receivers sometimes hands one message to both (seen
+    // in CI: 31 objects read for 30). A second copy's events are duplicates by id, never a second
+    // document: exactly the twice-read objects' events are duplicates.
+    assert!(n("objects") >= OBJECTS as u64, "{a}\n{b}");
+    assert_eq!(
+        n("duplicates"),
+        (n("objects") - OBJECTS as u64) * RECORDS as u64,
+        "{a}\n{b}"
+    );
     assert_eq!(stack.count(&prefix).await, total);
     assert_eq!(queued(&sqs, &queue_url).await, 0);
     stack.cleanup(&prefix).await;
