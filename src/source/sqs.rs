@@ -224,6 +224,29 @@ pub struct Queue {
     pub endpoint: String,
 }
 
+/// Each SQS operation has its own error type, each with its own test for a missing queue: one
+/// name for them, so that [`Queue::error`] tells a missing queue apart for every call alike.
+trait QueueMissing {
+    fn queue_missing(&self) -> bool;
+}
+
+macro_rules! queue_missing {
+    ($($error:ty),*) => {$(
+        impl QueueMissing for $error {
+            fn queue_missing(&self) -> bool {
+                self.is_queue_does_not_exist()
+            }
+        }
+    )*};
+}
+
+queue_missing!(
+    aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError,
+    aws_sdk_sqs::operation::receive_message::ReceiveMessageError,
+    aws_sdk_sqs::operation::delete_message::DeleteMessageError,
+    aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError
+);
+
 impl Queue {
     pub fn new(config: &aws_types::SdkConfig, url: &str, endpoint: &str) -> Queue {
         Queue {
@@ -236,13 +259,14 @@ impl Queue {
     fn error<E>(
         &self,
         action: &'static str,
-        missing: bool,
         e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
     ) -> SqsError
     where
-        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+        E: QueueMissing + aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        if missing {
+        if e.as_service_error()
+            .is_some_and(QueueMissing::queue_missing)
+        {
             return SqsError::NoSuchQueue {
                 queue: self.url.clone(),
                 endpoint: self.endpoint.clone(),
@@ -263,12 +287,7 @@ impl Queue {
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
             .send()
             .await
-            .map_err(|e| {
-                let missing = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist());
-                self.error("read the attributes", missing, &e)
-            })?;
+            .map_err(|e| self.error("read the attributes", &e))?;
         Ok(())
     }
 
@@ -289,12 +308,7 @@ impl Queue {
             .visibility_timeout(seconds(visibility))
             .send()
             .await
-            .map_err(|e| {
-                let missing = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist());
-                self.error("receive messages", missing, &e)
-            })?;
+            .map_err(|e| self.error("receive messages", &e))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -317,12 +331,7 @@ impl Queue {
             .receipt_handle(receipt_handle)
             .send()
             .await
-            .map_err(|e| {
-                let missing = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist());
-                self.error("delete a message", missing, &e)
-            })?;
+            .map_err(|e| self.error("delete a message", &e))?;
         Ok(())
     }
 
@@ -335,12 +344,7 @@ impl Queue {
             .visibility_timeout(seconds(visibility))
             .send()
             .await
-            .map_err(|e| {
-                let missing = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist());
-                self.error("extend a message's visibility timeout", missing, &e)
-            })?;
+            .map_err(|e| self.error("extend a message's visibility timeout", &e))?;
         Ok(())
     }
 }
