@@ -481,13 +481,15 @@ impl Reader {
                 Err(e) => e,
             };
             let code = error.code().unwrap_or_default().to_owned();
-            if code == "ResourceNotFoundException" {
+            let service = error.as_service_error();
+            if service.is_some_and(|e| e.is_resource_not_found_exception()) {
                 return Err(SourceError::NoSuchGroup {
                     log_group: log_group.to_owned(),
                     target: self.target.clone(),
                 });
             }
-            if token.is_some() && code == "InvalidParameterException" {
+            // The one invalid parameter a page after the first can have: its token expired.
+            if token.is_some() && service.is_some_and(|e| e.is_invalid_parameter_exception()) {
                 return Err(SourceError::TokenExpired {
                     log_group: log_group.to_owned(),
                 });
@@ -500,6 +502,7 @@ impl Reader {
                     error,
                 });
             }
+            // Not one of FilterLogEvents' modelled errors: AWS's common throttling code.
             if code == "ThrottlingException" {
                 stats.throttled += 1;
             }
