@@ -501,6 +501,12 @@ fn rust_backtrace_does_not_turn_an_error_into_a_backtrace() {
         err.starts_with("Error: OpenSearch at http://127.0.0.1:9/ is unreachable"),
         "{err}"
     );
+    assert!(
+        err.contains(
+            "check that OpenSearch is running and that --opensearch-url names its host and port"
+        ),
+        "the fix is named: {err}"
+    );
     assert_readable(&err);
 }
 

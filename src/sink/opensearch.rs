@@ -43,7 +43,10 @@ pub struct TlsOptions {
 pub enum ConnectError {
     #[error("cannot build an OpenSearch client for {url}: {message}")]
     Build { url: String, message: String },
-    #[error("OpenSearch at {url} is unreachable: {message}")]
+    #[error(
+        "OpenSearch at {url} is unreachable: {message}: check that OpenSearch is running and \
+         that --opensearch-url names its host and port"
+    )]
     Unreachable { url: String, message: String },
     #[error("OpenSearch at {url} refused the credentials (HTTP {status}): check the user name and password")]
     Auth { url: String, status: u16 },
