@@ -236,15 +236,12 @@ impl Lcg {
 
 /// Runs scripts/stack.sh on a blocking thread (starting a node takes seconds).
 async fn stack_script(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/stack.sh");
-    let mut cmd = Command::new(script);
-    cmd.args(args);
-    let out = output_off_runtime(cmd).await;
-    assert!(
-        out.status.success(),
-        "stack.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        common::stack_script(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
 }
 
 async fn fault_node_up() -> String {

@@ -18,6 +18,7 @@ use crate::pipeline::Pipeline;
 use crate::secret::Secret;
 use crate::sink::dead_letter::DeadLetterFile;
 use crate::sink::opensearch::{Client, ConnectOptions, TlsOptions};
+use crate::sink::shard_budget::ShardBudget;
 use crate::sink::sigv4::SigV4;
 use crate::sink::{Sink, SinkConfig};
 use crate::stats::Stats;
@@ -360,12 +361,15 @@ impl PipelineArgs {
         let enricher = self.geoip.enricher()?;
         let findings = self.findings.start(&client, &self.index_prefix).await?;
         let stats = Arc::new(Stats::default());
-        let sink = Arc::new(Sink::new(
-            client,
-            Arc::new(DeadLetterFile::new(&self.dead_letter_file)),
-            self.sink.config(),
-            stats.clone(),
-        ));
+        let sink = Arc::new(
+            Sink::new(
+                client.clone(),
+                Arc::new(DeadLetterFile::new(&self.dead_letter_file)),
+                self.sink.config(),
+                stats.clone(),
+            )
+            .with_shard_budget(ShardBudget::new(client, &self.index_prefix)),
+        );
         let mut encoder = Encoder::new(enricher, self.index_prefix.clone(), self.filter.filter())
             .with_window(TimeWindow {
                 max_age: self.max_event_age,

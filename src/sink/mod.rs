@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod classify;
 pub mod dead_letter;
 pub mod opensearch;
+pub mod shard_budget;
 pub mod sigv4;
 
 use crate::stats::{RetryCause, Stats};
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use classify::{classify, ItemOutcome, Verdict};
 use dead_letter::{DeadLetterError, DeadLetterFile, Stage};
 use opensearch::Client;
+use shard_budget::ShardBudget;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,6 +122,8 @@ pub struct Sink {
     config: SinkConfig,
     stats: Arc<Stats>,
     limit: Aimd,
+    /// Asked before a batch creates indices (see [`shard_budget`]); none in unit tests.
+    budget: Option<ShardBudget>,
 }
 
 /// How many bulk requests may be in flight: halved when OpenSearch pushes back (429), one more
@@ -182,7 +186,14 @@ impl Sink {
             limit: Aimd::new(config.concurrency),
             config,
             stats,
+            budget: None,
         }
+    }
+
+    /// Creates daily indices only while the cluster keeps shards to spare (see [`shard_budget`]).
+    pub fn with_shard_budget(mut self, budget: ShardBudget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Bulk requests that may be in flight now (see [`Aimd`]).
@@ -216,6 +227,32 @@ impl Sink {
     ) -> Result<(BatchReport, Vec<BulkItem>), SinkError> {
         let mut report = BatchReport::default();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
+        if let Some(budget) = &self.budget {
+            // Items of one index come in runs sharing one name: one entry per run.
+            let mut indices: Vec<&Arc<str>> = Vec::new();
+            for item in batch.items() {
+                if indices
+                    .last()
+                    .is_none_or(|last| !Arc::ptr_eq(last, &item.index))
+                {
+                    indices.push(&item.index);
+                }
+            }
+            let refusals = budget.admit(indices.into_iter().map(|i| &**i)).await;
+            if !refusals.is_empty() {
+                let mut admitted = Vec::with_capacity(pending.len());
+                for position in pending {
+                    match refusals.get(&*batch.items()[position].index) {
+                        Some(refusal) => {
+                            self.dead_letter(&batch, position, "shard_limit", &refusal.reason)?;
+                            report.dead_lettered += 1;
+                        }
+                        None => admitted.push(position),
+                    }
+                }
+                pending = admitted;
+            }
+        }
         let mut delays = self.config.retry.delays();
         let started = Instant::now();
         while !pending.is_empty() {

@@ -204,6 +204,26 @@ pub async fn os_request(
     )
 }
 
+/// Runs scripts/stack.sh with `args` (e.g. `node-up NAME HTTP TRANSPORT HEAP yml...` for a node
+/// of a test's own), failing the test with the script's stderr.
+pub fn stack_script(args: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/stack.sh");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("run stack.sh");
+    assert!(
+        out.status.success(),
+        "stack.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A client of the OpenSearch node at `url` (a test's own node; [`Stack`] is the shared one's).
+pub fn opensearch_at(url: &str) -> OpenSearch {
+    OpenSearch::new(opensearch::http::transport::Transport::single_node(url).unwrap())
+}
+
 /// Runs the trailscope binary with `args`, AWS test credentials and no inherited AWS profile.
 pub fn trailscope(args: &[&str]) -> Output {
     trailscope_cmd(args).output().expect("run trailscope")
