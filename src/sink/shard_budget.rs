@@ -110,6 +110,8 @@ struct State {
     /// Shards a new index will have: as many as the largest existing index of the pattern (a
     /// template changed since may have made them smaller; the guard errs on the safe side).
     per_index: Option<u64>,
+    /// A refusal was explained in full.
+    told: bool,
     /// The cluster could not be asked (a missing permission): said once, then the guard is off
     /// and OpenSearch's own limit is the only one.
     off: bool,
@@ -195,7 +197,17 @@ impl ShardBudget {
                     state.known.insert((*index).to_owned());
                 }
                 Some(refusal) => {
-                    tracing::warn!(index, "{}", refusal.reason);
+                    // The whole sentence once; a backfill may meet hundreds of such days.
+                    if !state.told {
+                        state.told = true;
+                        tracing::warn!(index, "{}", refusal.reason);
+                    } else {
+                        tracing::warn!(
+                            index,
+                            "index {index} not created either: the cluster's shard reserve is \
+                             reached (see the first such warning); its events are dead-lettered"
+                        );
+                    }
                     refusals.insert((*index).to_owned(), refusal);
                 }
             }
