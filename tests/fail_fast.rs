@@ -961,3 +961,22 @@ async fn an_untrusted_certificate_is_a_tls_failure_at_once_not_a_retry() {
     assert_readable(&err);
     stack.cleanup(&prefix).await;
 }
+
+/// A mistyped `--endpoint-url` (nothing listens there) is a mistake told in seconds, not a
+/// transient failure retried for --source-give-up (10 minutes by default).
+#[test]
+fn an_endpoint_where_nothing_listens_is_told_in_seconds() {
+    let mut args = FORWARD_ANY_GROUP.to_vec();
+    args.extend_from_slice(&["--endpoint-url", "http://127.0.0.1:9"]);
+    let (out, took) = timed(&mut trailscope_cmd(&args));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // 5 s of attempts (a local API may still be starting), then the sentence.
+    assert!(took < Duration::from_secs(10), "took {took:?}: {err}");
+    assert!(
+        err.contains("nothing answers at --endpoint-url http://127.0.0.1:9 (connection refused")
+            && err.contains("check its host and port"),
+        "{err}"
+    );
+    assert_readable(&err);
+}

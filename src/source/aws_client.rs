@@ -55,6 +55,12 @@ pub enum AwsSetupError {
         /// `AWS_PROFILE` when it was set: a misspelt profile is the usual reason.
         profile: Option<String>,
     },
+    #[error(
+        "nothing answers at --endpoint-url {url} ({reason}, for {} s): check its host and \
+         port, and that the service behind it is running",
+        WAIT_FOR_ENDPOINT.as_secs()
+    )]
+    EndpointDown { url: String, reason: String },
     #[error("cannot load the AWS credentials: {0}")]
     Credentials(AwsError),
     #[error("cannot assume role {role_arn} with STS: {error}")]
@@ -65,9 +71,9 @@ impl AwsSetupError {
     /// What kind of failure it is, for the exit code.
     pub fn kind(&self) -> AwsFailure {
         match self {
-            AwsSetupError::NoRegion | AwsSetupError::BadEndpoint { .. } => {
-                AwsFailure::Configuration
-            }
+            AwsSetupError::NoRegion
+            | AwsSetupError::BadEndpoint { .. }
+            | AwsSetupError::EndpointDown { .. } => AwsFailure::Configuration,
             AwsSetupError::NoCredentials { .. } => AwsFailure::Auth,
             AwsSetupError::Credentials(e) | AwsSetupError::AssumeRole { error: e, .. } => e.kind,
         }
@@ -84,6 +90,48 @@ fn check_endpoint(url: &str) -> Result<(), AwsSetupError> {
         return Err(bad(String::new()));
     }
     Ok(())
+}
+
+/// How long a refused connection to `--endpoint-url` is tried again at start (a local API may
+/// still be starting) before it is called a mistake.
+const WAIT_FOR_ENDPOINT: Duration = Duration::from_secs(5);
+
+/// At start, whether anything listens at an `--endpoint-url` (a mistyped port or host is
+/// otherwise a transient failure, retried for --source-give-up). Only a refused connection or
+/// an unknown host count: a slow network is left to the calls' own timeouts and retries.
+async fn check_listening(url: &str) -> Result<(), AwsSetupError> {
+    let parsed = url::Url::parse(url).map_err(|e| AwsSetupError::BadEndpoint {
+        url: url.to_owned(),
+        reason: format!(": {e}"),
+    })?;
+    let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+        return Ok(());
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_ENDPOINT;
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await;
+        let reason = match attempt {
+            Ok(Ok(_)) | Err(_) => return Ok(()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "connection refused".to_owned()
+            }
+            // The resolver's failure has no kind of its own: any other error before a
+            // connection is one of name resolution or routing, both a mistake at start.
+            Ok(Err(e)) => e.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(AwsSetupError::EndpointDown {
+                url: url.to_owned(),
+                reason,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn load(region: Option<&str>) -> aws_types::SdkConfig {
@@ -175,6 +223,8 @@ pub async fn sdk_config(
         config = config.credentials_provider(SharedCredentialsProvider::new(provider));
     }
     if let Some(url) = endpoint_url {
+        // After region and credentials: a missing one is the first thing to fix.
+        check_listening(url).await?;
         config = config.endpoint_url(url);
     }
     Ok((config.build(), target))
