@@ -549,28 +549,34 @@ async fn throttling_proxy(throttle: usize) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let left = Arc::new(AtomicUsize::new(throttle));
-    serve_proxy(listener, left.clone());
+    serve_proxy(listener, left.clone(), None);
     (format!("http://{addr}"), left)
 }
 
 /// A CloudWatch Logs endpoint that is down (connection refused) for `down`, then relays to moto.
+/// An endpoint that is unavailable for `down`: it accepts connections and closes them at once
+/// (what a restarting service behind a load balancer does), then relays to moto. Listening from
+/// the start, so that the run gets past its start-up check and meets the outage in its reads.
 async fn endpoint_down_for(down: Duration) -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    tokio::spawn(async move {
-        tokio::time::sleep(down).await;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        serve_proxy(listener, Arc::new(AtomicUsize::new(0)));
-    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve_proxy(
+        listener,
+        Arc::new(AtomicUsize::new(0)),
+        Some(tokio::time::Instant::now() + down),
+    );
     format!("http://127.0.0.1:{port}")
 }
 
-fn serve_proxy(listener: tokio::net::TcpListener, counter: Arc<AtomicUsize>) {
+/// Relays to moto, answering the first `counter` FilterLogEvents with a throttling error, and
+/// closing every connection accepted before `closed_until`.
+fn serve_proxy(
+    listener: tokio::net::TcpListener,
+    counter: Arc<AtomicUsize>,
+    closed_until: Option<tokio::time::Instant>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = cloudwatch_url().trim_start_matches("http://").to_string();
     tokio::spawn(async move {
@@ -578,6 +584,10 @@ fn serve_proxy(listener: tokio::net::TcpListener, counter: Arc<AtomicUsize>) {
             let Ok((mut client, _)) = listener.accept().await else {
                 return;
             };
+            if closed_until.is_some_and(|until| tokio::time::Instant::now() < until) {
+                drop(client);
+                continue;
+            }
             let (left, upstream) = (counter.clone(), upstream.clone());
             tokio::spawn(async move {
                 loop {

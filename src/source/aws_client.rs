@@ -92,9 +92,10 @@ fn check_endpoint(url: &str) -> Result<(), AwsSetupError> {
     Ok(())
 }
 
-/// How long a refused connection to `--endpoint-url` is tried again at start (a local API may
-/// still be starting) before it is called a mistake.
-const WAIT_FOR_ENDPOINT: Duration = Duration::from_secs(5);
+/// How long a refused connection to `--endpoint-url` is tried again at start before it is
+/// called a mistake: a local API started beside trailscope (compose) may need that long, and
+/// an endpoint briefly down must not end a run (tests/faults.rs keeps one down for 20 s).
+const WAIT_FOR_ENDPOINT: Duration = Duration::from_secs(30);
 
 /// At start, whether anything listens at an `--endpoint-url` (a mistyped port or host is
 /// otherwise a transient failure, retried for --source-give-up). Only a refused connection or
@@ -109,6 +110,7 @@ async fn check_listening(url: &str) -> Result<(), AwsSetupError> {
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let deadline = tokio::time::Instant::now() + WAIT_FOR_ENDPOINT;
+    let mut told = false;
     loop {
         let attempt = tokio::time::timeout(
             Duration::from_secs(2),
@@ -129,6 +131,14 @@ async fn check_listening(url: &str) -> Result<(), AwsSetupError> {
                 url: url.to_owned(),
                 reason,
             });
+        }
+        if !told {
+            told = true;
+            tracing::warn!(
+                "nothing answers at --endpoint-url {url} ({reason}): trying again for {} s in \
+                 case it is starting; if the host or port is mistyped, correct it",
+                WAIT_FOR_ENDPOINT.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
