@@ -8,6 +8,7 @@
 //! not counted yet; then, only when there are findings, the lineage of their credentials and one
 //! `_bulk` of `create`s. A steady stream of known habits costs no query at all.
 
+mod baseline;
 pub mod finding;
 pub mod kind;
 pub mod memory;
@@ -17,6 +18,7 @@ pub mod store;
 use crate::event::facts::{authorization_failure_query, is_temporary, Facts, Identity};
 use crate::sink::bulk::BulkItem;
 use crate::sink::opensearch::{truncate, Client, ConnectError};
+use baseline::Question;
 use chrono::{DateTime, DurationRound, Utc};
 use finding::Finding;
 use kind::{sensitive, Kind, Severity};
@@ -27,6 +29,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// How deep a chain of minted credentials is followed to its root.
 const MAX_LINEAGE_DEPTH: usize = 6;
+/// Searches in one `_msearch` request.
+const SEARCHES_PER_REQUEST: usize = 200;
 const MINTED_KEY: &str = "aws.cloudtrail.flattened.response_elements.credentials.accessKeyId";
 
 #[derive(Debug, Clone)]
@@ -199,10 +203,19 @@ impl Findings {
             .filter(|k| memory.denied.get(*k).is_none())
             .copied()
             .collect();
-        let mut searches: Vec<Value> = candidates
+        let questions: Vec<Question> = candidates
             .iter()
-            .map(|(_, c)| seen_before(&c.facts.identity, &c.filter, c.facts.time))
+            .map(|(_, c)| Question {
+                identity: &c.facts.identity,
+                kind: c.kind,
+                value: &c.value,
+                filter: &c.filter,
+                time: c.facts.time,
+            })
             .collect();
+        let mut plan = baseline::plan(&questions);
+        let mut searches = std::mem::take(&mut plan.searches);
+        let asked = searches.len();
         searches.extend(
             unseeded
                 .iter()
@@ -215,18 +228,15 @@ impl Findings {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "findings: baseline searched"
         );
-        let (seen, seeds) = answers.split_at(candidates.len());
+        let (answered, seeds) = answers.split_at(asked);
+        let seen = plan.seen(&questions, answered)?;
+        drop(questions);
 
         // With the first failure of the hour for a burst.
         let mut new: Vec<(Candidate, Option<Denial>)> = Vec::new();
-        for ((key, candidate), answer) in candidates.into_iter().zip(seen) {
+        for ((key, candidate), seen) in candidates.into_iter().zip(seen) {
             memory.known.insert(key, ());
-            let total = answer["hits"]["total"]["value"].as_u64();
-            let total = total.ok_or(FindingsError::Unreadable {
-                what: "a baseline search",
-                missing: "hits.total",
-            })?;
-            if total == 0 {
+            if !seen {
                 new.push((candidate, None));
             }
         }
@@ -420,11 +430,18 @@ impl Findings {
         Ok(())
     }
 
-    /// One `_msearch` over the events; the answers in order. No search, no request.
+    /// `_msearch`es over the events, at most [`SEARCHES_PER_REQUEST`] searches each, one after
+    /// the other (the cluster gets a bounded piece of work at a time); the answers in order. No
+    /// search, no request.
     async fn msearch(&self, searches: &[Value]) -> Result<Vec<Value>, FindingsError> {
-        if searches.is_empty() {
-            return Ok(Vec::new());
+        let mut answers = Vec::with_capacity(searches.len());
+        for chunk in searches.chunks(SEARCHES_PER_REQUEST) {
+            answers.extend(self.msearch_once(chunk).await?);
         }
+        Ok(answers)
+    }
+
+    async fn msearch_once(&self, searches: &[Value]) -> Result<Vec<Value>, FindingsError> {
         let header = json!({"index": self.settings.events, "ignore_unavailable": true,
             "allow_no_indices": true})
         .to_string();
@@ -486,13 +503,6 @@ fn values_of(f: &Facts) -> Vec<(Kind, String, Value)> {
         out.push((Kind::NewUserAgent, ua.value(), ua.filter()));
     }
     out
-}
-
-/// Whether the identity had an event with this value before `time`.
-fn seen_before(identity: &Identity, filter: &Value, time: DateTime<Utc>) -> Value {
-    json!({"size": 0, "terminate_after": 1, "track_total_hits": true,
-        "query": {"bool": {"filter": [identity.query(), filter,
-            {"range": {"@timestamp": {"lt": time.timestamp_millis(), "format": "epoch_millis"}}}]}}})
 }
 
 /// The identity's first authorization failures in the hour from `hour` (ms).
