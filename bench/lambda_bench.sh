@@ -13,6 +13,7 @@
 #   bench/lambda_bench.sh                 3 rounds of 50 invocations x 1,000 events, interleaved
 #   LAMBDA_ROUNDS=5 LAMBDA_INVOCATIONS=100 LAMBDA_EVENTS=1000 bench/lambda_bench.sh
 #   BENCH_SKIP=blueprint ...              trailscope alone
+#   LAMBDA_MEMORY_MB=128,256,512 ...      the function sizes to price
 #   BENCH_NO_BUILD=1 BENCH_BIN=PATH ...   a release binary built before
 #   BENCH_BLUEPRINT=PATH/index.js ...     the blueprint's code (default: the copy in
 #                                         .cache/blueprint/LogsToElasticsearch-v1.1.2/)
@@ -92,7 +93,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "Lambda: $ROUNDS round(s) x $INVOCATIONS invocations of $EVENTS CloudTrail events (CloudWatch Logs subscription payloads), interleaved, into a fake _bulk that answers at once"
 echo "$(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-python3 - "$RESULTS" <<'EOF'
+python3 - "$RESULTS" "${LAMBDA_MEMORY_MB:-128,256}" <<'EOF'
 import json, math, statistics, sys
 
 # AWS Lambda price, US East (N. Virginia), x86, first pricing tier (https://aws.amazon.com/lambda/pricing/):
@@ -126,34 +127,38 @@ for label, rs in runs.items():
 
 def cost_per_million(row, memory_mb):
     # Below 1,769 MB the function gets memory/1,769 of a vCPU: its CPU time stretches by the
-    # inverse, the time it waits (here: the fake's answer, the runtime API) does not.
-    wait = max(0.0, row["median"] - row["cpu"])
+    # inverse, the time it waits does not. The fake's answer is left out (a real OpenSearch's is
+    # billed instead: the same wait for any forwarder, not measured here).
+    wait = max(0.0, row["median"] - row["cpu"] - row["fake"])
     ms = row["cpu"] * max(1.0, VCPU_MB / memory_mb) + wait
     invocations = 1e6 / row["events"]
     return invocations * (ms / 1000 * memory_mb / 1024 * GB_S + PER_REQUEST), ms
 
 print()
-print("| forwarder | cold start (init) ms | 1st invocation ms | ms per %d-event invocation, median / p90 | CPU ms per invocation | peak MB | est. ms at 128 MB | $ per 1M events at 128 MB / 256 MB |"
-      % next(iter(rows.values()))["events"])
-print("|---|---|---|---|---|---|---|---|")
+sizes = [int(m) for m in sys.argv[2].split(",")]
+print("| forwarder | cold start (init) ms | 1st invocation ms | ms per %d-event invocation, median / p90 | of which the fake | CPU ms per invocation | peak MB | est. ms at %s MB | $ per 1M events at %s MB |"
+      % (next(iter(rows.values()))["events"], " / ".join(map(str, sizes)), " / ".join(map(str, sizes))))
+print("|---|---|---|---|---|---|---|---|---|")
 for label, row in rows.items():
-    c128, ms128 = cost_per_million(row, 128)
-    c256, _ = cost_per_million(row, 256)
-    fits = "" if row["peak"] < 128 else " (over 128 MB)"
-    print("| %s | %.0f (%.0f-%.0f) | %.0f | %.1f / %.1f | %.1f | %.1f%s | %.0f | $%.4f / $%.4f |" % (
-        label, row["init"], *row["init_range"], row["first"], row["median"], row["p90"], row["cpu"],
-        row["peak"], fits, ms128, c128, c256))
+    costs = [cost_per_million(row, m) for m in sizes]
+    over = [m for m in sizes if row["peak"] >= m]
+    fits = " (over %d MB)" % max(over) if over else ""
+    print("| %s | %.0f (%.0f-%.0f) | %.0f | %.1f / %.1f | %.1f | %.1f | %.1f%s | %s | %s |" % (
+        label, row["init"], *row["init_range"], row["first"], row["median"], row["p90"], row["fake"], row["cpu"],
+        row["peak"], fits, " / ".join("%.0f" % ms for _, ms in costs),
+        " / ".join("$%.4f" % c for c, _ in costs)))
 if "blueprint" in rows and "trailscope" in rows:
     b, t = rows["blueprint"], rows["trailscope"]
     print()
-    print("blueprint / trailscope: cold start %.1fx, ms per invocation %.1fx (p90 %.1fx), CPU %.1fx, peak MB %.1fx, $ per 1M events at 128 MB %.1fx"
+    print(("blueprint / trailscope: cold start %.1fx, ms per invocation %.1fx (p90 %.1fx), CPU %.1fx, peak MB %.1fx, $ per 1M events at " + str(sizes[0]) + " MB %.1fx")
           % (b["init"] / t["init"], b["median"] / t["median"], b["p90"] / t["p90"], b["cpu"] / t["cpu"],
-             b["peak"] / t["peak"], cost_per_million(b, 128)[0] / cost_per_million(t, 128)[0]))
+             b["peak"] / t["peak"], cost_per_million(b, sizes[0])[0] / cost_per_million(t, sizes[0])[0]))
 print()
-print("Measured on full cores of this machine: init = process start to its first GET /next; an invocation = event handed out to its response")
-print("(the fake's own answer took %s ms of each). 'est. ms at 128 MB' stretches the CPU part by 1769/128 (Lambda's CPU share at 128 MB);"
-      % " / ".join("%s %.0f" % (l, r["fake"]) for l, r in rows.items()))
-print("$ per 1M events = 1M/%d invocations x (est. ms x GB x $0.0000166667/GB-s + $0.20/1M requests), x86 US East; init is billed too, once per execution environment."
+print("Measured on full cores of this machine: init = process start to its first GET /next; an invocation = event handed out to its response,")
+print("the fake _bulk's own answer included (a Python server: read 'of which the fake'). 'est. ms at M MB': the CPU part stretched by 1769/M")
+print("(Lambda's CPU share below 1,769 MB), plus the rest of the wait, the fake's answer left out (a real OpenSearch's answer is billed on top).")
+print("$ per 1M events = 1M/%d invocations x (est. ms x GB x $0.0000166667/GB-s + $0.20/1M requests), x86 US East; init is billed too,"
       % next(iter(rows.values()))["events"])
+print("once per execution environment (cold start ms x GB x the same price).")
 print("documents counted at the fake: " + ", ".join("%s %d" % (l, r["docs"]) for l, r in rows.items()))
 EOF
