@@ -9,6 +9,10 @@
 #   3. forward    moto (CloudWatch Logs) -> trailscope forward --once -> OpenSearch
 #   4. python     BASELINE: bench/forwarder.py (boto3 FilterLogEvents, ua-parser, opensearch-py
 #                 helpers.bulk), moto -> OpenSearch, in its own venv .cache/bench-venv
+#   5. lambda     bench/lambda_bench.sh after the table: trailscope lambda vs the AWS
+#                 LogsToElasticsearch blueprint under one Runtime API emulator (cold start, ms and
+#                 peak MB per 1,000-event invocation, $ per million events); LAMBDA_ROUNDS (3),
+#                 LAMBDA_INVOCATIONS (50); without node or the blueprint's code, trailscope alone
 #
 # Each run starts from an empty node (the bench indices are deleted first). Reported: events/s and
 # as a ratio of the ceiling, CPU seconds per 100k events of the forwarder and of OpenSearch (from
@@ -18,7 +22,7 @@
 #   BENCH_ROUNDS=3 scripts/bench.sh  every run three times, interleaved; the table sums the rounds
 #                                    (OpenSearch's own speed varies by ±15% from one run to the
 #                                    next on this machine: a best-of compares outliers)
-#   BENCH_SKIP=python,forward ...    leave runs out
+#   BENCH_SKIP=python,forward ...    leave runs out (also: ceiling, ingest, lambda)
 #   BENCH_NO_BUILD=1 BENCH_BIN=... BENCH_BODIES_BIN=...   use binaries built before
 #
 # Uses its own OpenSearch node (scripts/stack.sh node-up bench 19240 19340 768m, left running;
@@ -209,3 +213,13 @@ echo
 echo "CPU-s/100k: the client process's user+system CPU (for 'raw ceiling': the minimal Python client)."
 [ -n "${MOTOCPU[forward]:-}" ] && printf 'moto (the CloudWatch Logs API) used %.1f CPU-s per round during forward, %.1f during the Python baseline: not counted above.\n' "$(echo "${MOTOCPU[forward]} / $ROUNDS" | bc -l)" "$(echo "${MOTOCPU[python]:-0} / $ROUNDS" | bc -l)"
 echo "start-up, best of 5: trailscope --version ${STARTUP_VERSION} ms; ingest of a 1-event file end to end (start, template check, one bulk request) ${STARTUP} ms"
+
+# --- Lambda ---------------------------------------------------------------------------------------
+if ! skipped lambda; then
+  LAMBDA_SKIP=$SKIP
+  if ! command -v node >/dev/null || [ ! -s "${BENCH_BLUEPRINT:-$CACHE/blueprint/LogsToElasticsearch-v1.1.2/index.js}" ]; then
+    echo "NOTE: no node or no copy of the AWS blueprint's code (BENCH_BLUEPRINT, see bench/lambda_bench.sh): trailscope's Lambda alone"
+    LAMBDA_SKIP="$SKIP,blueprint"
+  fi
+  BENCH_NO_BUILD=1 BENCH_BIN="$BIN" BENCH_SKIP="$LAMBDA_SKIP" bench/lambda_bench.sh
+fi
