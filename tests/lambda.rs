@@ -300,6 +300,7 @@ async fn end_to_end_through_a_lambda_runtime_emulator() {
     let bootstrap = dir.path().join("bootstrap");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_trailscope"), &bootstrap).unwrap();
     let dead = dir.path().join("dead.ndjson");
+    let log = dir.path().join("function.log");
     let _function = Killed(
         Command::new(&bootstrap)
             .env(
@@ -312,8 +313,9 @@ async fn end_to_end_through_a_lambda_runtime_emulator() {
             .env("TRAILSCOPE_OPENSEARCH_URL", opensearch_url())
             .env("TRAILSCOPE_INDEX_PREFIX", &prefix)
             .env("TRAILSCOPE_DEAD_LETTER_FILE", &dead)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start bootstrap"),
     );
@@ -363,6 +365,16 @@ async fn end_to_end_through_a_lambda_runtime_emulator() {
     let (ok, out) = invoke(&json!({"awslogs": {"data": "H4sIAAAA"}}));
     assert!(!ok, "{out}");
     assert!(out.contains("MalformedPayload"), "{out}");
+    // The function's log says it as a sentence, not as Rust's structure of the error.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("invocation failed: MalformedPayload: "),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains("Payload("),
+        "debug output in the log: {logged}"
+    );
     assert_eq!(stack.count(&prefix).await, 60);
     stack.cleanup(&prefix).await;
 }

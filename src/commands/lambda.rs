@@ -110,6 +110,23 @@ impl LambdaError {
     }
 }
 
+/// A failed invocation as handed to the runtime, which logs it with `{:?}` before reporting it
+/// to Lambda: its Debug is the sentence a person reads in the function's log (the derived
+/// Debug of the error would print Rust's structure of it).
+pub struct Failed(pub LambdaError);
+
+impl std::fmt::Debug for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invocation failed: {}: {}", self.0.kind(), self.0)
+    }
+}
+
+impl From<Failed> for lambda_runtime::Diagnostic {
+    fn from(e: Failed) -> Self {
+        e.0.into()
+    }
+}
+
 impl From<LambdaError> for lambda_runtime::Diagnostic {
     fn from(e: LambdaError) -> Self {
         lambda_runtime::Diagnostic {
@@ -414,6 +431,7 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<()> {
                 handler
                     .handle(event.payload, epoch_deadline(event.context.deadline))
                     .await
+                    .map_err(Failed)
             }
         },
     ))
