@@ -988,3 +988,31 @@ fn an_endpoint_where_nothing_listens_is_told_in_seconds() {
     );
     assert_readable(&err);
 }
+
+/// Without `setup`, the sentence names the command to run as written for this run's prefix.
+#[test]
+fn a_missing_template_names_setup_with_the_runs_prefix() {
+    let prefix = format!("{}-", unique("t-failfast-notemplate"));
+    let os = opensearch_url();
+    let dir = tempfile::tempdir().unwrap();
+    let out = trailscope(&[
+        "ingest",
+        "--opensearch-url",
+        &os,
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dir.path().join("dead.ndjson").to_str().unwrap(),
+        "/dev/null",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    let url = os.trim_end_matches('/');
+    assert!(
+        err.contains(&format!(
+            "run `trailscope setup --opensearch-url {url}/ --index-prefix {prefix}` first"
+        )),
+        "{err}"
+    );
+    assert_readable(&err);
+}

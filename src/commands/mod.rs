@@ -348,10 +348,16 @@ impl PipelineArgs {
             TemplateState::Current => {}
             TemplateState::Missing => bail!(
                 "the index template {} is not installed in OpenSearch at {}: run `trailscope setup \
-                 --opensearch-url {}` first (it maps the fields so no event is rejected)",
+                 --opensearch-url {}{}` first (it maps the fields so no event is rejected)",
                 setup::template_name(&self.index_prefix),
                 client.url,
-                client.url
+                client.url,
+                // The command to run as written, for the prefix this run was given.
+                if self.index_prefix == "cloudtrail-" {
+                    String::new()
+                } else {
+                    format!(" --index-prefix {}", self.index_prefix)
+                }
             ),
             TemplateState::Outdated { installed } => tracing::warn!(
                 ?installed,
