@@ -411,3 +411,71 @@ fn deploy_template_passes_cfn_lint() {
     assert!(!out.status.success(), "cfn-lint accepted a bad runtime");
     assert!(String::from_utf8_lossy(&out.stdout).contains("provided.al2099"));
 }
+
+/// A function that cannot start (here: no index template for its prefix) tells the Runtime API
+/// why, at `/runtime/init/error`, so that Lambda shows the sentence, and exits non-zero.
+#[test]
+fn a_function_that_cannot_start_reports_why_to_the_runtime_api() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let prefix = format!("{}-", unique("t-lambda-noinit"));
+    let receiver = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Head, then Content-Length bytes of body.
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length || n == 0 {
+                    break;
+                }
+            }
+        }
+        conn.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_trailscope"))
+        .arg("lambda")
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("TRAILSCOPE_OPENSEARCH_URL", opensearch_url())
+        .env("TRAILSCOPE_INDEX_PREFIX", &prefix)
+        .env("TRAILSCOPE_NO_FINDINGS", "true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let request = receiver.join().unwrap();
+    assert!(
+        request.starts_with("POST /2018-06-01/runtime/init/error "),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_lowercase()
+            .contains("lambda-runtime-function-error-type: runtime.initerror"),
+        "{request}"
+    );
+    let body: Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["errorType"], "InitError");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("is not installed")
+            && message.contains(&format!("--index-prefix {prefix}")),
+        "{message}"
+    );
+}

@@ -418,7 +418,13 @@ fn position(origin: &Origin) -> Option<(Arc<str>, Arc<str>, String)> {
 
 /// Runs the function until the Lambda runtime stops it.
 pub async fn run(args: LambdaArgs) -> anyhow::Result<()> {
-    let handler = Arc::new(Handler::new(&args).await?);
+    let handler = match Handler::new(&args).await {
+        Ok(handler) => Arc::new(handler),
+        Err(e) => {
+            report_init_error(&e).await;
+            return Err(e);
+        }
+    };
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| {
             let handler = handler.clone();
@@ -437,6 +443,34 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<()> {
     ))
     .await
     .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
+}
+
+/// Tells the Runtime API why the function could not start (`/runtime/init/error`), so that
+/// Lambda shows the sentence with the failed invocation instead of a bare "Runtime exited with
+/// error"; best effort: the process exits with the error anyway, and it is in the log.
+async fn report_init_error(error: &anyhow::Error) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let url = format!("http://{api}/2018-06-01/runtime/init/error");
+    let body = serde_json::json!({
+        "errorType": "InitError",
+        "errorMessage": format!("{error:#}"),
+        "stackTrace": [],
+    });
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(Duration::from_secs(2))
+        .body(body.to_string())
+        .send()
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(
+            "cannot report the start-up failure to the Lambda Runtime API at {url}: {e}"
+        );
+    }
 }
 
 #[cfg(test)]
