@@ -158,10 +158,40 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
         "--account",
         ACCOUNTS[1],
     ];
-    let args = ingest_s3_args(&prefix, dir.path(), &location, &day_of_one);
+    // A progress line after every object (no terminal here: lines, not a bar).
+    let mut args = ingest_s3_args(&prefix, dir.path(), &location, &day_of_one);
+    args.extend(["--progress-every".to_owned(), "0s".to_owned()]);
     let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let first = summary(&ok(out));
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("backfill progress"))
+        .collect();
+    assert_eq!(progress.len(), 4, "one line per object done: {stderr}");
+    let last = progress[3];
+    for field in [
+        format!("source=\"{location}/\""),
+        "objects_listed=4 objects_done=4".to_owned(),
+        "percent=\"100.0\"".to_owned(),
+        format!("events={}", 4 * RECORDS_PER_OBJECT),
+        "eta=".to_owned(),
+    ] {
+        assert!(last.contains(&field), "{field} in {last}");
+    }
+    let bytes: Vec<u64> = progress
+        .iter()
+        .map(|l| {
+            let at = l.find("bytes_done=").unwrap() + "bytes_done=".len();
+            l[at..].split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert!(bytes.windows(2).all(|w| w[0] < w[1]), "{bytes:?}");
+    assert!(
+        last.contains(&format!("bytes_total={}", bytes[3])),
+        "{last}"
+    );
+    assert!(stderr.contains("backfill finished"), "{stderr}");
     // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, and per
     // region its years, months, days and the one day's objects (3 + 2 × 4); not the bucket.
     assert!(
