@@ -192,10 +192,11 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
         "{last}"
     );
     assert!(stderr.contains("backfill finished"), "{stderr}");
-    // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, and per
-    // region its years, months, days and the one day's objects (3 + 2 × 4); not the bucket.
+    // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, its
+    // CloudTrail-Insights/ folder (empty here), and per region its years, months, days and the
+    // one day's objects (4 + 2 × 4); not the bucket.
     assert!(
-        stderr.contains("list_requests=11 objects=4 to_read=4"),
+        stderr.contains("list_requests=12 objects=4 to_read=4"),
         "{stderr}"
     );
     let expected = (REGIONS.len() * OBJECTS_PER_DAY) as u64;
@@ -486,4 +487,123 @@ async fn a_missing_bucket_fails_with_the_location() {
     );
     assert!(stderr.contains("NoSuchBucket"), "{stderr}");
     Stack::connect().await.cleanup(&prefix).await;
+}
+
+/// AWS's example of an Insights log file, both records as the CloudTrail log event reference
+/// shows them (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference.html,
+/// "a single log record of an Insights event"): no userIdentity, no eventName or eventSource of
+/// their own (they are in insightDetails), eventCategory `Insight`. Only the day and account are
+/// this test's.
+fn insights_file(account: &str) -> Vec<u8> {
+    let record = |id: &str, time: &str, state: &str, insight: Value| {
+        json!({
+            "eventVersion": "1.07",
+            "eventTime": time,
+            "awsRegion": "us-east-1",
+            "eventID": id,
+            "eventType": "AwsCloudTrailInsight",
+            "recipientAccountId": account,
+            "sharedEventID": "12edc982-3348-4794-83d3-a3db26525049",
+            "insightDetails": {
+                "state": state,
+                "eventSource": "ssm.amazonaws.com",
+                "eventName": "UpdateInstanceAssociationStatus",
+                "insightType": "ApiCallRateInsight",
+                "insightContext": {"statistics": insight}
+            },
+            "eventCategory": "Insight"
+        })
+    };
+    let records = [
+        record(
+            "aab985f2-3a56-48cc-a8a5-e0af77606f5f",
+            "2026-03-02T10:05:00Z",
+            "Start",
+            json!({"baseline": {"average": 1.7561507937}, "insight": {"average": 50.1}}),
+        ),
+        record(
+            "ce7b8ac1-3f89-4dae-8d2a-6560e32f591a",
+            "2026-03-02T10:13:00Z",
+            "End",
+            json!({"baseline": {"average": 1.7561507937}, "insight": {"average": 50},
+                "insightDuration": 8}),
+        ),
+    ];
+    gzip(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
+}
+
+/// A trail with Insights enabled writes them under CloudTrail-Insights/: read beside the log
+/// files by default and indexed (not dead-lettered), left out with --no-insights.
+#[tokio::test]
+async fn insights_events_are_read_beside_the_log_files() {
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = unique("insights").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let account = ACCOUNTS[0];
+    let files = [
+        (
+            format!("AWSLogs/{account}/CloudTrail/us-east-1/2026/03/02/{account}_CloudTrail_us-east-1_20260302T1010Z_a.json.gz"),
+            log_file(account, "us-east-1", 2, 0),
+        ),
+        (
+            format!("AWSLogs/{account}/CloudTrail-Insights/us-east-1/2026/03/02/{account}_CloudTrail-Insight_us-east-1_20260302T1015Z_b.json.gz"),
+            insights_file(account),
+        ),
+    ];
+    for (key, body) in files {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let location = format!("s3://{bucket}");
+    let day = ["--since", "2026-03-02", "--until", "2026-03-03"];
+
+    let prefix = format!("{}-", unique("s3insights"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let both = ingest_s3(&prefix, dir.path(), &location, &day);
+    let expected = RECORDS_PER_OBJECT as u64 + 2;
+    assert_eq!(both["files"], 2, "{both}");
+    assert_eq!(both["indexed"], expected, "{both}");
+    assert_eq!(both["dead_lettered"], 0, "{both}");
+    assert!(!dir.path().join("dead.ndjson").exists());
+    assert_eq!(stack.count(&prefix).await, expected);
+    let insights: Vec<Value> = stack
+        .all_docs(&prefix)
+        .await
+        .into_iter()
+        .filter(|d| d["aws"]["cloudtrail"]["event_type"] == "AwsCloudTrailInsight")
+        .collect();
+    assert_eq!(insights.len(), 2);
+    for doc in &insights {
+        // Its action is its type: never counted as a call of the API it is about.
+        assert_eq!(doc["event"]["action"], "AwsCloudTrailInsight", "{doc}");
+        assert_eq!(doc["cloud"]["account"]["id"], account, "{doc}");
+        assert!(doc["user"].is_null(), "no identity: {doc}");
+        let details = doc["aws"]["cloudtrail"]["insight_details"].to_string();
+        assert!(
+            details.contains("ApiCallRateInsight")
+                && details.contains("UpdateInstanceAssociationStatus"),
+            "{doc}"
+        );
+    }
+    stack.cleanup(&prefix).await;
+
+    let prefix = format!("{}-", unique("s3noinsights"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = day.to_vec();
+    args.push("--no-insights");
+    let logs_only = ingest_s3(&prefix, dir.path(), &location, &args);
+    assert_eq!(logs_only["files"], 1, "{logs_only}");
+    assert_eq!(
+        logs_only["indexed"], RECORDS_PER_OBJECT as u64,
+        "{logs_only}"
+    );
+    stack.cleanup(&prefix).await;
 }

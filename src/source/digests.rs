@@ -279,7 +279,7 @@ pub async fn validate(
         client,
         location,
         &digest_window,
-        TrailFolder::Digests,
+        &[TrailFolder::Digests],
         budget,
     )
     .await?;

@@ -181,6 +181,8 @@ impl Selection {
 pub struct LogObject {
     pub key: String,
     pub size: u64,
+    /// Which of the trail's folders it is in.
+    pub folder: TrailFolder,
 }
 
 /// What listing cost and found.
@@ -225,6 +227,9 @@ pub enum TrailFolder {
     Logs,
     /// `CloudTrail-Digest/`: the hourly digest files of integrity validation.
     Digests,
+    /// `CloudTrail-Insights/`: the Insights events of a trail with Insights enabled (records of
+    /// eventType `AwsCloudTrailInsight`, same `{"Records":[...]}` files).
+    Insights,
 }
 
 impl TrailFolder {
@@ -232,6 +237,7 @@ impl TrailFolder {
         match self {
             TrailFolder::Logs => "CloudTrail/",
             TrailFolder::Digests => "CloudTrail-Digest/",
+            TrailFolder::Insights => "CloudTrail-Insights/",
         }
     }
 }
@@ -311,18 +317,8 @@ impl Default for Budget {
     }
 }
 
-/// Lists the log files of the trail at `location` that `selection` takes, in key order.
-pub async fn list_log_objects(
-    client: &Client,
-    location: &S3Location,
-    selection: &Selection,
-    budget: &Budget,
-) -> Result<(Vec<LogObject>, ListStats), S3Error> {
-    list_objects(client, location, selection, TrailFolder::Logs, budget).await
-}
-
-/// Lists the objects of one of the trail's folders (same layout below it: region, year, month,
-/// day) that `selection` takes, pruned the same way, in key order.
+/// Lists the objects of some of the trail's folders (same layout below each: region, year,
+/// month, day) that `selection` takes, pruned the same way, in key order.
 ///
 /// The walk goes level by level (accounts, regions, years, months, days, objects), listing the
 /// prefixes of one level concurrently within `budget`; what a level keeps is the next level's
@@ -331,7 +327,7 @@ pub async fn list_objects(
     client: &Client,
     location: &S3Location,
     selection: &Selection,
-    folder: TrailFolder,
+    folders: &[TrailFolder],
     budget: &Budget,
 ) -> Result<(Vec<LogObject>, ListStats), S3Error> {
     let lister = &Lister {
@@ -355,53 +351,57 @@ pub async fn list_objects(
     let accounts = accounts
         .into_iter()
         .filter(|(account, _)| is_account_id(account) && selection.account(account))
-        .map(|(_, prefix)| format!("{prefix}{}", folder.name()));
+        .flat_map(|(_, prefix)| {
+            folders
+                .iter()
+                .map(move |&folder| (folder, format!("{prefix}{}", folder.name())))
+        });
     let regions = lister
-        .each(
-            accounts,
-            |prefix| async move { lister.folders(&prefix).await },
-        )
-        .await?
-        .into_iter()
-        .filter(|(region, _)| selection.region(region));
-    let years = lister
-        .each(regions, |(_, prefix)| async move {
-            lister.folders(&prefix).await
+        .each(accounts, |(folder, prefix)| async move {
+            Ok(with(folder, lister.folders(&prefix).await?))
         })
         .await?
         .into_iter()
-        .filter_map(|(year, prefix)| Some((year.parse::<i32>().ok()?, prefix)))
-        .filter(|&(year, _)| selection.year(year));
+        .filter(|(_, (region, _))| selection.region(region));
+    let years = lister
+        .each(regions, |(folder, (_, prefix))| async move {
+            Ok(with(folder, lister.folders(&prefix).await?))
+        })
+        .await?
+        .into_iter()
+        .filter_map(|(folder, (year, prefix))| Some((folder, year.parse::<i32>().ok()?, prefix)))
+        .filter(|&(_, year, _)| selection.year(year));
     let months = lister
-        .each(years, |(year, prefix)| async move {
+        .each(years, |(folder, year, prefix)| async move {
             let months = lister.folders(&prefix).await?;
             Ok(months
                 .into_iter()
-                .filter_map(|(month, prefix)| Some((year, month.parse::<u32>().ok()?, prefix)))
-                .collect())
-        })
-        .await?
-        .into_iter()
-        .filter(|&(year, month, _)| selection.month(year, month));
-    let days = lister
-        .each(months, |(year, month, prefix)| async move {
-            let days = lister.folders(&prefix).await?;
-            Ok(days
-                .into_iter()
-                .filter_map(|(day, prefix)| {
-                    let day = NaiveDate::from_ymd_opt(year, month, day.parse().ok()?)?;
-                    Some((day, prefix))
+                .filter_map(|(month, prefix)| {
+                    Some((folder, year, month.parse::<u32>().ok()?, prefix))
                 })
                 .collect())
         })
         .await?
         .into_iter()
-        .filter(|&(day, _)| selection.day(day));
+        .filter(|&(_, year, month, _)| selection.month(year, month));
+    let days = lister
+        .each(months, |(folder, year, month, prefix)| async move {
+            let days = lister.folders(&prefix).await?;
+            Ok(days
+                .into_iter()
+                .filter_map(|(day, prefix)| {
+                    let day = NaiveDate::from_ymd_opt(year, month, day.parse().ok()?)?;
+                    Some((folder, day, prefix))
+                })
+                .collect())
+        })
+        .await?
+        .into_iter()
+        .filter(|&(_, day, _)| selection.day(day));
     let mut objects = lister
-        .each(
-            days,
-            |(_, prefix)| async move { lister.objects(&prefix).await },
-        )
+        .each(days, |(folder, _, prefix)| async move {
+            lister.objects(&prefix, folder).await
+        })
         .await?;
     // Listed concurrently, read in one order: the same run twice reads alike.
     objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -410,6 +410,11 @@ pub async fn list_objects(
         objects: objects.len() as u64,
     };
     Ok((objects, stats))
+}
+
+/// Each of `items` paired with the folder it was found under.
+fn with<T>(folder: TrailFolder, items: Vec<T>) -> Vec<(TrailFolder, T)> {
+    items.into_iter().map(|item| (folder, item)).collect()
 }
 
 /// Reads one object whole.
@@ -558,8 +563,8 @@ impl Lister<'_> {
         Ok(out)
     }
 
-    /// The objects directly under a day's prefix.
-    async fn objects(&self, prefix: &str) -> Result<Vec<LogObject>, S3Error> {
+    /// The objects directly under a day's prefix, in `folder`.
+    async fn objects(&self, prefix: &str, folder: TrailFolder) -> Result<Vec<LogObject>, S3Error> {
         let mut out = Vec::new();
         for page in self.pages(prefix).await? {
             for object in page.contents() {
@@ -570,6 +575,7 @@ impl Lister<'_> {
                 out.push(LogObject {
                     key: key.to_owned(),
                     size: object.size().unwrap_or(0).max(0) as u64,
+                    folder,
                 });
             }
         }

@@ -11,7 +11,7 @@ use crate::exit::UsageError;
 use crate::progress::{self, Backfill};
 use crate::source::digests::{self, PublicKeys};
 use crate::source::files::{InputStats, ReadOptions};
-use crate::source::s3::{self, Budget, DoneObjects, S3Location, Selection};
+use crate::source::s3::{self, Budget, DoneObjects, S3Location, Selection, TrailFolder};
 use crate::source::{Origin, RawEvent};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -68,6 +68,10 @@ pub struct S3Args {
     /// unlimited by default. S3's SlowDown is waited out either way.
     #[arg(long, value_name = "R", value_parser = positive_rate)]
     pub s3_requests_per_second: Option<f64>,
+    /// Leaves out the trail's CloudTrail-Insights/ folder, read by default beside CloudTrail/ (a
+    /// trail with Insights enabled writes its `AwsCloudTrailInsight` events there).
+    #[arg(long)]
+    pub no_insights: bool,
     /// Without a terminal, a `backfill progress` log line at most this often (a terminal shows a
     /// bar instead).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -92,6 +96,7 @@ impl S3Args {
             || self.validate_digests
             || self.s3_concurrency != s3::DEFAULT_CONCURRENCY
             || self.s3_requests_per_second.is_some()
+            || self.no_insights
     }
 }
 
@@ -114,7 +119,7 @@ pub fn location(args: &IngestArgs) -> Result<Option<S3Location>> {
     if found.is_none() && args.s3.is_given() {
         return Err(UsageError(
             "--since, --until, --account, --region, --checkpoint-file, --endpoint-url, \
-             --validate-digests, --s3-concurrency and --s3-requests-per-second apply to an s3://BUCKET/PREFIX input only: name one, or drop them \
+             --validate-digests, --s3-concurrency, --s3-requests-per-second and --no-insights apply to an s3://BUCKET/PREFIX input only: name one, or drop them \
              for local files"
                 .to_owned(),
         )
@@ -235,15 +240,28 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     let client = s3::client(args.s3.endpoint_url.as_deref()).await;
     let budget = Budget::new(args.s3.s3_concurrency, args.s3.s3_requests_per_second);
     let started = Instant::now();
-    let (objects, listed) = s3::list_log_objects(&client, &location, &selection, &budget)
+    let folders: &[TrailFolder] = if args.s3.no_insights {
+        &[TrailFolder::Logs]
+    } else {
+        &[TrailFolder::Logs, TrailFolder::Insights]
+    };
+    let (objects, listed) = s3::list_objects(&client, &location, &selection, folders, &budget)
         .await
         .context("listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)")?;
     let digests = match &keys {
-        Some(keys) => Some(
-            digests::validate(&client, &location, &selection, &objects, keys, &budget)
-                .await
-                .context("validating the trail's digest files")?,
-        ),
+        Some(keys) => {
+            // Digest files cover the log files; Insights files are not checked.
+            let logs: Vec<_> = objects
+                .iter()
+                .filter(|o| o.folder == TrailFolder::Logs)
+                .cloned()
+                .collect();
+            Some(
+                digests::validate(&client, &location, &selection, &logs, keys, &budget)
+                    .await
+                    .context("validating the trail's digest files")?,
+            )
+        }
         None => None,
     };
     let todo: Vec<_> = objects
