@@ -11,6 +11,9 @@ use flate2::Compression;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ORG: &str = "o-a1b2c3d4e5";
 const ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
@@ -605,5 +608,99 @@ async fn insights_events_are_read_beside_the_log_files() {
         logs_only["indexed"], RECORDS_PER_OBJECT as u64,
         "{logs_only}"
     );
+    stack.cleanup(&prefix).await;
+}
+
+/// A proxy in front of moto's S3 that answers the first request of each of the first `refuse`
+/// connections as S3 does when pressed too hard (503 with error code SlowDown, as in the S3 API
+/// reference's error list) and passes everything else through. moto has no way to answer so.
+async fn slow_down_proxy(refuse: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = cloudwatch_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            tokio::spawn(async move {
+                // The request head (GetObject and ListObjectsV2 have no body).
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                if counter.fetch_add(1, SeqCst) < refuse {
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>\
+                        <Message>Please reduce your request rate.</Message><RequestId>T1</RequestId></Error>";
+                    let answer = format!(
+                        "HTTP/1.1 503 Slow Down\r\ncontent-type: application/xml\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut moto) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                if moto.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut moto).await;
+                }
+            });
+        }
+    });
+    (url, refused)
+}
+
+/// S3 saying SlowDown, more times in a row than the SDK's own tries: the run waits and goes on,
+/// and indexes exactly what it would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_down_from_s3_is_waited_out() {
+    let stack = Stack::connect().await;
+    let s3 = s3_client();
+    let bucket = trail_bucket(&s3).await;
+    let (proxy, refused) = slow_down_proxy(5).await;
+    let prefix = format!("{}-", unique("s3slowdown"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}/org-trail");
+    let mut args = ingest_s3_args(
+        &prefix,
+        dir.path(),
+        &location,
+        &[
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-03",
+            "--account",
+            ACCOUNTS[1],
+        ],
+    );
+    let endpoint = args.iter().position(|a| a == "--endpoint-url").unwrap() + 1;
+    args[endpoint] = proxy;
+    let out = tokio::task::spawn_blocking(move || {
+        trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary = summary(&ok(out));
+    assert!(refused.load(SeqCst) > 5, "every refusal was used");
+    // The first request (AWSLogs/) was refused past the SDK's three tries: our pause, then on.
+    assert!(
+        stderr.contains("code=\"SlowDown\"") && stderr.contains("trying again in"),
+        "{stderr}"
+    );
+    let expected = (REGIONS.len() * OBJECTS_PER_DAY * RECORDS_PER_OBJECT) as u64;
+    assert_eq!(summary["indexed"], expected, "{summary}");
+    assert_eq!(stack.count(&prefix).await, expected);
     stack.cleanup(&prefix).await;
 }
