@@ -5,11 +5,9 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
+use common::s3::{self, bucket, gzip, put};
 use common::*;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -21,25 +19,6 @@ const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const DAYS: [u32; 3] = [1, 2, 3];
 const OBJECTS_PER_DAY: usize = 2;
 const RECORDS_PER_OBJECT: usize = 3;
-
-fn s3_client() -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(cloudwatch_url())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 /// One CloudTrail log file as CloudTrail writes it: `{"Records":[...]}`.
 fn log_file(account: &str, region: &str, day: u32, object: usize) -> Vec<u8> {
@@ -72,8 +51,7 @@ fn log_file(account: &str, region: &str, day: u32, object: usize) -> Vec<u8> {
 /// A bucket holding an organization trail under `org-trail/`: 36 log files over 3 accounts × 2
 /// regions × 3 days (March 1-3, 2026), with a digest file beside them that must not be read.
 async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
-    let bucket = unique("trail").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = bucket(s3, "trail").await;
     for account in ACCOUNTS {
         for region in REGIONS {
             for day in DAYS {
@@ -84,13 +62,7 @@ async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
                     let key = format!(
                         "{dir}/{account}_CloudTrail_{region}_202603{day:02}T0{object}15Z_x{object}.json.gz"
                     );
-                    s3.put_object()
-                        .bucket(&bucket)
-                        .key(key)
-                        .body(ByteStream::from(log_file(account, region, day, object)))
-                        .send()
-                        .await
-                        .unwrap();
+                    put(s3, &bucket, &key, log_file(account, region, day, object)).await;
                 }
             }
         }
@@ -99,13 +71,7 @@ async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
         "org-trail/AWSLogs/{ORG}/{}/CloudTrail-Digest/us-east-1/2026/03/01/d.json.gz",
         ACCOUNTS[0]
     );
-    s3.put_object()
-        .bucket(&bucket)
-        .key(digest)
-        .body(ByteStream::from(gzip(b"{\"not\":\"records\"}")))
-        .send()
-        .await
-        .unwrap();
+    put(s3, &bucket, &digest, gzip(b"{\"not\":\"records\"}")).await;
     bucket
 }
 
@@ -144,7 +110,7 @@ fn ingest_s3_args(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> V
 #[tokio::test]
 async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
+    let s3 = s3::client();
     let bucket = trail_bucket(&s3).await;
     let prefix = format!("{}-", unique("s3ingest"));
     setup(&prefix);
@@ -251,26 +217,20 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
 async fn a_killed_run_resumes_from_its_checkpoint() {
     const OBJECTS: usize = 120;
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("killed").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "killed").await;
     for object in 0..OBJECTS {
         let key = format!(
             "AWSLogs/{}/CloudTrail/{}/2026/03/01/{object:03}.json.gz",
             ACCOUNTS[0], REGIONS[0]
         );
-        s3.put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(ByteStream::from(log_file(
-                ACCOUNTS[0],
-                REGIONS[0],
-                1,
-                object,
-            )))
-            .send()
-            .await
-            .unwrap();
+        put(
+            &s3,
+            &bucket,
+            &key,
+            log_file(ACCOUNTS[0], REGIONS[0], 1, object),
+        )
+        .await;
     }
     let prefix = format!("{}-", unique("s3killed"));
     setup(&prefix);
@@ -329,9 +289,8 @@ async fn a_killed_run_resumes_from_its_checkpoint() {
 #[tokio::test]
 async fn a_cut_object_is_reported_every_run_and_the_rest_indexed() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("cut").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "cut").await;
     let dir_key = format!(
         "AWSLogs/{}/CloudTrail/{}/2026/03/01",
         ACCOUNTS[0], REGIONS[0]
@@ -385,21 +344,14 @@ async fn a_cut_object_is_reported_every_run_and_the_rest_indexed() {
 #[tokio::test]
 async fn the_same_documents_as_ingest_file() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("same").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "same").await;
     let body = log_file(ACCOUNTS[0], REGIONS[0], 1, 0);
     let key = format!(
         "AWSLogs/{}/CloudTrail/{}/2026/03/01/f.json.gz",
         ACCOUNTS[0], REGIONS[0]
     );
-    s3.put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(ByteStream::from(body.clone()))
-        .send()
-        .await
-        .unwrap();
+    put(&s3, &bucket, &key, body.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let (from_s3, from_file) = (
         format!("{}-", unique("s3same")),
@@ -540,9 +492,8 @@ fn insights_file(account: &str) -> Vec<u8> {
 #[tokio::test]
 async fn insights_events_are_read_beside_the_log_files() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("insights").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "insights").await;
     let account = ACCOUNTS[0];
     let files = [
         (
@@ -555,13 +506,7 @@ async fn insights_events_are_read_beside_the_log_files() {
         ),
     ];
     for (key, body) in files {
-        s3.put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .unwrap();
+        put(&s3, &bucket, &key, body).await;
     }
     let location = format!("s3://{bucket}");
     let day = ["--since", "2026-03-02", "--until", "2026-03-03"];
@@ -664,7 +609,7 @@ async fn slow_down_proxy(refuse: usize) -> (String, Arc<AtomicUsize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_down_from_s3_is_waited_out() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
+    let s3 = s3::client();
     let bucket = trail_bucket(&s3).await;
     let (proxy, refused) = slow_down_proxy(5).await;
     let prefix = format!("{}-", unique("s3slowdown"));
