@@ -649,3 +649,52 @@ async fn slow_down_from_s3_is_waited_out() {
     assert_eq!(stack.count(&prefix).await, expected);
     stack.cleanup(&prefix).await;
 }
+
+/// Control Tower's organization trail writes to its log archive bucket
+/// (`aws-controltower-logs-ACCOUNT-REGION`) under the organization's id, then the organization
+/// layout: `o-ORGID/AWSLogs/o-ORGID/ACCOUNT/CloudTrail/...`, beside AWS Config's files
+/// (`.../ACCOUNT/Config/...`), as the AWS Secure Environment Accelerator's "log file locations"
+/// page lists them. `s3://BUCKET/o-ORGID` is the trail's location; Config's files are never read.
+#[tokio::test]
+async fn a_control_tower_log_archive_bucket() {
+    let stack = Stack::connect().await;
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "aws-controltower-logs").await;
+    for account in &ACCOUNTS[..2] {
+        for object in 0..OBJECTS_PER_DAY {
+            let key = format!(
+                "{ORG}/AWSLogs/{ORG}/{account}/CloudTrail/eu-west-1/2026/03/02/\
+                 {account}_CloudTrail_eu-west-1_20260302T0{object}15Z_c{object}.json.gz"
+            );
+            put(
+                &s3,
+                &bucket,
+                &key,
+                log_file(account, "eu-west-1", 2, object),
+            )
+            .await;
+        }
+        let config = format!(
+            "{ORG}/AWSLogs/{ORG}/{account}/Config/eu-west-1/2026/3/2/ConfigHistory/\
+             {account}_Config_eu-west-1_ConfigHistory_AWS::S3::Bucket_20260302T101010Z.json.gz"
+        );
+        put(&s3, &bucket, &config, gzip(b"{\"configurationItems\":[]}")).await;
+    }
+    let prefix = format!("{}-", unique("s3controltower"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}/{ORG}");
+    let one = ingest_s3(&prefix, dir.path(), &location, &["--account", ACCOUNTS[1]]);
+    let per_account = (OBJECTS_PER_DAY * RECORDS_PER_OBJECT) as u64;
+    assert_eq!(one["files"], OBJECTS_PER_DAY, "{one}");
+    assert_eq!(one["indexed"], per_account, "{one}");
+    let all = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(
+        all["files"], OBJECTS_PER_DAY,
+        "the other account only: {all}"
+    );
+    assert_eq!(all["dead_lettered"], 0, "{all}");
+    assert_eq!(stack.count(&prefix).await, 2 * per_account);
+    assert!(!dir.path().join("dead.ndjson").exists());
+    stack.cleanup(&prefix).await;
+}
