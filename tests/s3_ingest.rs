@@ -683,6 +683,24 @@ async fn a_control_tower_log_archive_bucket() {
     let prefix = format!("{}-", unique("s3controltower"));
     setup(&prefix);
     let dir = tempfile::tempdir().unwrap();
+
+    // The bucket alone: nothing under AWSLogs/ there; a usage error naming the location to give.
+    let out = trailscope_cmd(
+        &ingest_s3_args(&prefix, dir.path(), &format!("s3://{bucket}"), &[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("nothing under s3://{bucket}/AWSLogs/"))
+            && stderr.contains(&format!("give s3://{bucket}/{ORG} ")),
+        "{stderr}"
+    );
+
     let location = format!("s3://{bucket}/{ORG}");
     let one = ingest_s3(&prefix, dir.path(), &location, &["--account", ACCOUNTS[1]]);
     let per_account = (OBJECTS_PER_DAY * RECORDS_PER_OBJECT) as u64;

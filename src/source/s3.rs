@@ -48,6 +48,14 @@ pub enum S3Error {
         key: String,
         error: AwsError,
     },
+    /// Nothing under `PREFIX/AWSLogs/`: no trail writes at this location (a mistake, e.g. the
+    /// bucket of a Control Tower trail given without its `o-ORGID/` prefix).
+    #[error("nothing under s3://{bucket}/{prefix}AWSLogs/: no trail writes there. {hint}")]
+    NoTrail {
+        bucket: String,
+        prefix: String,
+        hint: String,
+    },
     #[error("checkpoint file {path}: {source}")]
     Checkpoint {
         path: PathBuf,
@@ -60,7 +68,7 @@ impl S3Error {
     pub fn aws_failure(&self) -> Option<AwsFailure> {
         match self {
             S3Error::List { error, .. } | S3Error::Get { error, .. } => Some(error.kind),
-            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } => None,
+            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } | S3Error::NoTrail { .. } => None,
         }
     }
 
@@ -75,7 +83,7 @@ impl S3Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             S3Error::List { error, .. } | S3Error::Get { error, .. } => error.code.as_deref(),
-            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } => None,
+            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } | S3Error::NoTrail { .. } => None,
         }
     }
 
@@ -338,6 +346,29 @@ pub async fn list_objects(
     };
     let root = format!("{}AWSLogs/", location.prefix);
     let top = lister.folders(&root).await?;
+    if top.is_empty() {
+        let below = lister.trails_below(&location.prefix).await?;
+        let hint = match below.first() {
+            Some(first) => format!(
+                "A trail writes under {}: give s3://{}/{} (the prefix before AWSLogs/).",
+                below
+                    .iter()
+                    .map(|p| format!("s3://{}/{p}", location.bucket))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                location.bucket,
+                first.trim_end_matches('/')
+            ),
+            None => {
+                "Give the prefix before the trail's AWSLogs/ folder: s3://BUCKET/PREFIX.".to_owned()
+            }
+        };
+        return Err(S3Error::NoTrail {
+            bucket: location.bucket.clone(),
+            prefix: location.prefix.clone(),
+            hint,
+        });
+    }
     let accounts = lister
         .each(top, |(name, prefix)| async move {
             if name.starts_with("o-") {
@@ -561,6 +592,24 @@ impl Lister<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// The folders under `prefix` (the first 20) with an `AWSLogs/` of their own: where a trail
+    /// writes when it is not at `prefix` itself (Control Tower's `o-ORGID/`, a trail's prefix).
+    async fn trails_below(&self, prefix: &str) -> Result<Vec<String>, S3Error> {
+        let folders = self.folders(prefix).await?.into_iter().take(20);
+        let mut found = self
+            .each(folders, |(_, folder)| async move {
+                let logs = self.folders(&format!("{folder}AWSLogs/")).await?;
+                Ok(if logs.is_empty() {
+                    vec![]
+                } else {
+                    vec![folder]
+                })
+            })
+            .await?;
+        found.sort();
+        Ok(found)
     }
 
     /// The objects directly under a day's prefix, in `folder`.

@@ -245,9 +245,14 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     } else {
         &[TrailFolder::Logs, TrailFolder::Insights]
     };
-    let (objects, listed) = s3::list_objects(&client, &location, &selection, folders, &budget)
-        .await
-        .context("listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)")?;
+    let (objects, listed) = match s3::list_objects(&client, &location, &selection, folders, &budget).await {
+        Ok(listed) => listed,
+        // The location is the user's mistake: say so with the fix, exit as a usage error.
+        Err(e @ s3::S3Error::NoTrail { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e) => return Err(anyhow::Error::from(e).context(
+            "listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)",
+        )),
+    };
     let digests = match &keys {
         Some(keys) => {
             // Digest files cover the log files; Insights files are not checked.
