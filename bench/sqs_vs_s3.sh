@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The same CloudTrail log files read two ways into OpenSearch, side by side: `forward
 # --sqs-queue-url` (each file announced by an S3 event notification on an SQS queue) and
-# `ingest s3://` (the layout listed). Uses the running local stack (moto + OpenSearch), never
+# `ingest s3://` (the layout listed), at --s3-concurrency 1 and the default, and the same files
+# from local disk (`ingest FILE...`). Uses the running local stack (moto + OpenSearch), never
 # starts one; prints events/s and peak RSS of each run.
 #
 #   bench/sqs_vs_s3.sh [BINARY]     OBJECTS=200 RECORDS=250 by default (50,000 events)
@@ -16,9 +17,11 @@ WORK=$(mktemp -d)
 [ -n "${KEEP:-}" ] && echo "kept in $WORK" || trap 'rm -rf "$WORK"' EXIT
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 
-QUEUE=$("$PY" - "$MOTO" "$TAG" "$OBJECTS" "$RECORDS" <<'PY'
+mkdir "$WORK/files"
+QUEUE=$("$PY" - "$MOTO" "$TAG" "$OBJECTS" "$RECORDS" "$WORK/files" <<'PY'
 import boto3, gzip, json, sys
 moto, tag, objects, records = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+files = sys.argv[5]
 kw = dict(endpoint_url=moto, region_name="us-east-1", aws_access_key_id="testing",
           aws_secret_access_key="testing")
 s3, sqs = boto3.client("s3", **kw), boto3.client("sqs", **kw)
@@ -38,7 +41,10 @@ for o in range(objects):
              "readOnly": True, "eventType": "AwsApiCall", "recipientAccountId": "111111111111"}
             for n in range(records)]
     key = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/03/01/%05d.json.gz" % o
-    s3.put_object(Bucket=tag, Key=key, Body=gzip.compress(json.dumps({"Records": recs}).encode()))
+    body = gzip.compress(json.dumps({"Records": recs}).encode())
+    s3.put_object(Bucket=tag, Key=key, Body=body)
+    with open("%s/%05d.json.gz" % (files, o), "wb") as f:
+        f.write(body)
 print(q)
 PY
 )
@@ -61,3 +67,5 @@ run() { # NAME PREFIX ARGS...
 }
 run sqs "$TAG-sqs-" forward --sqs-queue-url "$QUEUE" --endpoint-url "$MOTO" --sqs-wait 1s --idle-exit 2 ${SQS_FLAGS:-}
 run s3 "$TAG-s3-" ingest "s3://$TAG" --endpoint-url "$MOTO"
+run s3-c1 "$TAG-s3c1-" ingest "s3://$TAG" --endpoint-url "$MOTO" --s3-concurrency 1
+run file "$TAG-file-" ingest "$WORK"/files/*.json.gz

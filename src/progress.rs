@@ -63,6 +63,19 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// slice of the sample extrapolated to 86 s for a 14 s job).
 const MIN_MEASURED: Duration = Duration::from_secs(3);
 
+/// How far a backfill of listed objects (`ingest s3://`) got. The listing of the window is
+/// complete before the first object is read, so the total is known from the start.
+#[derive(Debug, Clone, Copy)]
+pub struct Objects {
+    pub listed: u64,
+    /// Objects whose every event is acknowledged (what the checkpoint holds).
+    pub done: u64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
 /// The estimate of one group's backfill, from what was measured: how far the covered time moved
 /// per wall-clock second in the last [`RATE_WINDOW`], and when a line was last logged.
 #[derive(Debug)]
@@ -149,6 +162,13 @@ struct Group {
     bar: Option<ProgressBar>,
 }
 
+/// What an update shows: its bar's message, a log line (no terminal, one is due), or nothing.
+enum Show {
+    Bar(ProgressBar),
+    Log,
+    Nothing,
+}
+
 /// Bar positions are per mille of the window.
 const STEPS: u64 = 1000;
 
@@ -164,34 +184,84 @@ impl Backfill {
 
     pub fn update(&self, group: &str, c: Covered) {
         let covered_until = chrono::DateTime::from_timestamp_millis(c.until).unwrap_or_default();
+        let (eta, show) = self.observe(group, &c);
+        if let Show::Log = show {
+            tracing::info!(
+                group,
+                covered_until = %covered_until,
+                percent = format!("{:.1}", 100.0 * c.fraction()),
+                events = c.events,
+                events_per_sec = c.events_per_sec(),
+                eta = %eta,
+                "backfill progress"
+            );
+        }
+        if let Show::Bar(bar) = show {
+            bar.set_message(format!(
+                "covered to {}, {} events, {} events/s, ETA {eta}",
+                covered_until.format("%Y-%m-%d %H:%M"),
+                c.events,
+                c.events_per_sec(),
+            ));
+        }
+    }
+
+    /// The same for a backfill of listed objects (`ingest s3://`), named `source`: measured in
+    /// bytes of the objects done where a group's is in time covered.
+    pub fn update_objects(&self, source: &str, o: Objects) {
+        let c = Covered {
+            first: 0,
+            now: o.bytes_total as i64,
+            until: o.bytes_done as i64,
+            events: o.events,
+            elapsed: o.elapsed,
+        };
+        let (eta, show) = self.observe(source, &c);
+        if let Show::Log = show {
+            tracing::info!(
+                source,
+                objects_listed = o.listed,
+                objects_done = o.done,
+                bytes_done = o.bytes_done,
+                bytes_total = o.bytes_total,
+                percent = format!("{:.1}", 100.0 * c.fraction()),
+                events = o.events,
+                events_per_sec = c.events_per_sec(),
+                eta = %eta,
+                "backfill progress"
+            );
+        }
+        if let Show::Bar(bar) = show {
+            bar.set_message(format!(
+                "{}/{} objects, {} of {}, {} events, {} events/s, ETA {eta}",
+                o.done,
+                o.listed,
+                indicatif::HumanBytes(o.bytes_done),
+                indicatif::HumanBytes(o.bytes_total),
+                o.events,
+                c.events_per_sec(),
+            ));
+        }
+    }
+
+    /// Takes the measure into the estimate and moves the bar: the ETA, and what to show.
+    fn observe(&self, group: &str, c: &Covered) -> (Eta, Show) {
         let mut groups = self.groups.lock().unwrap();
         let g = groups.entry(group.to_owned()).or_insert_with(|| Group {
             track: Track::new(self.log_every),
             bar: self.bars.map(|multi| new_bar(multi, group)),
         });
-        g.track.observe(&c);
-        let eta = Eta(g.track.eta(&c));
-        let Some(bar) = &g.bar else {
-            if g.track.log_due(c.elapsed) {
-                tracing::info!(
-                    group,
-                    covered_until = %covered_until,
-                    percent = format!("{:.1}", 100.0 * c.fraction()),
-                    events = c.events,
-                    events_per_sec = c.events_per_sec(),
-                    eta = %eta,
-                    "backfill progress"
-                );
+        g.track.observe(c);
+        let eta = Eta(g.track.eta(c));
+        let show = match &g.bar {
+            Some(bar) => {
+                bar.set_position((c.fraction() * STEPS as f64) as u64);
+                Show::Bar(bar.clone())
             }
-            return;
+            None if g.track.log_due(c.elapsed) => Show::Log,
+            None => Show::Nothing,
         };
-        bar.set_position((c.fraction() * STEPS as f64) as u64);
-        bar.set_message(format!(
-            "covered to {}, {} events, {} events/s, ETA {eta}",
-            covered_until.format("%Y-%m-%d %H:%M"),
-            c.events,
-            c.events_per_sec(),
-        ));
+        (eta, show)
     }
 
     /// The group's window is read whole: the bar goes, a log line with the totals stays.

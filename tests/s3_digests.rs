@@ -12,12 +12,10 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
+use common::s3::{self, bucket, gzip};
 use common::*;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::Path;
 use std::process::Output;
 
@@ -25,25 +23,6 @@ const ACCOUNT: &str = "444455556666";
 const REGION: &str = "eu-central-1";
 const FINGERPRINT: &str = "6b1f6b3e2a7c0d9e8f7a6b5c4d3e2f10";
 const HOURS: usize = 24;
-
-fn s3_client() -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(cloudwatch_url())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn log_json(hour: usize, event_name: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"Records": [{
@@ -158,8 +137,7 @@ impl Trail {
     /// A day (2026-03-10) of one log file an hour and its 24 hourly digests, chained and signed
     /// as CloudTrail does; `change` edits a digest (by hour) before it is signed.
     async fn write(s3: &aws_sdk_s3::Client, change: impl Fn(usize, &mut Value)) -> Trail {
-        let bucket = unique("digests").to_lowercase();
-        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let bucket = bucket(s3, "digests").await;
         let trail = Trail {
             bucket,
             key_pair: KeyPair::generate(KeySize::Rsa2048).unwrap(),
@@ -292,7 +270,7 @@ fn only_problems(out: &Output, report: &Value, expected: &[(&str, String)]) {
 #[tokio::test]
 async fn an_untouched_day_validates_and_is_indexed() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
+    let s3 = s3::client();
     let trail = Trail::write(&s3, |_, _| {}).await;
     let prefix = format!("{}-", unique("digests-ok"));
     setup(&prefix);
@@ -316,7 +294,7 @@ async fn an_untouched_day_validates_and_is_indexed() {
 #[tokio::test]
 async fn a_changed_and_a_deleted_log_file_are_reported_by_name() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
+    let s3 = s3::client();
     let trail = Trail::write(&s3, |_, _| {}).await;
     // An event changed after delivery (same name, same size of file or not: the hash tells).
     trail
@@ -344,7 +322,7 @@ async fn a_changed_and_a_deleted_log_file_are_reported_by_name() {
 
 #[tokio::test]
 async fn a_broken_chain_is_reported_by_name() {
-    let s3 = s3_client();
+    let s3 = s3::client();
     // Hour 12's digest names a previous signature that is not hour 11's (and is validly signed:
     // only the chain shows it).
     let trail = Trail::write(&s3, |hour, digest| {
@@ -364,7 +342,7 @@ async fn a_broken_chain_is_reported_by_name() {
 
 #[tokio::test]
 async fn a_deleted_digest_a_forged_one_and_an_unknown_key_are_reported() {
-    let s3 = s3_client();
+    let s3 = s3::client();
     let trail = Trail::write(&s3, |_, _| {}).await;
     // Hour 3's digest deleted: hour 4's names a previous digest that is gone, hour 3's log file
     // is listed by no digest.

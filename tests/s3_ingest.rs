@@ -5,12 +5,13 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
+use common::s3::{self, bucket, gzip, put};
 use common::*;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ORG: &str = "o-a1b2c3d4e5";
 const ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
@@ -18,25 +19,6 @@ const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const DAYS: [u32; 3] = [1, 2, 3];
 const OBJECTS_PER_DAY: usize = 2;
 const RECORDS_PER_OBJECT: usize = 3;
-
-fn s3_client() -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(cloudwatch_url())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 /// One CloudTrail log file as CloudTrail writes it: `{"Records":[...]}`.
 fn log_file(account: &str, region: &str, day: u32, object: usize) -> Vec<u8> {
@@ -69,8 +51,7 @@ fn log_file(account: &str, region: &str, day: u32, object: usize) -> Vec<u8> {
 /// A bucket holding an organization trail under `org-trail/`: 36 log files over 3 accounts × 2
 /// regions × 3 days (March 1-3, 2026), with a digest file beside them that must not be read.
 async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
-    let bucket = unique("trail").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = bucket(s3, "trail").await;
     for account in ACCOUNTS {
         for region in REGIONS {
             for day in DAYS {
@@ -81,13 +62,7 @@ async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
                     let key = format!(
                         "{dir}/{account}_CloudTrail_{region}_202603{day:02}T0{object}15Z_x{object}.json.gz"
                     );
-                    s3.put_object()
-                        .bucket(&bucket)
-                        .key(key)
-                        .body(ByteStream::from(log_file(account, region, day, object)))
-                        .send()
-                        .await
-                        .unwrap();
+                    put(s3, &bucket, &key, log_file(account, region, day, object)).await;
                 }
             }
         }
@@ -96,13 +71,7 @@ async fn trail_bucket(s3: &aws_sdk_s3::Client) -> String {
         "org-trail/AWSLogs/{ORG}/{}/CloudTrail-Digest/us-east-1/2026/03/01/d.json.gz",
         ACCOUNTS[0]
     );
-    s3.put_object()
-        .bucket(&bucket)
-        .key(digest)
-        .body(ByteStream::from(gzip(b"{\"not\":\"records\"}")))
-        .send()
-        .await
-        .unwrap();
+    put(s3, &bucket, &digest, gzip(b"{\"not\":\"records\"}")).await;
     bucket
 }
 
@@ -141,7 +110,7 @@ fn ingest_s3_args(prefix: &str, dir: &Path, location: &str, extra: &[&str]) -> V
 #[tokio::test]
 async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
+    let s3 = s3::client();
     let bucket = trail_bucket(&s3).await;
     let prefix = format!("{}-", unique("s3ingest"));
     setup(&prefix);
@@ -158,14 +127,45 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
         "--account",
         ACCOUNTS[1],
     ];
-    let args = ingest_s3_args(&prefix, dir.path(), &location, &day_of_one);
+    // A progress line after every object (no terminal here: lines, not a bar).
+    let mut args = ingest_s3_args(&prefix, dir.path(), &location, &day_of_one);
+    args.extend(["--progress-every".to_owned(), "0s".to_owned()]);
     let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let first = summary(&ok(out));
-    // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, and per
-    // region its years, months, days and the one day's objects (3 + 2 × 4); not the bucket.
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("backfill progress"))
+        .collect();
+    assert_eq!(progress.len(), 4, "one line per object done: {stderr}");
+    let last = progress[3];
+    for field in [
+        format!("source=\"{location}/\""),
+        "objects_listed=4 objects_done=4".to_owned(),
+        "percent=\"100.0\"".to_owned(),
+        format!("events={}", 4 * RECORDS_PER_OBJECT),
+        "eta=".to_owned(),
+    ] {
+        assert!(last.contains(&field), "{field} in {last}");
+    }
+    let bytes: Vec<u64> = progress
+        .iter()
+        .map(|l| {
+            let at = l.find("bytes_done=").unwrap() + "bytes_done=".len();
+            l[at..].split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert!(bytes.windows(2).all(|w| w[0] < w[1]), "{bytes:?}");
     assert!(
-        stderr.contains("list_requests=11 objects=4 to_read=4"),
+        last.contains(&format!("bytes_total={}", bytes[3])),
+        "{last}"
+    );
+    assert!(stderr.contains("backfill finished"), "{stderr}");
+    // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, its
+    // CloudTrail-Insights/ folder (empty here), and per region its years, months, days and the
+    // one day's objects (4 + 2 × 4); not the bucket.
+    assert!(
+        stderr.contains("list_requests=12 objects=4 to_read=4"),
         "{stderr}"
     );
     let expected = (REGIONS.len() * OBJECTS_PER_DAY) as u64;
@@ -217,26 +217,20 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
 async fn a_killed_run_resumes_from_its_checkpoint() {
     const OBJECTS: usize = 120;
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("killed").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "killed").await;
     for object in 0..OBJECTS {
         let key = format!(
             "AWSLogs/{}/CloudTrail/{}/2026/03/01/{object:03}.json.gz",
             ACCOUNTS[0], REGIONS[0]
         );
-        s3.put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(ByteStream::from(log_file(
-                ACCOUNTS[0],
-                REGIONS[0],
-                1,
-                object,
-            )))
-            .send()
-            .await
-            .unwrap();
+        put(
+            &s3,
+            &bucket,
+            &key,
+            log_file(ACCOUNTS[0], REGIONS[0], 1, object),
+        )
+        .await;
     }
     let prefix = format!("{}-", unique("s3killed"));
     setup(&prefix);
@@ -295,9 +289,8 @@ async fn a_killed_run_resumes_from_its_checkpoint() {
 #[tokio::test]
 async fn a_cut_object_is_reported_every_run_and_the_rest_indexed() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("cut").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "cut").await;
     let dir_key = format!(
         "AWSLogs/{}/CloudTrail/{}/2026/03/01",
         ACCOUNTS[0], REGIONS[0]
@@ -351,21 +344,14 @@ async fn a_cut_object_is_reported_every_run_and_the_rest_indexed() {
 #[tokio::test]
 async fn the_same_documents_as_ingest_file() {
     let stack = Stack::connect().await;
-    let s3 = s3_client();
-    let bucket = unique("same").to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "same").await;
     let body = log_file(ACCOUNTS[0], REGIONS[0], 1, 0);
     let key = format!(
         "AWSLogs/{}/CloudTrail/{}/2026/03/01/f.json.gz",
         ACCOUNTS[0], REGIONS[0]
     );
-    s3.put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(ByteStream::from(body.clone()))
-        .send()
-        .await
-        .unwrap();
+    put(&s3, &bucket, &key, body.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let (from_s3, from_file) = (
         format!("{}-", unique("s3same")),
@@ -456,4 +442,277 @@ async fn a_missing_bucket_fails_with_the_location() {
     );
     assert!(stderr.contains("NoSuchBucket"), "{stderr}");
     Stack::connect().await.cleanup(&prefix).await;
+}
+
+/// AWS's example of an Insights log file, both records as the CloudTrail log event reference
+/// shows them (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference.html,
+/// "a single log record of an Insights event"): no userIdentity, no eventName or eventSource of
+/// their own (they are in insightDetails), eventCategory `Insight`. Only the day and account are
+/// this test's.
+fn insights_file(account: &str) -> Vec<u8> {
+    let record = |id: &str, time: &str, state: &str, insight: Value| {
+        json!({
+            "eventVersion": "1.07",
+            "eventTime": time,
+            "awsRegion": "us-east-1",
+            "eventID": id,
+            "eventType": "AwsCloudTrailInsight",
+            "recipientAccountId": account,
+            "sharedEventID": "12edc982-3348-4794-83d3-a3db26525049",
+            "insightDetails": {
+                "state": state,
+                "eventSource": "ssm.amazonaws.com",
+                "eventName": "UpdateInstanceAssociationStatus",
+                "insightType": "ApiCallRateInsight",
+                "insightContext": {"statistics": insight}
+            },
+            "eventCategory": "Insight"
+        })
+    };
+    let records = [
+        record(
+            "aab985f2-3a56-48cc-a8a5-e0af77606f5f",
+            "2026-03-02T10:05:00Z",
+            "Start",
+            json!({"baseline": {"average": 1.7561507937}, "insight": {"average": 50.1}}),
+        ),
+        record(
+            "ce7b8ac1-3f89-4dae-8d2a-6560e32f591a",
+            "2026-03-02T10:13:00Z",
+            "End",
+            json!({"baseline": {"average": 1.7561507937}, "insight": {"average": 50},
+                "insightDuration": 8}),
+        ),
+    ];
+    gzip(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
+}
+
+/// A trail with Insights enabled writes them under CloudTrail-Insights/: read beside the log
+/// files by default and indexed (not dead-lettered), left out with --no-insights.
+#[tokio::test]
+async fn insights_events_are_read_beside_the_log_files() {
+    let stack = Stack::connect().await;
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "insights").await;
+    let account = ACCOUNTS[0];
+    let files = [
+        (
+            format!("AWSLogs/{account}/CloudTrail/us-east-1/2026/03/02/{account}_CloudTrail_us-east-1_20260302T1010Z_a.json.gz"),
+            log_file(account, "us-east-1", 2, 0),
+        ),
+        (
+            format!("AWSLogs/{account}/CloudTrail-Insights/us-east-1/2026/03/02/{account}_CloudTrail-Insight_us-east-1_20260302T1015Z_b.json.gz"),
+            insights_file(account),
+        ),
+    ];
+    for (key, body) in files {
+        put(&s3, &bucket, &key, body).await;
+    }
+    let location = format!("s3://{bucket}");
+    let day = ["--since", "2026-03-02", "--until", "2026-03-03"];
+
+    let prefix = format!("{}-", unique("s3insights"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let both = ingest_s3(&prefix, dir.path(), &location, &day);
+    let expected = RECORDS_PER_OBJECT as u64 + 2;
+    assert_eq!(both["files"], 2, "{both}");
+    assert_eq!(both["indexed"], expected, "{both}");
+    assert_eq!(both["dead_lettered"], 0, "{both}");
+    assert!(!dir.path().join("dead.ndjson").exists());
+    assert_eq!(stack.count(&prefix).await, expected);
+    let insights: Vec<Value> = stack
+        .all_docs(&prefix)
+        .await
+        .into_iter()
+        .filter(|d| d["aws"]["cloudtrail"]["event_type"] == "AwsCloudTrailInsight")
+        .collect();
+    assert_eq!(insights.len(), 2);
+    for doc in &insights {
+        // Its action is its type: never counted as a call of the API it is about.
+        assert_eq!(doc["event"]["action"], "AwsCloudTrailInsight", "{doc}");
+        assert_eq!(doc["cloud"]["account"]["id"], account, "{doc}");
+        assert!(doc["user"].is_null(), "no identity: {doc}");
+        let details = doc["aws"]["cloudtrail"]["insight_details"].to_string();
+        assert!(
+            details.contains("ApiCallRateInsight")
+                && details.contains("UpdateInstanceAssociationStatus"),
+            "{doc}"
+        );
+    }
+    stack.cleanup(&prefix).await;
+
+    let prefix = format!("{}-", unique("s3noinsights"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = day.to_vec();
+    args.push("--no-insights");
+    let logs_only = ingest_s3(&prefix, dir.path(), &location, &args);
+    assert_eq!(logs_only["files"], 1, "{logs_only}");
+    assert_eq!(
+        logs_only["indexed"], RECORDS_PER_OBJECT as u64,
+        "{logs_only}"
+    );
+    stack.cleanup(&prefix).await;
+}
+
+/// A proxy in front of moto's S3 that answers the first request of each of the first `refuse`
+/// connections as S3 does when pressed too hard (503 with error code SlowDown, as in the S3 API
+/// reference's error list) and passes everything else through. moto has no way to answer so.
+async fn slow_down_proxy(refuse: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = cloudwatch_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            tokio::spawn(async move {
+                // The request head (GetObject and ListObjectsV2 have no body).
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                if counter.fetch_add(1, SeqCst) < refuse {
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>\
+                        <Message>Please reduce your request rate.</Message><RequestId>T1</RequestId></Error>";
+                    let answer = format!(
+                        "HTTP/1.1 503 Slow Down\r\ncontent-type: application/xml\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut moto) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                if moto.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut moto).await;
+                }
+            });
+        }
+    });
+    (url, refused)
+}
+
+/// S3 saying SlowDown, more times in a row than the SDK's own tries: the run waits and goes on,
+/// and indexes exactly what it would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_down_from_s3_is_waited_out() {
+    let stack = Stack::connect().await;
+    let s3 = s3::client();
+    let bucket = trail_bucket(&s3).await;
+    let (proxy, refused) = slow_down_proxy(5).await;
+    let prefix = format!("{}-", unique("s3slowdown"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("s3://{bucket}/org-trail");
+    let mut args = ingest_s3_args(
+        &prefix,
+        dir.path(),
+        &location,
+        &[
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-03",
+            "--account",
+            ACCOUNTS[1],
+        ],
+    );
+    let endpoint = args.iter().position(|a| a == "--endpoint-url").unwrap() + 1;
+    args[endpoint] = proxy;
+    let out = tokio::task::spawn_blocking(move || {
+        trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary = summary(&ok(out));
+    assert!(refused.load(SeqCst) > 5, "every refusal was used");
+    // The first request (AWSLogs/) was refused past the SDK's three tries: our pause, then on.
+    assert!(
+        stderr.contains("code=\"SlowDown\"") && stderr.contains("trying again in"),
+        "{stderr}"
+    );
+    let expected = (REGIONS.len() * OBJECTS_PER_DAY * RECORDS_PER_OBJECT) as u64;
+    assert_eq!(summary["indexed"], expected, "{summary}");
+    assert_eq!(stack.count(&prefix).await, expected);
+    stack.cleanup(&prefix).await;
+}
+
+/// Control Tower's organization trail writes to its log archive bucket
+/// (`aws-controltower-logs-ACCOUNT-REGION`) under the organization's id, then the organization
+/// layout: `o-ORGID/AWSLogs/o-ORGID/ACCOUNT/CloudTrail/...`, beside AWS Config's files
+/// (`.../ACCOUNT/Config/...`), as the AWS Secure Environment Accelerator's "log file locations"
+/// page lists them. `s3://BUCKET/o-ORGID` is the trail's location; Config's files are never read.
+#[tokio::test]
+async fn a_control_tower_log_archive_bucket() {
+    let stack = Stack::connect().await;
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "aws-controltower-logs").await;
+    for account in &ACCOUNTS[..2] {
+        for object in 0..OBJECTS_PER_DAY {
+            let key = format!(
+                "{ORG}/AWSLogs/{ORG}/{account}/CloudTrail/eu-west-1/2026/03/02/\
+                 {account}_CloudTrail_eu-west-1_20260302T0{object}15Z_c{object}.json.gz"
+            );
+            put(
+                &s3,
+                &bucket,
+                &key,
+                log_file(account, "eu-west-1", 2, object),
+            )
+            .await;
+        }
+        let config = format!(
+            "{ORG}/AWSLogs/{ORG}/{account}/Config/eu-west-1/2026/3/2/ConfigHistory/\
+             {account}_Config_eu-west-1_ConfigHistory_AWS::S3::Bucket_20260302T101010Z.json.gz"
+        );
+        put(&s3, &bucket, &config, gzip(b"{\"configurationItems\":[]}")).await;
+    }
+    let prefix = format!("{}-", unique("s3controltower"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The bucket alone: nothing under AWSLogs/ there; a usage error naming the location to give.
+    let out = trailscope_cmd(
+        &ingest_s3_args(&prefix, dir.path(), &format!("s3://{bucket}"), &[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("nothing under s3://{bucket}/AWSLogs/"))
+            && stderr.contains(&format!("give s3://{bucket}/{ORG} ")),
+        "{stderr}"
+    );
+
+    let location = format!("s3://{bucket}/{ORG}");
+    let one = ingest_s3(&prefix, dir.path(), &location, &["--account", ACCOUNTS[1]]);
+    let per_account = (OBJECTS_PER_DAY * RECORDS_PER_OBJECT) as u64;
+    assert_eq!(one["files"], OBJECTS_PER_DAY, "{one}");
+    assert_eq!(one["indexed"], per_account, "{one}");
+    let all = ingest_s3(&prefix, dir.path(), &location, &[]);
+    assert_eq!(
+        all["files"], OBJECTS_PER_DAY,
+        "the other account only: {all}"
+    );
+    assert_eq!(all["dead_lettered"], 0, "{all}");
+    assert_eq!(stack.count(&prefix).await, 2 * per_account);
+    assert!(!dir.path().join("dead.ndjson").exists());
+    stack.cleanup(&prefix).await;
 }

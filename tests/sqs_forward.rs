@@ -8,13 +8,10 @@
 
 mod common;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
+use common::s3::{self, bucket, gzip, put};
 use common::*;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,18 +29,7 @@ async fn clients() -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
         ))
         .load()
         .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    (s3, aws_sdk_sqs::Client::new(&config))
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
+    (s3::client(), aws_sdk_sqs::Client::new(&config))
 }
 
 /// A CloudTrail log file of `records` events whose ids start with `tag`.
@@ -76,22 +62,6 @@ fn log_file(tag: &str, records: usize) -> Vec<u8> {
 
 fn key(name: &str) -> String {
     format!("AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2026/03/01/{name}.json.gz")
-}
-
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn bucket(s3: &aws_sdk_s3::Client, name: &str) -> String {
-    let bucket = unique(name).to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    bucket
 }
 
 /// A queue and its ARN.

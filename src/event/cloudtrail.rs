@@ -25,6 +25,8 @@ pub enum DecodeError {
 }
 
 type Str<'a> = Cow<'a, str>;
+/// The eventType of a CloudTrail Insights event.
+pub const INSIGHT: &str = "AwsCloudTrailInsight";
 type Raw<'a> = RawJson<'a>;
 /// Members that the model does not know, by their dotted path (`userIdentity.newThing`), kept
 /// as they came.
@@ -330,8 +332,17 @@ impl<'a> Reader<'a> {
                 r.payload_fits.set(which, verdict);
             }
         }
-        // Without an eventName it is not a record of an API call at all.
-        r.event_name = self.event_name.ok_or(DecodeError::Missing("eventName"))?;
+        r.event_name = match self.event_name {
+            Some(name) => name,
+            // An Insights event has no eventName of its own: the API call it is about is in
+            // `insightDetails` (AWS's example in the CloudTrail log event reference). Its action is
+            // its type, so that it is never counted as a call of that API.
+            None if r.event_type.as_deref() == Some(INSIGHT) && r.insight_details.is_some() => {
+                Cow::Borrowed(INSIGHT)
+            }
+            // Otherwise it is not a record of an API call at all.
+            None => return Err(DecodeError::Missing("eventName")),
+        };
         Ok(r)
     }
 }
@@ -791,6 +802,33 @@ fn tls_details<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// AWS's Insights record (CloudTrail log event reference) has no eventName: it is one
+    /// all the same, named by its type; another record without one is still refused.
+    #[test]
+    fn an_insights_event_is_named_by_its_type() {
+        let text = r#"{"eventVersion":"1.07","eventTime":"2019-10-17T10:05:00Z","awsRegion":"us-east-1",
+          "eventID":"aab985f2-3a56-48cc-a8a5-e0af77606f5f","eventType":"AwsCloudTrailInsight",
+          "recipientAccountId":"123456789012","sharedEventID":"12edc982-3348-4794-83d3-a3db26525049",
+          "insightDetails":{"state":"Start","eventSource":"ssm.amazonaws.com",
+            "eventName":"UpdateInstanceAssociationStatus","insightType":"ApiCallRateInsight",
+            "insightContext":{"statistics":{"baseline":{"average":1.7561507937},"insight":{"average":50.1}}}},
+          "eventCategory":"Insight"}"#;
+        let r = CloudTrailRecord::parse(text).unwrap();
+        assert_eq!(r.event_name, INSIGHT);
+        assert!(r.user_identity.is_none() && r.event_source.is_none());
+        assert!(r
+            .insight_details
+            .unwrap()
+            .get()
+            .contains("ApiCallRateInsight"));
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let without_details = r#"{"eventType":"AwsCloudTrailInsight","eventID":"x"}"#;
+        assert_eq!(
+            CloudTrailRecord::parse(without_details).unwrap_err(),
+            DecodeError::Missing("eventName")
+        );
+    }
 
     #[test]
     fn decodes_every_documented_field_and_keeps_unknown_ones() {

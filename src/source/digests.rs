@@ -270,12 +270,19 @@ pub async fn validate(
     selection: &Selection,
     logs: &[LogObject],
     keys: &PublicKeys,
+    budget: &s3::Budget,
 ) -> Result<DigestReport, S3Error> {
     let started = std::time::Instant::now();
     let mut digest_window = selection.clone();
     digest_window.until = selection.until.map(|t| t + chrono::Duration::days(1));
-    let (objects, listed) =
-        s3::list_objects(client, location, &digest_window, TrailFolder::Digests).await?;
+    let (objects, listed) = s3::list_objects(
+        client,
+        location,
+        &digest_window,
+        &[TrailFolder::Digests],
+        budget,
+    )
+    .await?;
     tracing::info!(
         list_requests = listed.list_requests,
         digests = listed.objects,

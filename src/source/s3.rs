@@ -4,7 +4,10 @@
 //! Objects are found by walking that layout one level at a time (ListObjectsV2 with delimiter
 //! `/`), pruning accounts, regions, years, months and days against the filter at each level, so
 //! only the day prefixes inside the window are ever listed object by object: a bucket with years
-//! of history and hundreds of accounts costs a handful of requests per account and region.
+//! of history and hundreds of accounts costs a handful of requests per account and region. The
+//! prefixes of one level are listed concurrently, and every request (listing and reading) goes
+//! through a [`Budget`]: at most so many at once, optionally so many a second, and S3's
+//! `SlowDown` waited out rather than failing the run.
 //!
 //! Objects are read whole (a CloudTrail log file is at most a few MB compressed) and handed to
 //! the same reader as local files ([`super::files::read_input`]), named `s3://bucket/key`, so the
@@ -13,13 +16,21 @@
 //! [`DoneObjects`] is the checkpoint: the objects whose every event the sink has finished with.
 
 use super::aws_error::{AwsError, AwsFailure};
+use super::rate_limit::RateLimiter;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::Client;
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3Error {
@@ -37,6 +48,14 @@ pub enum S3Error {
         key: String,
         error: AwsError,
     },
+    /// Nothing under `PREFIX/AWSLogs/`: no trail writes at this location (a mistake, e.g. the
+    /// bucket of a Control Tower trail given without its `o-ORGID/` prefix).
+    #[error("nothing under s3://{bucket}/{prefix}AWSLogs/: no trail writes there. {hint}")]
+    NoTrail {
+        bucket: String,
+        prefix: String,
+        hint: String,
+    },
     #[error("checkpoint file {path}: {source}")]
     Checkpoint {
         path: PathBuf,
@@ -49,7 +68,22 @@ impl S3Error {
     pub fn aws_failure(&self) -> Option<AwsFailure> {
         match self {
             S3Error::List { error, .. } | S3Error::Get { error, .. } => Some(error.kind),
-            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } => None,
+            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } | S3Error::NoTrail { .. } => None,
+        }
+    }
+
+    /// The failure may pass if the same request is made again later: S3's `SlowDown` (HTTP 503),
+    /// another 5xx, a throttling code or a broken connection (the kind is decided from the SDK's
+    /// error variant and S3's error code in [`AwsError::from_sdk`]).
+    pub fn may_pass(&self) -> bool {
+        self.aws_failure() == Some(AwsFailure::Transient)
+    }
+
+    /// S3's error code, when S3 answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            S3Error::List { error, .. } | S3Error::Get { error, .. } => error.code.as_deref(),
+            S3Error::BadUrl(_) | S3Error::Checkpoint { .. } | S3Error::NoTrail { .. } => None,
         }
     }
 
@@ -155,6 +189,8 @@ impl Selection {
 pub struct LogObject {
     pub key: String,
     pub size: u64,
+    /// Which of the trail's folders it is in.
+    pub folder: TrailFolder,
 }
 
 /// What listing cost and found.
@@ -199,6 +235,9 @@ pub enum TrailFolder {
     Logs,
     /// `CloudTrail-Digest/`: the hourly digest files of integrity validation.
     Digests,
+    /// `CloudTrail-Insights/`: the Insights events of a trail with Insights enabled (records of
+    /// eventType `AwsCloudTrailInsight`, same `{"Records":[...]}` files).
+    Insights,
 }
 
 impl TrailFolder {
@@ -206,94 +245,224 @@ impl TrailFolder {
         match self {
             TrailFolder::Logs => "CloudTrail/",
             TrailFolder::Digests => "CloudTrail-Digest/",
+            TrailFolder::Insights => "CloudTrail-Insights/",
         }
     }
 }
 
-/// Lists the log files of the trail at `location` that `selection` takes, in key order within
-/// each account and region.
-pub async fn list_log_objects(
-    client: &Client,
-    location: &S3Location,
-    selection: &Selection,
-) -> Result<(Vec<LogObject>, ListStats), S3Error> {
-    list_objects(client, location, selection, TrailFolder::Logs).await
+/// How hard a backfill may press on S3: requests in flight at once and, optionally, requests a
+/// second; and how it answers S3's "slow down".
+#[derive(Clone)]
+pub struct Budget {
+    concurrency: usize,
+    rate: Option<Arc<RateLimiter>>,
 }
 
-/// Lists the objects of one of the trail's folders (same layout below it: region, year, month,
-/// day) that `selection` takes, pruned the same way.
+/// Requests in flight by default. A log file is small (CloudTrail writes one about every five
+/// minutes per account and region, a few KB to a few MB), so a backfill is bound by the latency
+/// of each GetObject and ListObjectsV2, not by bandwidth: 8 hide that latency for the one reader
+/// that decodes them, while staying three orders of magnitude under what S3 serves per prefix
+/// (5,500 GET and 3,500 LIST a second) and under the SDK's connection pool.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// A request S3 turned away as too many or failed in passing (SlowDown, 503, a reset connection)
+/// is tried again after these pauses, on top of the SDK's own few quick tries: about a minute and
+/// a half in all before the run gives up.
+fn slow_down_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(20))
+        .with_max_times(8)
+        .with_jitter()
+}
+
+impl Budget {
+    /// `concurrency` requests in flight (at least one), `per_second` requests a second at most.
+    pub fn new(concurrency: usize, per_second: Option<f64>) -> Self {
+        Budget {
+            concurrency: concurrency.max(1),
+            rate: per_second.map(|r| Arc::new(RateLimiter::new(r))),
+        }
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// One S3 request within the budget: each try waits for its turn in the rate, and a failure
+    /// that may pass ([`S3Error::may_pass`]) is tried again after a growing pause.
+    pub async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T, S3Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, S3Error>>,
+    {
+        let attempt = || {
+            let (rate, request) = (self.rate.clone(), request());
+            async move {
+                if let Some(rate) = rate {
+                    rate.acquire().await;
+                }
+                request.await
+            }
+        };
+        attempt
+            .retry(slow_down_backoff())
+            .when(S3Error::may_pass)
+            .notify(|e, pause| {
+                tracing::warn!(
+                    code = e.code().unwrap_or("none"),
+                    "{what}: {e}; trying again in {}",
+                    humantime::format_duration(Duration::from_millis(pause.as_millis() as u64))
+                )
+            })
+            .await
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(DEFAULT_CONCURRENCY, None)
+    }
+}
+
+/// Lists the objects of some of the trail's folders (same layout below each: region, year,
+/// month, day) that `selection` takes, pruned the same way, in key order.
+///
+/// The walk goes level by level (accounts, regions, years, months, days, objects), listing the
+/// prefixes of one level concurrently within `budget`; what a level keeps is the next level's
+/// work, so pruning is the same as one prefix at a time, and so is the number of requests.
 pub async fn list_objects(
     client: &Client,
     location: &S3Location,
     selection: &Selection,
-    folder: TrailFolder,
+    folders: &[TrailFolder],
+    budget: &Budget,
 ) -> Result<(Vec<LogObject>, ListStats), S3Error> {
-    let mut lister = Lister {
+    let lister = &Lister {
         client,
         bucket: &location.bucket,
-        stats: ListStats::default(),
+        budget,
+        list_requests: AtomicU64::new(0),
     };
     let root = format!("{}AWSLogs/", location.prefix);
-    let mut account_prefixes = Vec::new();
-    for (name, prefix) in lister.folders(&root).await? {
-        if name.starts_with("o-") {
-            // An organization trail: one more level, the member accounts.
-            for (account, prefix) in lister.folders(&prefix).await? {
-                account_prefixes.push((account, prefix));
+    let top = lister.folders(&root).await?;
+    if top.is_empty() {
+        let below = lister.trails_below(&location.prefix).await?;
+        let hint = match below.first() {
+            Some(first) => format!(
+                "A trail writes under {}: give s3://{}/{} (the prefix before AWSLogs/).",
+                below
+                    .iter()
+                    .map(|p| format!("s3://{}/{p}", location.bucket))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                location.bucket,
+                first.trim_end_matches('/')
+            ),
+            None => {
+                "Give the prefix before the trail's AWSLogs/ folder: s3://BUCKET/PREFIX.".to_owned()
             }
-        } else {
-            account_prefixes.push((name, prefix));
-        }
+        };
+        return Err(S3Error::NoTrail {
+            bucket: location.bucket.clone(),
+            prefix: location.prefix.clone(),
+            hint,
+        });
     }
-    let mut objects = Vec::new();
-    for (account, prefix) in account_prefixes {
-        if !is_account_id(&account) || !selection.account(&account) {
-            continue;
-        }
-        for (region, prefix) in lister
-            .folders(&format!("{prefix}{}", folder.name()))
-            .await?
-        {
-            if !selection.region(&region) {
-                continue;
+    let accounts = lister
+        .each(top, |(name, prefix)| async move {
+            if name.starts_with("o-") {
+                // An organization trail: one more level, the member accounts.
+                lister.folders(&prefix).await
+            } else {
+                Ok(vec![(name, prefix)])
             }
-            for (year, prefix) in lister.folders(&prefix).await? {
-                let Ok(year) = year.parse::<i32>() else {
-                    continue;
-                };
-                if !selection.year(year) {
-                    continue;
-                }
-                for (month, prefix) in lister.folders(&prefix).await? {
-                    let Ok(month) = month.parse::<u32>() else {
-                        continue;
-                    };
-                    if !selection.month(year, month) {
-                        continue;
-                    }
-                    for (day, prefix) in lister.folders(&prefix).await? {
-                        let Some(day) = day
-                            .parse::<u32>()
-                            .ok()
-                            .and_then(|d| NaiveDate::from_ymd_opt(year, month, d))
-                        else {
-                            continue;
-                        };
-                        if selection.day(day) {
-                            lister.objects(&prefix, &mut objects).await?;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    lister.stats.objects = objects.len() as u64;
-    Ok((objects, lister.stats))
+        })
+        .await?;
+    let accounts = accounts
+        .into_iter()
+        .filter(|(account, _)| is_account_id(account) && selection.account(account))
+        .flat_map(|(_, prefix)| {
+            folders
+                .iter()
+                .map(move |&folder| (folder, format!("{prefix}{}", folder.name())))
+        });
+    let regions = lister
+        .each(accounts, |(folder, prefix)| async move {
+            Ok(with(folder, lister.folders(&prefix).await?))
+        })
+        .await?
+        .into_iter()
+        .filter(|(_, (region, _))| selection.region(region));
+    let years = lister
+        .each(regions, |(folder, (_, prefix))| async move {
+            Ok(with(folder, lister.folders(&prefix).await?))
+        })
+        .await?
+        .into_iter()
+        .filter_map(|(folder, (year, prefix))| Some((folder, year.parse::<i32>().ok()?, prefix)))
+        .filter(|&(_, year, _)| selection.year(year));
+    let months = lister
+        .each(years, |(folder, year, prefix)| async move {
+            let months = lister.folders(&prefix).await?;
+            Ok(months
+                .into_iter()
+                .filter_map(|(month, prefix)| {
+                    Some((folder, year, month.parse::<u32>().ok()?, prefix))
+                })
+                .collect())
+        })
+        .await?
+        .into_iter()
+        .filter(|&(_, year, month, _)| selection.month(year, month));
+    let days = lister
+        .each(months, |(folder, year, month, prefix)| async move {
+            let days = lister.folders(&prefix).await?;
+            Ok(days
+                .into_iter()
+                .filter_map(|(day, prefix)| {
+                    let day = NaiveDate::from_ymd_opt(year, month, day.parse().ok()?)?;
+                    Some((folder, day, prefix))
+                })
+                .collect())
+        })
+        .await?
+        .into_iter()
+        .filter(|&(_, day, _)| selection.day(day));
+    let mut objects = lister
+        .each(days, |(folder, _, prefix)| async move {
+            lister.objects(&prefix, folder).await
+        })
+        .await?;
+    // Listed concurrently, read in one order: the same run twice reads alike.
+    objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let stats = ListStats {
+        list_requests: lister.list_requests.load(Relaxed),
+        objects: objects.len() as u64,
+    };
+    Ok((objects, stats))
+}
+
+/// Each of `items` paired with the folder it was found under.
+fn with<T>(folder: TrailFolder, items: Vec<T>) -> Vec<(TrailFolder, T)> {
+    items.into_iter().map(|item| (folder, item)).collect()
 }
 
 /// Reads one object whole.
 pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
     Ok(get_object_with_metadata(client, bucket, key).await?.0)
+}
+
+/// Reads one object whole within `budget` (its rate; S3's "slow down" waited out).
+pub async fn get_object_within(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    budget: &Budget,
+) -> Result<Vec<u8>, S3Error> {
+    budget
+        .call("GetObject", || get_object(client, bucket, key))
+        .await
 }
 
 /// Reads one object whole, with its user metadata (`x-amz-meta-NAME`, keyed by `NAME`).
@@ -342,7 +511,8 @@ fn is_account_id(name: &str) -> bool {
 struct Lister<'a> {
     client: &'a Client,
     bucket: &'a str,
-    stats: ListStats,
+    budget: &'a Budget,
+    list_requests: AtomicU64,
 }
 
 impl Lister<'_> {
@@ -357,20 +527,60 @@ impl Lister<'_> {
         }
     }
 
+    /// `list` applied to every item, up to the budget's concurrency at once; the results of all,
+    /// in no particular order.
+    async fn each<T, U, Fut>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        list: impl Fn(T) -> Fut,
+    ) -> Result<Vec<U>, S3Error>
+    where
+        Fut: Future<Output = Result<Vec<U>, S3Error>>,
+    {
+        let lists: Vec<Vec<U>> = futures::stream::iter(items.into_iter().map(list))
+            .buffer_unordered(self.budget.concurrency())
+            .try_collect()
+            .await?;
+        Ok(lists.into_iter().flatten().collect())
+    }
+
+    /// Every page of ListObjectsV2 with delimiter `/` under `prefix`, each page within the
+    /// budget (a page retried alone, with its continuation token).
+    async fn pages(&self, prefix: &str) -> Result<Vec<ListObjectsV2Output>, S3Error> {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .budget
+                .call("ListObjectsV2", || async {
+                    self.list_requests.fetch_add(1, Relaxed);
+                    self.client
+                        .list_objects_v2()
+                        .bucket(self.bucket)
+                        .prefix(prefix)
+                        .delimiter("/")
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| self.list_error(prefix, &e))
+                })
+                .await?;
+            // As the SDK's paginator: the next page is asked for while a token comes back.
+            token = page
+                .next_continuation_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            pages.push(page);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    }
+
     /// The sub-folders of `prefix`: (name, full prefix ending with `/`).
-    async fn folders(&mut self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(self.bucket)
-            .prefix(prefix)
-            .delimiter("/")
-            .into_paginator()
-            .send();
+    async fn folders(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            self.stats.list_requests += 1;
-            let page = page.map_err(|e| self.list_error(prefix, &e))?;
+        for page in self.pages(prefix).await? {
             for common in page.common_prefixes() {
                 let Some(full) = common.prefix() else {
                     continue;
@@ -384,19 +594,28 @@ impl Lister<'_> {
         Ok(out)
     }
 
-    /// The objects directly under a day's prefix.
-    async fn objects(&mut self, prefix: &str, out: &mut Vec<LogObject>) -> Result<(), S3Error> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(self.bucket)
-            .prefix(prefix)
-            .delimiter("/")
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            self.stats.list_requests += 1;
-            let page = page.map_err(|e| self.list_error(prefix, &e))?;
+    /// The folders under `prefix` (the first 20) with an `AWSLogs/` of their own: where a trail
+    /// writes when it is not at `prefix` itself (Control Tower's `o-ORGID/`, a trail's prefix).
+    async fn trails_below(&self, prefix: &str) -> Result<Vec<String>, S3Error> {
+        let folders = self.folders(prefix).await?.into_iter().take(20);
+        let mut found = self
+            .each(folders, |(_, folder)| async move {
+                let logs = self.folders(&format!("{folder}AWSLogs/")).await?;
+                Ok(if logs.is_empty() {
+                    vec![]
+                } else {
+                    vec![folder]
+                })
+            })
+            .await?;
+        found.sort();
+        Ok(found)
+    }
+
+    /// The objects directly under a day's prefix, in `folder`.
+    async fn objects(&self, prefix: &str, folder: TrailFolder) -> Result<Vec<LogObject>, S3Error> {
+        let mut out = Vec::new();
+        for page in self.pages(prefix).await? {
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 if key.ends_with('/') {
@@ -405,10 +624,11 @@ impl Lister<'_> {
                 out.push(LogObject {
                     key: key.to_owned(),
                     size: object.size().unwrap_or(0).max(0) as u64,
+                    folder,
                 });
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -501,6 +721,67 @@ mod tests {
         assert!(!s.day(d(2, 2)));
         let open = Selection::default();
         assert!(open.year(1999) && open.day(d(12, 31)));
+    }
+
+    fn failure(kind: AwsFailure, code: &str) -> S3Error {
+        S3Error::Get {
+            bucket: "b".to_owned(),
+            key: "k".to_owned(),
+            error: AwsError {
+                kind,
+                code: Some(code.to_owned()),
+                message: code.to_owned(),
+            },
+        }
+    }
+
+    /// S3's SlowDown (a 503, kind Transient from its code) is waited out with growing pauses; a
+    /// refusal is not tried again.
+    #[tokio::test(start_paused = true)]
+    async fn slow_down_is_waited_out_and_a_refusal_is_not_retried() {
+        let budget = Budget::new(2, Some(10.0));
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let got = budget
+            .call("GetObject", || async {
+                match tries.fetch_add(1, Relaxed) {
+                    0..=3 => Err(failure(AwsFailure::Transient, "SlowDown")),
+                    _ => Ok("body"),
+                }
+            })
+            .await;
+        assert_eq!(got.unwrap(), "body");
+        assert_eq!(tries.load(Relaxed), 5);
+        // Pauses of at least 0.5 + 1 + 2 + 4 s (jitter only adds).
+        assert!(
+            started.elapsed() >= Duration::from_millis(7500),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let got: Result<(), _> = budget
+            .call("GetObject", || async {
+                tries.fetch_add(1, Relaxed);
+                Err(failure(AwsFailure::Auth, "AccessDenied"))
+            })
+            .await;
+        assert_eq!(got.unwrap_err().code(), Some("AccessDenied"));
+        assert_eq!(tries.load(Relaxed), 1);
+    }
+
+    /// With a rate, requests are spaced evenly, retries included.
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_spaces_requests() {
+        let budget = Budget::new(8, Some(4.0));
+        let started = tokio::time::Instant::now();
+        for _ in 0..9 {
+            budget
+                .call("ListObjectsV2", || async { Ok(()) })
+                .await
+                .unwrap();
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
     #[test]

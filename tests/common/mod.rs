@@ -487,4 +487,5 @@ pub fn pypi_tool(bin: &str, spec: &str) -> std::path::PathBuf {
     tool
 }
 pub mod geoip;
+pub mod s3;
 pub mod synthetic;

@@ -1,15 +1,17 @@
 //! `trailscope ingest s3://bucket/prefix`: a backfill from where a trail writes its log files.
-//! The objects are listed by the trail's layout (`source::s3`), read one at a time, and each is
-//! handed to the same reader as a local file; the checkpoint records an object once every one of
-//! its events is acknowledged by the pipeline, so a second run reads nothing new and a killed
-//! run resumes where it stopped.
+//! The objects are listed by the trail's layout (`source::s3`), fetched several at once within
+//! the request budget (`--s3-concurrency`, `--s3-requests-per-second`) and handed in key order
+//! to the same reader as a local file; the checkpoint records an object once every one of its
+//! events is acknowledged by the pipeline, so a second run reads nothing new and a killed run
+//! resumes where it stopped.
 
 use super::{read_object, Incomplete, IngestArgs, IngestSummary};
 use crate::audit::TimeSpec;
 use crate::exit::UsageError;
+use crate::progress::{self, Backfill};
 use crate::source::digests::{self, PublicKeys};
 use crate::source::files::{InputStats, ReadOptions};
-use crate::source::s3::{self, DoneObjects, S3Location, Selection};
+use crate::source::s3::{self, Budget, DoneObjects, S3Location, Selection, TrailFolder};
 use crate::source::{Origin, RawEvent};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -17,13 +19,16 @@ use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
 
-/// GetObject requests in flight ahead of the reader.
-const OBJECTS_AHEAD: usize = 4;
+/// Compressed bytes of objects fetched and not yet decoded, at most (in KiB, the unit of the
+/// semaphore's permits): with the pipeline's own bounded queue, what a backfill holds in memory
+/// does not grow with the window. An object bigger than this is fetched alone.
+const KIB_IN_FLIGHT: u32 = 64 * 1024;
 
 /// Flags of `ingest s3://...` (refused with local files).
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "From S3 (s3://BUCKET/PREFIX)")]
 pub struct S3Args {
     /// Log files of days from this one on: RFC 3339, a date (UTC midnight) or an age such as 7d.
@@ -55,6 +60,29 @@ pub struct S3Args {
     /// --start-time ... --output json` covering the window.
     #[arg(long, value_name = "FILE", requires = "validate_digests")]
     pub digest_public_keys: Option<PathBuf>,
+    /// S3 requests in flight at once (listing and reading); objects are still decoded and
+    /// checkpointed in key order. At most 64 MiB of fetched objects wait for the decoder.
+    #[arg(long, value_name = "N", default_value_t = s3::DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub s3_concurrency: usize,
+    /// S3 requests a second at most (evenly spaced), for a bucket that other readers share;
+    /// unlimited by default. S3's SlowDown is waited out either way.
+    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    pub s3_requests_per_second: Option<f64>,
+    /// Leaves out the trail's CloudTrail-Insights/ folder, read by default beside CloudTrail/ (a
+    /// trail with Insights enabled writes its `AwsCloudTrailInsight` events there).
+    #[arg(long)]
+    pub no_insights: bool,
+    /// Without a terminal, a `backfill progress` log line at most this often (a terminal shows a
+    /// bar instead).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub progress_every: Duration,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("give a number of requests a second above 0, e.g. 50".to_owned()),
+    }
 }
 
 impl S3Args {
@@ -66,6 +94,9 @@ impl S3Args {
             || self.checkpoint_file.is_some()
             || self.endpoint_url.is_some()
             || self.validate_digests
+            || self.s3_concurrency != s3::DEFAULT_CONCURRENCY
+            || self.s3_requests_per_second.is_some()
+            || self.no_insights
     }
 }
 
@@ -87,8 +118,8 @@ pub fn location(args: &IngestArgs) -> Result<Option<S3Location>> {
     }
     if found.is_none() && args.s3.is_given() {
         return Err(UsageError(
-            "--since, --until, --account, --region, --checkpoint-file, --endpoint-url and \
-             --validate-digests apply to an s3://BUCKET/PREFIX input only: name one, or drop them \
+            "--since, --until, --account, --region, --checkpoint-file, --endpoint-url, \
+             --validate-digests, --s3-concurrency, --s3-requests-per-second and --no-insights apply to an s3://BUCKET/PREFIX input only: name one, or drop them \
              for local files"
                 .to_owned(),
         )
@@ -103,6 +134,8 @@ struct Progress {
     objects: HashMap<Arc<str>, ObjectAcks>,
     done: Option<DoneObjects>,
     error: Option<s3::S3Error>,
+    /// What is reported as the backfill's progress.
+    report: Option<Report>,
 }
 
 #[derive(Default)]
@@ -110,6 +143,19 @@ struct ObjectAcks {
     /// Known once the object is read whole.
     events: Option<u64>,
     acked: u64,
+    bytes: u64,
+}
+
+/// The backfill's progress as reported: objects and bytes of the listing done.
+struct Report {
+    backfill: Backfill,
+    source: String,
+    started: Instant,
+    listed: u64,
+    bytes_total: u64,
+    done: u64,
+    bytes_done: u64,
+    events: u64,
 }
 
 impl Progress {
@@ -121,7 +167,22 @@ impl Progress {
         if !finished {
             return;
         }
-        self.objects.remove(url);
+        if let (Some(o), Some(r)) = (self.objects.remove(url), &mut self.report) {
+            r.done += 1;
+            r.bytes_done += o.bytes;
+            r.events += o.acked;
+            r.backfill.update_objects(
+                &r.source,
+                progress::Objects {
+                    listed: r.listed,
+                    done: r.done,
+                    bytes_total: r.bytes_total,
+                    bytes_done: r.bytes_done,
+                    events: r.events,
+                    elapsed: r.started.elapsed(),
+                },
+            );
+        }
         if let Some(done) = &mut self.done {
             if let Err(e) = done.mark(url) {
                 self.error.get_or_insert(e);
@@ -177,15 +238,35 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     // OpenSearch first: a mistake there should not wait for a long listing.
     let pipeline = args.output.pipeline().await?;
     let client = s3::client(args.s3.endpoint_url.as_deref()).await;
-    let (objects, listed) = s3::list_log_objects(&client, &location, &selection)
-        .await
-        .context("listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)")?;
+    let budget = Budget::new(args.s3.s3_concurrency, args.s3.s3_requests_per_second);
+    let started = Instant::now();
+    let folders: &[TrailFolder] = if args.s3.no_insights {
+        &[TrailFolder::Logs]
+    } else {
+        &[TrailFolder::Logs, TrailFolder::Insights]
+    };
+    let (objects, listed) = match s3::list_objects(&client, &location, &selection, folders, &budget).await {
+        Ok(listed) => listed,
+        // The location is the user's mistake: say so with the fix, exit as a usage error.
+        Err(e @ s3::S3Error::NoTrail { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e) => return Err(anyhow::Error::from(e).context(
+            "listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)",
+        )),
+    };
     let digests = match &keys {
-        Some(keys) => Some(
-            digests::validate(&client, &location, &selection, &objects, keys)
-                .await
-                .context("validating the trail's digest files")?,
-        ),
+        Some(keys) => {
+            // Digest files cover the log files; Insights files are not checked.
+            let logs: Vec<_> = objects
+                .iter()
+                .filter(|o| o.folder == TrailFolder::Logs)
+                .cloned()
+                .collect();
+            Some(
+                digests::validate(&client, &location, &selection, &logs, keys, &budget)
+                    .await
+                    .context("validating the trail's digest files")?,
+            )
+        }
         None => None,
     };
     let todo: Vec<_> = objects
@@ -211,11 +292,23 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         max_document_bytes: args.max_document_bytes,
         ..ReadOptions::default()
     };
+    let source = format!("s3://{}/{}", location.bucket, location.prefix);
     let progress = Arc::new(Mutex::new(Progress {
         objects: HashMap::new(),
         done,
         error: None,
+        report: Some(Report {
+            backfill: Backfill::new(args.s3.progress_every),
+            source: source.clone(),
+            started,
+            listed: todo.len() as u64,
+            bytes_total: todo.iter().map(|o| o.size).sum(),
+            done: 0,
+            bytes_done: 0,
+            events: 0,
+        }),
     }));
+    let in_flight = Arc::new(Semaphore::new(KIB_IN_FLIGHT as usize));
 
     let (tx, rx) = mpsc::channel::<Vec<RawEvent>>(4);
     let reader_progress = progress.clone();
@@ -224,25 +317,36 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         let mut sum = InputStats::default();
         let mut incomplete = Vec::new();
         let (mut files, mut bytes) = (0u64, 0u64);
-        // Objects are fetched a few ahead of the reader, in order: GetObject's latency overlaps
-        // with reading, and memory stays bounded by OBJECTS_AHEAD bodies.
+        // Objects are fetched up to the budget's concurrency ahead of the reader and handed to
+        // it in key order: GetObject's latency overlaps with reading, the checkpoint follows the
+        // same order as one at a time, and memory stays bounded by KIB_IN_FLIGHT (permits are
+        // taken in order, so the object the reader waits for is never starved by later ones).
         let mut bodies = futures::stream::iter(todo.into_iter().map(|object| {
-            let (client, bucket) = (client.clone(), location.bucket.clone());
+            let (client, bucket, budget) =
+                (client.clone(), location.bucket.clone(), budget.clone());
+            let in_flight = in_flight.clone();
             async move {
-                let body = s3::get_object(&client, &bucket, &object.key).await;
-                (object, body)
+                let kib = object
+                    .size
+                    .div_ceil(1024)
+                    .clamp(1, u64::from(KIB_IN_FLIGHT)) as u32;
+                let permit = in_flight.acquire_many_owned(kib).await;
+                let body = s3::get_object_within(&client, &bucket, &object.key, &budget).await;
+                (object, body, permit)
             }
         }))
-        .buffered(OBJECTS_AHEAD);
-        while let Some((object, body)) = bodies.next().await {
+        .buffered(budget.concurrency());
+        while let Some((object, body, permit)) = bodies.next().await {
             let body = body?;
             let url: Arc<str> = Arc::from(location.object_url(&object.key));
             // Registered before any of its events can be acknowledged.
-            reader_progress
-                .lock()
-                .unwrap()
-                .objects
-                .insert(url.clone(), Default::default());
+            reader_progress.lock().unwrap().objects.insert(
+                url.clone(),
+                ObjectAcks {
+                    bytes: object.size,
+                    ..Default::default()
+                },
+            );
             let (tx, dead_letters, options, name, stats) = (
                 tx.clone(),
                 dead_letters.clone(),
@@ -256,6 +360,7 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
             })
             .await
             .context("the S3 object reader panicked")??;
+            drop(permit);
             tracing::info!(input = %url, events = read.events, rejected = read.rejected, "read input");
             match read.stopped.take() {
                 // Not done: the next run reads it again and says so again, never skips it.
@@ -287,8 +392,12 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
     let read = reader.await.context("the S3 reader panicked")?;
     delivered?;
     let (read, files, bytes, incomplete) = read?;
-    if let Some(e) = progress.lock().unwrap().error.take() {
+    let mut progress = progress.lock().unwrap();
+    if let Some(e) = progress.error.take() {
         return Err(e.into());
+    }
+    if let Some(r) = &progress.report {
+        r.backfill.finish(&source, r.events, r.started.elapsed());
     }
     Ok(IngestSummary {
         stats: stats.snapshot(),
@@ -326,6 +435,7 @@ mod tests {
             objects: HashMap::new(),
             done: Some(DoneObjects::open(&path).unwrap()),
             error: None,
+            report: None,
         };
         let (a, b, empty): (Arc<str>, Arc<str>, Arc<str>) =
             ("s3://b/a".into(), "s3://b/b".into(), "s3://b/e".into());
