@@ -196,10 +196,21 @@ impl Trail {
     }
 
     fn validate(&self, prefix: &str, dir: &Path, fingerprint: &str) -> (Output, Value) {
+        self.validate_with(prefix, dir, fingerprint, None)
+    }
+
+    /// As [`Trail::validate`], with findings on and written to `findings` when given.
+    fn validate_with(
+        &self,
+        prefix: &str,
+        dir: &Path,
+        fingerprint: &str,
+        findings: Option<&str>,
+    ) -> (Output, Value) {
         let keys = self.keys_file(dir, fingerprint);
         let dead = dir.join("dead.ndjson");
         let location = format!("s3://{}/trail", self.bucket);
-        let out = trailscope(&[
+        let mut cmd = trailscope_cmd(&[
             "ingest",
             "--opensearch-url",
             &opensearch_url(),
@@ -218,6 +229,11 @@ impl Trail {
             &keys,
             &location,
         ]);
+        if let Some(index) = findings {
+            cmd.env_remove("TRAILSCOPE_NO_FINDINGS")
+                .args(["--findings-index", index]);
+        }
+        let out = cmd.output().unwrap();
         let summary = output_summary(&out);
         (out, summary["digests"].clone())
     }
@@ -304,7 +320,9 @@ async fn a_changed_and_a_deleted_log_file_are_reported_by_name() {
     let prefix = format!("{}-", unique("digests-logs"));
     setup(&prefix);
     let dir = tempfile::tempdir().unwrap();
-    let (out, report) = trail.validate(&prefix, dir.path(), FINGERPRINT);
+    // With findings on: each problem is also a finding of the trail.
+    let findings = format!("findings-{prefix}");
+    let (out, report) = trail.validate_with(&prefix, dir.path(), FINGERPRINT, Some(&findings));
     only_problems(
         &out,
         &report,
@@ -317,6 +335,43 @@ async fn a_changed_and_a_deleted_log_file_are_reported_by_name() {
     assert_eq!(report["log_files_valid"], HOURS as u64 - 2, "{report}");
     // What is there is indexed all the same: the report is about trust, not about reading.
     assert_eq!(stack.count(&prefix).await, HOURS as u64 - 1);
+    let written = |docs: Vec<Value>| -> Vec<(String, String, String, String)> {
+        let mut out: Vec<_> = docs
+            .iter()
+            .map(|d| {
+                let text = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+                (
+                    text("kind"),
+                    text("value"),
+                    text("severity"),
+                    text("identity"),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let trail_url = format!("s3://{}/trail/", trail.bucket);
+    let expected = vec![
+        (
+            "log_file_altered".to_owned(),
+            trail.url(&log_key(5)),
+            "high".to_owned(),
+            trail_url.clone(),
+        ),
+        (
+            "log_file_missing".to_owned(),
+            trail.url(&log_key(7)),
+            "high".to_owned(),
+            trail_url.clone(),
+        ),
+    ];
+    assert_eq!(written(stack.all_docs(&findings).await), expected);
+    // Validated again: the same problems, no second finding.
+    let (out, _) = trail.validate_with(&prefix, dir.path(), FINGERPRINT, Some(&findings));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(written(stack.all_docs(&findings).await), expected);
+    stack.cleanup(&findings).await;
     stack.cleanup(&prefix).await;
 }
 

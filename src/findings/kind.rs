@@ -62,6 +62,19 @@ pub enum Kind {
     DeniedBurst,
     /// An action the policy registered for the identity does not grant.
     NotGranted,
+    /// Log file integrity (`ingest s3:// --validate-digests`): a log file a signed digest lists
+    /// is not there.
+    LogFileMissing,
+    /// A log file's content is not what the signed digest listing it says.
+    LogFileAltered,
+    /// A digest does not chain to the one before it.
+    DigestUnchained,
+    /// A digest whose signature does not verify (or moved, or unreadable as a digest).
+    DigestBadSignature,
+    /// A digest signed with a key not in the public keys file.
+    DigestUnknownKey,
+    /// A log file in the period that no validated digest lists.
+    LogFileNotCovered,
 }
 
 impl Kind {
@@ -76,6 +89,12 @@ impl Kind {
             Kind::NewUserAgent => "new_user_agent",
             Kind::DeniedBurst => "denied_burst",
             Kind::NotGranted => "not_granted",
+            Kind::LogFileMissing => "log_file_missing",
+            Kind::LogFileAltered => "log_file_altered",
+            Kind::DigestUnchained => "digest_unchained",
+            Kind::DigestBadSignature => "digest_bad_signature",
+            Kind::DigestUnknownKey => "digest_unknown_key",
+            Kind::LogFileNotCovered => "log_file_not_covered",
         }
     }
 
@@ -89,6 +108,12 @@ impl Kind {
             Kind::NewUserAgent => "new user agent",
             Kind::DeniedBurst => "denied burst",
             Kind::NotGranted => "not granted",
+            Kind::LogFileMissing => "log file missing",
+            Kind::LogFileAltered => "log file altered",
+            Kind::DigestUnchained => "digest chain broken",
+            Kind::DigestBadSignature => "digest signature bad",
+            Kind::DigestUnknownKey => "digest key unknown",
+            Kind::LogFileNotCovered => "log file not covered",
         }
     }
 }

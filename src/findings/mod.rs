@@ -10,6 +10,7 @@
 
 mod baseline;
 pub mod finding;
+pub mod integrity;
 pub mod kind;
 pub mod memory;
 pub mod output;
@@ -300,6 +301,19 @@ impl Findings {
                 f.reason
             );
         }
+        self.outputs.write(&fresh).await?;
+        Ok(fresh)
+    }
+
+    /// Writes findings made elsewhere than from events (log file integrity) to the index and
+    /// the outputs, as [`Findings::evaluate`] writes its own; returns those new to the index.
+    pub async fn record(&self, findings: Vec<Finding>) -> Result<Vec<Finding>, FindingsError> {
+        let created = store::create(&self.client, &self.settings.index, &findings).await?;
+        let fresh: Vec<Finding> = findings
+            .into_iter()
+            .zip(created)
+            .filter_map(|(f, created)| created.then_some(f))
+            .collect();
         self.outputs.write(&fresh).await?;
         Ok(fresh)
     }

@@ -8,6 +8,7 @@
 use super::{read_object, Incomplete, IngestArgs, IngestSummary};
 use crate::audit::TimeSpec;
 use crate::exit::UsageError;
+use crate::findings::integrity;
 use crate::progress::{self, Backfill};
 use crate::source::digests::{self, PublicKeys};
 use crate::source::files::{InputStats, ReadOptions};
@@ -261,11 +262,25 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
                 .filter(|o| o.folder == TrailFolder::Logs)
                 .cloned()
                 .collect();
-            Some(
-                digests::validate(&client, &location, &selection, &logs, keys, &budget)
+            let report = digests::validate(&client, &location, &selection, &logs, keys, &budget)
+                .await
+                .context("validating the trail's digest files")?;
+            // Each problem is a finding too: where a security engineer looks for incidents.
+            if let Some(findings) = &pipeline.findings {
+                let trail = format!("s3://{}/{}", location.bucket, location.prefix);
+                let new = findings
+                    .record(integrity::findings(&report, &trail, chrono::Utc::now()))
                     .await
-                    .context("validating the trail's digest files")?,
-            )
+                    .context("writing the integrity findings")?;
+                if !new.is_empty() {
+                    tracing::info!(
+                        findings = new.len(),
+                        index = %findings.settings().index,
+                        "log file integrity problems written as findings"
+                    );
+                }
+            }
+            Some(report)
         }
         None => None,
     };
