@@ -158,6 +158,17 @@ pub struct PipelineArgs {
     pub max_event_future: Duration,
     #[command(flatten)]
     pub findings: FindingsArgs,
+    /// Threads that decode, enrich and encode events at once (chunks of up to 1,000 events;
+    /// batches, acknowledgements and checkpoints keep the events' order). Default: the number of
+    /// cores, at most 4; 1 does it all on the pipeline's own thread.
+    #[arg(long, default_value_t = default_transform_workers(), value_parser = clap::value_parser!(u64).range(1..=64), env = "TRAILSCOPE_TRANSFORM_WORKERS")]
+    pub transform_workers: u64,
+}
+
+/// One worker per core, at most 4: the transform scales with cores, but one task takes the chunks
+/// in order into batches, and with many workers it would be the limit (measured on 2 cores only).
+fn default_transform_workers() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u64)
 }
 
 /// First-seen findings: what an identity does that it never did before (README, "Findings").
@@ -379,6 +390,7 @@ impl PipelineArgs {
             sink,
             stats,
             findings,
+            transform_workers: self.transform_workers as usize,
         })
     }
 }
