@@ -259,6 +259,13 @@ impl Pipeline {
             }
         }
         if !batch.is_empty() {
+            // Within the limit too: deliveries are tasks, which start at once.
+            while in_flight.len() >= self.sink.concurrency_limit() {
+                if let Some(done) = in_flight.next().await {
+                    let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done??;
+                    judging.push(judge(items, turn));
+                }
+            }
             in_flight.push(deliver(batch));
         }
         while let Some(done) = in_flight.next().await {
@@ -288,10 +295,20 @@ mod tests {
     use crate::source::Origin;
     use std::time::Duration;
 
-    /// Decode-stage dead letters are written unsynced and synced once per page: no event may be
+    /// Decode-stage dead letters are written unsynced and synced once per chunk: no event may be
     /// acknowledged while its letter could still be lost.
     #[tokio::test]
     async fn refused_events_are_acknowledged_only_after_their_letters_are_synced() {
+        refused_events_acknowledged_after_sync(1).await;
+    }
+
+    /// The same, with the chunks encoded on worker threads (and a multi-threaded runtime).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_workers_refused_events_are_acknowledged_only_after_sync() {
+        refused_events_acknowledged_after_sync(3).await;
+    }
+
+    async fn refused_events_acknowledged_after_sync(workers: usize) {
         let dir = tempfile::tempdir().unwrap();
         let dead_letters = Arc::new(DeadLetterFile::new(dir.path().join("dead.ndjson")));
         // Never called: every event is refused before a batch is made.
@@ -316,16 +333,17 @@ mod tests {
             )),
             stats,
             findings: None,
-            transform_workers: 1,
+            transform_workers: workers,
         };
         let (tx, rx) = mpsc::channel(4);
         for page in 0..3u64 {
-            let events = (0..100)
+            // Page 1 is split into three chunks.
+            let events = (0..if page == 1 { 2500 } else { 100 })
                 .map(|n| RawEvent {
                     message: format!("junk {page} {n}"),
                     origin: Origin::File {
                         path: Arc::from("in"),
-                        record: page * 100 + n,
+                        record: page * 10_000 + n,
                     },
                 })
                 .collect();
@@ -341,8 +359,8 @@ mod tests {
             acked += 1;
         };
         pipeline.run(rx, &mut acks).await.unwrap();
-        assert_eq!(acked, 300);
+        assert_eq!(acked, 2700);
         let text = std::fs::read_to_string(dead_letters.path()).unwrap();
-        assert_eq!(text.lines().count(), 300);
+        assert_eq!(text.lines().count(), 2700);
     }
 }

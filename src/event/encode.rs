@@ -196,9 +196,9 @@ impl Encoder {
     /// by item, with [`BulkBatch::push_item`] (so batch limits are checked per event, as when
     /// encoding straight into it).
     pub fn encode_chunk(&self, events: Vec<RawEvent>) -> EncodedChunk {
-        // Documents are about the size of their messages (enrichment adds ~10-20%, the action
-        // line ~100 bytes): one allocation nearly always suffices.
-        let bytes = events.iter().map(|e| e.message.len() + 384).sum();
+        // A document with its action line is about twice its message (README Benchmarks: 711
+        // MB/s of body out for 378 MB/s of messages in): one allocation nearly always suffices.
+        let bytes = events.iter().map(|e| 2 * e.message.len() + 256).sum();
         let mut part = BulkBatch::with_capacity(bytes);
         let encoded: Vec<_> = events
             .into_iter()
