@@ -118,7 +118,7 @@ run_workers() {
 print_workers() {
   [ -n "${W_DOCS[1]:-}${W_DOCS[2]:-}" ] || return 0
   echo
-  echo "transform events/s per worker count: trailscope ingest FILE ($N events) into a \`_bulk\` that answers at once (bench/fake_bulk.py), --no-findings, gzip; $ROUNDS round(s) interleaved, summed"
+  echo "transform events/s per worker count: trailscope ingest FILE ($N events) into a \`_bulk\` that answers at once (bench/fake_bulk.py), --no-findings, $( [ -n "${TRAILSCOPE_NO_GZIP:-}" ] && echo "bodies uncompressed (TRAILSCOPE_NO_GZIP)" || echo gzip); $ROUNDS round(s) interleaved, summed"
   echo
   printf '| %-7s | %8s | %10s | %10s | %8s | %15s |\n' workers events/s CPU-s/100k "cores busy" "peak RSS" "fake CPU-s/100k"
   printf '|%s|%s|%s|%s|%s|%s|\n' --------- ---------- ------------ ------------ ---------- -----------------
