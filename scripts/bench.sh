@@ -13,6 +13,10 @@
 #                 LogsToElasticsearch blueprint under one Runtime API emulator (cold start, ms and
 #                 peak MB per 1,000-event invocation, $ per million events); LAMBDA_ROUNDS (3),
 #                 LAMBDA_INVOCATIONS (50); without node or the blueprint's code, trailscope alone
+#   0. workers    trailscope ingest FILE into a `_bulk` that answers at once (bench/fake_bulk.py, no
+#                 OpenSearch): the forwarder alone, per --transform-workers count (1 up to the
+#                 cores, at most 4; BENCH_WORKERS="1 2 4" to choose; the default of the flag is 1), printed first as
+#                 "transform events/s per worker count"
 #
 # Each run starts from an empty node (the bench indices are deleted first). Reported: events/s and
 # as a ratio of the ceiling, CPU seconds per 100k events of the forwarder and of OpenSearch (from
@@ -22,8 +26,10 @@
 #   BENCH_ROUNDS=3 scripts/bench.sh  every run three times, interleaved; the table sums the rounds
 #                                    (OpenSearch's own speed varies by ±15% from one run to the
 #                                    next on this machine: a best-of compares outliers)
-#   BENCH_SKIP=python,forward ...    leave runs out (also: ceiling, ingest, lambda)
+#   BENCH_SKIP=python,forward ...    leave runs out (workers, ceiling, ingest, forward, python, lambda)
+#   BENCH_ONLY=workers ...           only the worker counts: no OpenSearch node, no moto
 #   BENCH_NO_BUILD=1 BENCH_BIN=... BENCH_BODIES_BIN=...   use binaries built before
+#   BENCH_WORK=DIR                   corpus, logs and timings there (default .cache/bench)
 #
 # Uses its own OpenSearch node (scripts/stack.sh node-up bench 19240 19340 768m, left running;
 # `scripts/stack.sh node-down bench` stops it) and its own moto (port 15040, stopped at the end),
@@ -42,9 +48,11 @@ OS_TRANSPORT=${BENCH_OS_TRANSPORT_PORT:-19340}
 MOTO_PORT=${BENCH_MOTO_PORT:-15040}
 CONCURRENCY=${BENCH_CONCURRENCY:-2}
 BATCH_EVENTS=${BENCH_BATCH_EVENTS:-5000}
+FAKE_PORT=${BENCH_FAKE_PORT:-19260}
+ONLY=${BENCH_ONLY:-}
 OS_URL=http://127.0.0.1:$OS_PORT
 MOTO_URL=http://127.0.0.1:$MOTO_PORT
-WORK=$CACHE/bench
+WORK=${BENCH_WORK:-$CACHE/bench}
 PREFIX=bench-
 PY_PREFIX=benchpy-
 BIN=${BENCH_BIN:-$ROOT/target/release/trailscope}
@@ -52,7 +60,7 @@ BODIES_BIN=${BENCH_BODIES_BIN:-$ROOT/target/release/examples/bench_bodies}
 mkdir -p "$WORK"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
-skipped() { [[ ",$SKIP," == *",$1,"* ]]; }
+skipped() { [[ ",$SKIP," == *",$1,"* ]] || { [ -n "$ONLY" ] && [[ ",$ONLY," != *",$1,"* ]]; }; }
 
 # --- build, services, data -----------------------------------------------------------------------
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
@@ -68,6 +76,75 @@ if ! skipped python; then
   fi
 fi
 
+CORPUS=$WORK/events-$N.ndjson
+# Events are 3 a second from the start of DAY: it is chosen so that the last one is over an hour
+# old (CloudWatch Logs refuses events more than 2 h ahead, and forward reads up to now only; a
+# 1M corpus spans almost 4 days).
+DAY=$(date -u -d "@$(( $(date +%s) - N / 3 - 3600 ))" +%F)
+if [ ! -s "$CORPUS" ] || [ "$DAY" != "$(cat "$CORPUS.day" 2>/dev/null)" ]; then
+  python3 bench/make_corpus.py "$N" "$CORPUS" --day "$DAY"
+  echo "$DAY" > "$CORPUS.day"
+fi
+BYTES=$(stat -c %s "$CORPUS")
+
+# --- 0. transform workers: the forwarder alone, into a `_bulk` that answers at once ---------------
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+MAX_WORKERS=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+WORKERS=${BENCH_WORKERS:-$(seq -s ' ' 1 "$MAX_WORKERS")}
+declare -A W_DOCS W_SECS W_CPU W_FAKE W_RSS
+run_workers() {
+  local w=$1 fake_pid t0 t1 f0 f1 docs secs cpu rss name=workers-$1
+  python3 bench/fake_bulk.py "$FAKE_PORT" mappings/index-template.json "$PREFIX" > "$WORK/$name.fake" 2>&1 &
+  fake_pid=$!
+  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$FAKE_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+  f0=$(ticks "$fake_pid")
+  t0=$(date +%s.%N)
+  /usr/bin/time -v -o "$WORK/$name.time" "$BIN" ingest --opensearch-url "http://127.0.0.1:$FAKE_PORT" \
+    --index-prefix "$PREFIX" --no-findings --transform-workers "$w" --concurrency "$CONCURRENCY" \
+    --batch-events "$BATCH_EVENTS" --dead-letter-file "$WORK/dead-letters.ndjson" "$CORPUS" \
+    > "$WORK/$name.out" 2> "$WORK/$name.err" || { log "$name failed:"; tail -5 "$WORK/$name.err" >&2; }
+  t1=$(date +%s.%N)
+  f1=$(ticks "$fake_pid")
+  kill "$fake_pid"; wait "$fake_pid" 2>/dev/null || true
+  docs=$(awk '/^requests/ {print $4}' "$WORK/$name.fake"); docs=${docs:-0}
+  secs=$(echo "$t1 - $t0" | bc -l)
+  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$WORK/$name.time")
+  rss=$(awk -F': ' '/Maximum resident/ {print $2 / 1024}' "$WORK/$name.time")
+  log "$(printf '%-10s %7d docs in %6.2f s = %7.0f ev/s; CPU %.2f s; RSS %.0f MiB' "$name" "$docs" "$secs" \
+    "$(echo "$docs / $secs" | bc -l)" "$cpu" "$rss")"
+  W_DOCS[$w]=$(( ${W_DOCS[$w]:-0} + docs ))
+  W_SECS[$w]=$(echo "${W_SECS[$w]:-0} + $secs" | bc -l)
+  W_CPU[$w]=$(echo "${W_CPU[$w]:-0} + $cpu" | bc -l)
+  W_FAKE[$w]=$(echo "${W_FAKE[$w]:-0} + ($f1 - $f0) / $HZ" | bc -l)
+  if [ -z "${W_RSS[$w]:-}" ] || (( $(echo "$rss > ${W_RSS[$w]}" | bc -l) )); then W_RSS[$w]=$rss; fi
+}
+print_workers() {
+  [ -n "${W_DOCS[1]:-}${W_DOCS[2]:-}" ] || return 0
+  echo
+  echo "transform events/s per worker count: trailscope ingest FILE ($N events) into a \`_bulk\` that answers at once (bench/fake_bulk.py), --no-findings, $( [ -n "${TRAILSCOPE_NO_GZIP:-}" ] && echo "bodies uncompressed (TRAILSCOPE_NO_GZIP)" || echo gzip); $ROUNDS round(s) interleaved, summed"
+  echo
+  printf '| %-7s | %8s | %10s | %10s | %8s | %15s |\n' workers events/s CPU-s/100k "cores busy" "peak RSS" "fake CPU-s/100k"
+  printf '|%s|%s|%s|%s|%s|%s|\n' --------- ---------- ------------ ------------ ---------- -----------------
+  for w in $WORKERS; do
+    [ "${W_DOCS[$w]:-0}" -gt 0 ] || continue
+    printf '| %7s | %8.0f | %10.2f | %10.2f | %4.0f MiB | %15.2f |\n' "$w" "$(echo "${W_DOCS[$w]} / ${W_SECS[$w]}" | bc -l)" \
+      "$(echo "${W_CPU[$w]} * 100000 / ${W_DOCS[$w]}" | bc -l)" "$(echo "${W_CPU[$w]} / ${W_SECS[$w]}" | bc -l)" \
+      "${W_RSS[$w]}" "$(echo "${W_FAKE[$w]} * 100000 / ${W_DOCS[$w]}" | bc -l)"
+  done
+}
+if ! skipped workers; then
+  [ -x "$BIN" ] || { log "no trailscope binary at $BIN"; exit 1; }
+  for round in $(seq 1 "$ROUNDS"); do
+    log "workers: round $round of $ROUNDS"
+    for w in $WORKERS; do run_workers "$w"; done
+  done
+fi
+if [ "$ONLY" = workers ]; then
+  print_workers
+  exit 0
+fi
+
 scripts/stack.sh node-up bench "$OS_PORT" "$OS_TRANSPORT" 768m
 OS_PID=$(cat "$CACHE/run/node-bench.pid")
 
@@ -81,16 +158,6 @@ if ! skipped forward || ! skipped python; then
   for _ in $(seq 1 60); do curl -fsS "$MOTO_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
-CORPUS=$WORK/events-$N.ndjson
-# Events are 3 a second from the start of DAY: it is chosen so that the last one is over an hour
-# old (CloudWatch Logs refuses events more than 2 h ahead, and forward reads up to now only; a
-# 1M corpus spans almost 4 days).
-DAY=$(date -u -d "@$(( $(date +%s) - N / 3 - 3600 ))" +%F)
-if [ ! -s "$CORPUS" ] || [ "$DAY" != "$(cat "$CORPUS.day" 2>/dev/null)" ]; then
-  python3 bench/make_corpus.py "$N" "$CORPUS" --day "$DAY"
-  echo "$DAY" > "$CORPUS.day"
-fi
-BYTES=$(stat -c %s "$CORPUS")
 BODIES=$WORK/bodies-$N.bin
 "$BODIES_BIN" "$CORPUS" "$BODIES" "$PREFIX" "$BATCH_EVENTS"
 
@@ -101,8 +168,6 @@ if ! skipped forward || ! skipped python; then
 fi
 
 # --- measuring ------------------------------------------------------------------------------------
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 clean() {
   curl -fsS -X DELETE "$OS_URL/${PREFIX}*,${PY_PREFIX}*?expand_wildcards=all" >/dev/null || true
   sleep 1
@@ -188,6 +253,7 @@ clean
 
 # --- the table ------------------------------------------------------------------------------------
 CEIL=${EPS[ceiling]:-0}
+print_workers
 echo
 echo "trailscope benchmark: $N events ($(echo "$BYTES / 1000000" | bc) MB NDJSON, $(( BYTES / N )) B/event), batch $BATCH_EVENTS events / 5 MiB, concurrency $CONCURRENCY, gzip"
 echo "$(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER; $ROUNDS round(s), summed"

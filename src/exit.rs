@@ -86,6 +86,7 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             PipelineError::Sink(e) => of(e),
             PipelineError::DeadLetter(e) => of(e),
             PipelineError::Findings(e) => of(e),
+            PipelineError::Cancelled => None,
         };
     }
     if let Some(e) = cause.downcast_ref::<PollError>() {

@@ -247,6 +247,20 @@ impl BulkBatch {
         self.items
     }
 
+    /// The body and the items, for moving the items into another batch one by one
+    /// ([`BulkBatch::push_item`]).
+    pub fn into_body_and_items(self) -> (Vec<u8>, Vec<BulkItem>) {
+        (self.body, self.items)
+    }
+
+    /// Appends `item`, encoded into another batch whose body is `body`: its bytes are copied.
+    pub fn push_item(&mut self, body: &[u8], mut item: BulkItem) {
+        let start = self.body.len();
+        self.body.extend_from_slice(&body[item.range.clone()]);
+        item.range = start..self.body.len();
+        self.items.push(item);
+    }
+
     /// The whole body.
     pub fn body(&self) -> &[u8] {
         &self.body

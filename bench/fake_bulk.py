@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""A `_bulk` endpoint that answers at once: every item created. For measuring a forwarder alone
+(its events/s and CPU without OpenSearch's cost), as in issue #23's table.
+
+    python3 bench/fake_bulk.py PORT [TEMPLATE_JSON PREFIX]
+
+Answers `GET /` as OpenSearch 2.19.1, `GET /_index_template/<name>` with TEMPLATE_JSON (so that
+`trailscope` finds its template installed), and `POST /_bulk` with one `{"create":{"status":201}}`
+per action line (a gzip body is decompressed to count them). Prints `requests N items M` on
+SIGTERM/SIGINT. Its own CPU is the decompression and the count: the bench reports it apart.
+"""
+import json
+import signal
+import sys
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT = int(sys.argv[1])
+TEMPLATE = None
+if len(sys.argv) > 3:
+    with open(sys.argv[2]) as f:
+        body = json.load(f)
+    body["index_patterns"] = [sys.argv[3] + "*"]
+    TEMPLATE = body
+ITEM = b'{"create":{"status":201}}'
+counts = {"requests": 0, "items": 0}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # The head and the body are two writes: with Nagle's algorithm the second waits for the
+    # client's delayed ACK (40 ms), which capped a forwarder at ~50k events/s.
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body):
+        self.send_response(status)
+        self.send_header("content-type", "application/json; charset=UTF-8")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/" or self.path.startswith("/?"):
+            self.answer(200, b'{"name":"fake","version":{"distribution":"opensearch","number":"2.19.1"}}')
+        elif self.path.startswith("/_index_template/") and TEMPLATE is not None:
+            name = self.path.split("/")[2].split("?")[0]
+            body = {"index_templates": [{"name": name, "index_template": TEMPLATE}]}
+            self.answer(200, json.dumps(body).encode())
+        else:
+            self.answer(404, b'{"error":"not served by the fake"}')
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if not self.path.startswith("/_bulk"):
+            self.answer(404, b'{"error":"not served by the fake"}')
+            return
+        if self.headers.get("content-encoding") == "gzip":
+            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        # One action line and one document line per item.
+        n = body.count(b"\n") // 2
+        counts["requests"] += 1
+        counts["items"] += n
+        self.answer(200, b'{"took":1,"errors":false,"items":[' + b",".join([ITEM] * n) + b"]}")
+
+
+def stop(*_):
+    print(f"requests {counts['requests']} items {counts['items']}", flush=True)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
