@@ -6,6 +6,7 @@ pub mod dashboards;
 pub mod forward;
 pub mod ingest;
 pub mod lambda;
+pub mod policy;
 pub mod retention;
 pub mod setup;
 
@@ -188,7 +189,25 @@ pub struct FindingsArgs {
     /// Also POST each new finding as JSON to this URL (tried 5 times with growing pauses).
     #[arg(long, value_name = "URL", env = "TRAILSCOPE_FINDINGS_WEBHOOK")]
     pub findings_webhook: Option<Url>,
+    #[command(flatten)]
+    pub policies: PoliciesArgs,
 }
+
+/// Where the registered policies are (`trailscope policy set`): shared by `policy`, `audit` and
+/// the findings of `forward`, `ingest` and `lambda`.
+#[derive(Debug, Clone, Args)]
+pub struct PoliciesArgs {
+    /// The index of the policies registered with `trailscope policy set`.
+    #[arg(
+        long,
+        default_value = crate::findings::registry::DEFAULT_INDEX,
+        env = "TRAILSCOPE_POLICIES_INDEX"
+    )]
+    pub policies_index: String,
+}
+
+/// How often a running `forward` reads the registered policies again.
+const POLICIES_REFRESH: Duration = Duration::from_secs(60);
 
 /// Authorization failures in one hour that make a `denied_burst` finding.
 const DENIED_BURST: usize = 10;
@@ -216,6 +235,8 @@ impl FindingsArgs {
                 .unwrap_or(chrono::Duration::MAX),
             from: chrono::DateTime::from_timestamp_millis(from).unwrap_or(now),
             denied_burst: DENIED_BURST,
+            policies: self.policies.policies_index.clone(),
+            policies_refresh: POLICIES_REFRESH,
         };
         let mut outputs = Outputs::default();
         if let Some(path) = &self.findings_file {
