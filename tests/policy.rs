@@ -340,6 +340,122 @@ async fn registered_policies_give_not_granted_findings_once() {
     }
 }
 
+/// `policy set` on a running `forward` takes effect without a restart: the same not-granted
+/// call gives nothing before the registration and a finding after it (policies read again every
+/// second here, every minute by default).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_set_while_forward_runs_takes_effect_without_a_restart() {
+    const LIVE_KEY: &str = "AKIAPOLICYLIVE000001";
+    let stack = Stack::connect().await;
+    let prefix = unique("policy-live");
+    let policies = format!("policies-{prefix}");
+    let findings = format!("findings-{prefix}");
+    let group = format!("/test/{}", unique("policy-live"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("vendor.json"), VENDOR_POLICY).unwrap();
+    setup(&prefix);
+    // Minutes ago (whatever the time of day): judged, since --findings-from is 1h back.
+    let now = chrono::Utc::now();
+    let event = |n: u32, minutes_ago: i64| {
+        let t = now - chrono::Duration::minutes(minutes_ago);
+        let mut r = record(
+            n,
+            vendor(LIVE_KEY),
+            0,
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+        );
+        r["eventTime"] = json!(t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        r["eventID"] = json!(format!("901c1111-0000-4000-8000-{n:012x}"));
+        (t.timestamp_millis(), r.to_string())
+    };
+    stack.put_events(&group, 1, &[event(1, 10)]).await;
+    let args = forward_args(
+        &group,
+        &prefix,
+        &d.join("dead.ndjson"),
+        &[
+            "--poll-interval",
+            "1s",
+            "--findings-index",
+            &findings,
+            "--policies-index",
+            &policies,
+            "--policies-refresh",
+            "1s",
+            "--findings-from",
+            "1h",
+        ],
+    );
+    // Running on, not --once.
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--once")
+        .collect();
+    let mut cmd = trailscope_cmd(&args);
+    cmd.env_remove("TRAILSCOPE_NO_FINDINGS")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Stopped whatever happens, a failed assertion included.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Stop(cmd.spawn().unwrap());
+    let wait_for = |what: &str, deadline: std::time::Instant| {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within a minute"
+        );
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stack.count(&prefix).await < 1 {
+        wait_for("indexing the first event", deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // Judged (the batch is acknowledged after its findings): none, no policy yet.
+    assert!(findings_in(&stack, &findings).await.is_empty());
+
+    ok(policy(
+        &["set", "--access-key", LIVE_KEY, "vendor.json"],
+        &policies,
+        d,
+    ));
+    // Past the refresh interval, the same call again.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stack
+        .append_events(&group, "stream-0", &[event(2, 9)])
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let found = loop {
+        let found = findings_in(&stack, &findings).await;
+        if !found.is_empty() {
+            break found;
+        }
+        wait_for("the not_granted finding", deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    drop(child);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["kind"], "not_granted");
+    assert_eq!(found[0]["value"], "iam:CreateAccessKey");
+    assert_eq!(
+        found[0]["first_event_id"],
+        "901c1111-0000-4000-8000-000000000002"
+    );
+    stack.cleanup(&prefix).await;
+    for index in [&policies, &findings] {
+        stack
+            .request(Method::Delete, &format!("/{index}"), None)
+            .await;
+    }
+}
+
 /// A bad document is refused before anything is contacted (the URL answers nothing), with
 /// audit's sentence and the exit code of a usage mistake; so is an identity that is not one.
 #[test]

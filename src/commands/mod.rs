@@ -191,6 +191,10 @@ pub struct FindingsArgs {
     pub findings_webhook: Option<Url>,
     #[command(flatten)]
     pub policies: PoliciesArgs,
+    /// How often the registered policies are read again while running, so that `trailscope
+    /// policy set` takes effect without a restart.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_POLICIES_REFRESH")]
+    pub policies_refresh: Duration,
 }
 
 /// Where the registered policies are (`trailscope policy set`): shared by `policy`, `audit` and
@@ -205,9 +209,6 @@ pub struct PoliciesArgs {
     )]
     pub policies_index: String,
 }
-
-/// How often a running `forward` reads the registered policies again.
-const POLICIES_REFRESH: Duration = Duration::from_secs(60);
 
 /// Authorization failures in one hour that make a `denied_burst` finding.
 const DENIED_BURST: usize = 10;
@@ -236,7 +237,7 @@ impl FindingsArgs {
             from: chrono::DateTime::from_timestamp_millis(from).unwrap_or(now),
             denied_burst: DENIED_BURST,
             policies: self.policies.policies_index.clone(),
-            policies_refresh: POLICIES_REFRESH,
+            policies_refresh: self.policies_refresh,
         };
         let mut outputs = Outputs::default();
         if let Some(path) = &self.findings_file {
