@@ -836,6 +836,16 @@ objects = [
         query="severity:high",
         pattern=FINDINGS_PATTERN_ID,
     ),
+    saved_search(
+        "trailscope-findings-not-granted",
+        "Findings: not granted",
+        "Actions outside the policy registered for the identity (trailscope policy set), newest "
+        "first: permissions granted elsewhere, or a registration out of date. The reason names "
+        "the policy and the statement that decided.",
+        ["value", "identity", "lineage_root", "first_event_id", "reason"],
+        query="kind:not_granted",
+        pattern=FINDINGS_PATTERN_ID,
+    ),
     # Tables that show ARNs, actions or user agents get a full row or half of it: narrower, their
     # values are cut. The map sits next to the ASN table: both answer "from where".
     dashboard(
@@ -903,6 +913,7 @@ objects = [
             ("visualization", "trailscope-findings-by-kind", 32, 0, 16, 14),
             ("visualization", "trailscope-findings-table", 0, 14, 48, 20),
             ("search", "trailscope-findings-high", 0, 34, 48, 18),
+            ("search", "trailscope-findings-not-granted", 0, 52, 48, 14),
         ],
         # Findings are few and each one matters for a while: a month keeps the recent ones in view.
         time_from="now-30d",

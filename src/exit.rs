@@ -2,7 +2,9 @@
 //! text). The table (what each means, whether a restart helps) is in the README, "Exit codes": a
 //! supervisor (systemd, Kubernetes, cron) can tell from them whether a restart can help.
 
+use crate::audit::policy::PolicyError;
 use crate::config::ConfigError;
+use crate::findings::registry::RegistryError;
 use crate::findings::FindingsError;
 use crate::pipeline::PipelineError;
 use crate::sink::opensearch::ConnectError;
@@ -38,7 +40,12 @@ fn of_aws(kind: AwsFailure) -> u8 {
 
 /// The exit code of one typed error; `None`: it does not say (look at its cause).
 fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    if cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<clap::Error>() {
+    // A policy file that cannot be read or parsed is the user's to fix, as a flag is.
+    if cause.is::<ConfigError>()
+        || cause.is::<UsageError>()
+        || cause.is::<clap::Error>()
+        || cause.is::<PolicyError>()
+    {
         return Some(USAGE);
     }
     if let Some(e) = cause.downcast_ref::<ConnectError>() {
@@ -76,7 +83,15 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<FindingsError>() {
         return match e {
             FindingsError::Connect(e) => of(e),
+            FindingsError::Policies(e) => of(e),
             FindingsError::Forbidden { .. } => Some(AUTH),
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<RegistryError>() {
+        return match e {
+            RegistryError::Connect(e) => of(e),
+            RegistryError::Forbidden { .. } => Some(AUTH),
             _ => None,
         };
     }

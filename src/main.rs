@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use trailscope::commands::{audit, config, forward, ingest, lambda, retention, setup};
+use trailscope::commands::{audit, config, forward, ingest, lambda, policy, retention, setup};
 use trailscope::logging::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -40,6 +40,9 @@ enum Command {
     /// Kinesis); configured from TRAILSCOPE_* environment variables. Named `bootstrap`, the
     /// binary runs this.
     Lambda(Box<lambda::LambdaArgs>),
+    /// Register what an identity was granted (IAM policy documents): findings tell the actions
+    /// outside it (`not_granted`), and `audit` compares with it. `policy set|show|remove|list`.
+    Policy(policy::PolicyArgs),
     /// Delete the daily indices older than --keep (for clusters without the ISM plugin): the date
     /// comes from the index name; other indices are never touched.
     Retention(retention::RetentionArgs),
@@ -117,6 +120,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Lambda(args) => lambda::run(*args).await?,
         Command::Retention(args) => retention::run(args).await?,
+        Command::Policy(args) => out(&policy::run(args).await?)?,
         Command::Config(args) => match args.command {
             config::ConfigCommand::Check(check) => {
                 out(&config::check(Cli::command(), cli.config, &check).await?)?

@@ -576,6 +576,7 @@ async fn index_findings(stack: &Stack, prefix: &str) {
         ),
         finding(2, role, Kind::NewService, "iam", Severity::High),
         finding(3, role, Kind::DeniedBurst, "s3:GetObject", Severity::Medium),
+        finding(3, role, Kind::NotGranted, "kms:Decrypt", Severity::High),
     ];
     let created = store::create(&client, &index, &written).await.unwrap();
     assert_eq!(created, vec![true; written.len()]);
@@ -814,6 +815,12 @@ fn every_object_parses_and_every_reference_resolves() {
         panels.iter().any(|p| p.id == "trailscope-findings-high"),
         "Findings has the high-severity search"
     );
+    assert!(
+        panels
+            .iter()
+            .any(|p| p.id == "trailscope-findings-not-granted"),
+        "Findings has the not_granted search"
+    );
     // A map of where calls come from, next to (same row as) the ASN table.
     for title in ["CloudTrail overview", "Identity activity"] {
         let d = dashboard(title);
@@ -980,13 +987,21 @@ async fn every_visualization_returns_buckets_on_the_sample_events() {
                 let hits = response["hits"]["hits"].as_array().unwrap();
                 assert!(!hits.is_empty(), "{what}: no hits");
                 if o.id == "trailscope-findings-high" {
-                    // The two high-severity findings index_findings writes, only them.
+                    // The three high-severity findings index_findings writes, only them.
                     let values: Vec<&Value> = hits.iter().map(|h| &h["_source"]["value"]).collect();
                     assert_eq!(
                         values,
-                        [&json!("iam"), &json!("iam:CreateAccessKey")],
+                        [
+                            &json!("kms:Decrypt"),
+                            &json!("iam"),
+                            &json!("iam:CreateAccessKey")
+                        ],
                         "{what}"
                     );
+                }
+                if o.id == "trailscope-findings-not-granted" {
+                    let values: Vec<&Value> = hits.iter().map(|h| &h["_source"]["value"]).collect();
+                    assert_eq!(values, [&json!("kms:Decrypt")], "{what}");
                 }
                 if o.id == "trailscope-refused-calls" {
                     // Exactly the events audit counts as authorization failures.

@@ -797,7 +797,7 @@ fn the_writer_role_grants_only_what_forward_calls() {
         ]
     );
     let index = writer["index_permissions"].as_array().unwrap();
-    assert_eq!(index.len(), 3);
+    assert_eq!(index.len(), 4);
     assert_eq!(index[0]["index_patterns"], json!(["cloudtrail-*"]));
     // forward --checkpoint-index: create the state index, GET and PUT its documents, _count
     // (/readyz). Reading is allowed there and nowhere else.
@@ -825,6 +825,13 @@ fn the_writer_role_grants_only_what_forward_calls() {
             "indices:data/write/index",
             "indices:data/write/bulk[s]"
         ])
+    );
+    // The registered policies (`trailscope policy set`): searched by the findings for
+    // not_granted, at start and every minute. Never written by the writer.
+    assert_eq!(index[3]["index_patterns"], json!(["trailscope-policies"]));
+    assert_eq!(
+        index[3]["allowed_actions"],
+        json!(["indices:data/read/search"])
     );
     // The events: written, and searched by the findings (the only reads); never deleted.
     let events: Vec<&str> = index[0]["allowed_actions"]

@@ -1,11 +1,12 @@
 //! `trailscope audit`: what one identity did in a period, from the events already in OpenSearch,
 //! and how that compares with the IAM policies it was given.
 
-use super::OpenSearchArgs;
+use super::{OpenSearchArgs, PoliciesArgs};
 use crate::audit::novelty::{self, MIN_BASELINE_DAYS};
 use crate::audit::policy::{PolicyDocument, PolicySet};
 use crate::audit::report::{self, Format};
 use crate::audit::{self, AuditRequest, Identity, Period, TimeSpec};
+use crate::findings::registry::{self, RegistryError};
 use crate::sink::opensearch::Client;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Timelike, Utc};
@@ -35,8 +36,12 @@ pub struct AuditArgs {
     pub until: Option<TimeSpec>,
     /// IAM policy document(s) the identity was given, to compare with what it used. Repeat the
     /// flag for several (they are evaluated together, like policies attached to one identity).
+    /// Without it, the policy registered for --access-key or --principal-arn (`trailscope
+    /// policy set`) is used when there is one; the report names it `registered:<file>`.
     #[arg(long = "policy", value_name = "FILE.json")]
     pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub registered: PoliciesArgs,
     /// Leave out the credentials the identity minted through STS (GetSessionToken, AssumeRole*,
     /// GetFederationToken) and the ones those minted: only its own events.
     #[arg(long)]
@@ -96,6 +101,38 @@ fn whole_second_up(now: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// The identity a policy can be registered for (`--role-session` names no identity of its own).
+fn registered_identity(args: &AuditArgs) -> Option<&str> {
+    args.access_key.as_deref().or(args.principal_arn.as_deref())
+}
+
+/// The documents registered for `identity`, none when there are none. A user who may not read
+/// the registered policies gets the audit without them, told so.
+async fn registered_policy(
+    client: &Client,
+    args: &AuditArgs,
+    identity: &str,
+) -> Result<Vec<PolicyDocument>> {
+    let index = &args.registered.policies_index;
+    match registry::get(client, index, identity).await {
+        Ok(Some(r)) => {
+            tracing::info!(
+                identity,
+                registered_at = %r.registered_at,
+                registered_by = %r.registered_by,
+                "no --policy: comparing with the policy registered for {identity}"
+            );
+            Ok(r.policy_set()?.documents)
+        }
+        Ok(None) => Ok(Vec::new()),
+        Err(e @ RegistryError::Forbidden { .. }) => {
+            tracing::warn!("the registered policies are not compared: {e}");
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e).context("reading the registered policy"),
+    }
+}
+
 /// Runs the audit and returns the rendered report.
 pub async fn run(args: AuditArgs) -> Result<String> {
     // Policies first: a typo in a file should not wait for a search.
@@ -104,6 +141,11 @@ pub async fn run(args: AuditArgs) -> Result<String> {
         .iter()
         .map(|p| PolicyDocument::load(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let client = Client::connect(&args.opensearch.connect_options())?;
+    let documents = match (documents.is_empty(), registered_identity(&args)) {
+        (true, Some(identity)) => registered_policy(&client, &args, identity).await?,
+        _ => documents,
+    };
     let now = whole_second_up(chrono::Utc::now());
     let request = AuditRequest {
         identity: args.identity(),
@@ -119,7 +161,6 @@ pub async fn run(args: AuditArgs) -> Result<String> {
             denied_burst: args.denied_burst,
         }),
     };
-    let client = Client::connect(&args.opensearch.connect_options())?;
     let report = audit::audit(&client, &request)
         .await
         .with_context(|| format!("auditing {}", request.identity))?;

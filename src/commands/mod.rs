@@ -6,6 +6,7 @@ pub mod dashboards;
 pub mod forward;
 pub mod ingest;
 pub mod lambda;
+pub mod policy;
 pub mod retention;
 pub mod setup;
 
@@ -197,6 +198,25 @@ pub struct FindingsArgs {
     /// Also POST each new finding as JSON to this URL (tried 5 times with growing pauses).
     #[arg(long, value_name = "URL", env = "TRAILSCOPE_FINDINGS_WEBHOOK")]
     pub findings_webhook: Option<Url>,
+    #[command(flatten)]
+    pub policies: PoliciesArgs,
+    /// How often the registered policies are read again while running, so that `trailscope
+    /// policy set` takes effect without a restart.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, env = "TRAILSCOPE_POLICIES_REFRESH")]
+    pub policies_refresh: Duration,
+}
+
+/// Where the registered policies are (`trailscope policy set`): shared by `policy`, `audit` and
+/// the findings of `forward`, `ingest` and `lambda`.
+#[derive(Debug, Clone, Args)]
+pub struct PoliciesArgs {
+    /// The index of the policies registered with `trailscope policy set`.
+    #[arg(
+        long,
+        default_value = crate::findings::registry::DEFAULT_INDEX,
+        env = "TRAILSCOPE_POLICIES_INDEX"
+    )]
+    pub policies_index: String,
 }
 
 /// Authorization failures in one hour that make a `denied_burst` finding.
@@ -225,6 +245,8 @@ impl FindingsArgs {
                 .unwrap_or(chrono::Duration::MAX),
             from: chrono::DateTime::from_timestamp_millis(from).unwrap_or(now),
             denied_burst: DENIED_BURST,
+            policies: self.policies.policies_index.clone(),
+            policies_refresh: self.policies_refresh,
         };
         let mut outputs = Outputs::default();
         if let Some(path) = &self.findings_file {

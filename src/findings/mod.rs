@@ -14,8 +14,10 @@ pub mod integrity;
 pub mod kind;
 pub mod memory;
 pub mod output;
+pub mod registry;
 pub mod store;
 
+use crate::audit::policy::Decision;
 use crate::event::facts::{authorization_failure_query, is_temporary, Facts, Identity};
 use crate::sink::bulk::BulkItem;
 use crate::sink::opensearch::{truncate, Client, ConnectError};
@@ -25,8 +27,11 @@ use finding::Finding;
 use kind::{sensitive, Kind, Severity};
 use memory::{identity_hash, value_hash, Burst, Denial, Memory};
 use output::Outputs;
+use registry::{Registered, RegistryError};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// How deep a chain of minted credentials is followed to its root.
 const MAX_LINEAGE_DEPTH: usize = 6;
@@ -46,12 +51,19 @@ pub struct Settings {
     pub from: DateTime<Utc>,
     /// Authorization failures in one hour that make a burst.
     pub denied_burst: usize,
+    /// The registered policies' index (`trailscope policy set`), read for `not_granted`.
+    pub policies: String,
+    /// How often the registered policies are read again, so that `policy set` takes effect
+    /// in a running `forward` without a restart.
+    pub policies_refresh: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FindingsError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Policies(#[from] RegistryError),
     #[error("OpenSearch refused {what} (HTTP {status}): {body}")]
     Refused {
         what: &'static str,
@@ -104,6 +116,8 @@ pub struct Findings {
     /// One batch at a time: the next one sees what this one learnt. Delivery of other batches
     /// goes on meanwhile; only their acknowledgement waits.
     memory: tokio::sync::Mutex<Memory>,
+    /// The registered policies and when they were read.
+    registered: tokio::sync::Mutex<(Instant, Arc<Registered>)>,
     outputs: Outputs,
 }
 
@@ -114,22 +128,45 @@ struct Candidate<'a> {
     kind: Kind,
     value: String,
     filter: Value,
+    /// Why, when the kind alone does not say it (`not_granted`: which policy, which statement).
+    note: Option<String>,
 }
 
 impl Findings {
-    /// Creates the findings index when missing.
+    /// Creates the findings index when missing and reads the registered policies (a missing
+    /// policies index is none registered; a refused read stops the start: exit code 3).
     pub async fn start(
         client: Client,
         settings: Settings,
         outputs: Outputs,
     ) -> Result<Findings, FindingsError> {
         store::ensure_index(&client, &settings.index).await?;
+        let registered = Registered::load(&client, &settings.policies).await?;
         Ok(Findings {
             client,
             settings,
             memory: tokio::sync::Mutex::new(Memory::default()),
+            registered: tokio::sync::Mutex::new((Instant::now(), Arc::new(registered))),
             outputs,
         })
+    }
+
+    /// The registered policies, read again when older than the refresh interval. A failed
+    /// refresh keeps the ones read before (with a warning): indexing goes on, and the next
+    /// interval tries again.
+    async fn registered(&self) -> Arc<Registered> {
+        let mut r = self.registered.lock().await;
+        if r.0.elapsed() >= self.settings.policies_refresh {
+            match Registered::load(&self.client, &self.settings.policies).await {
+                Ok(fresh) => r.1 = Arc::new(fresh),
+                Err(e) => tracing::warn!(
+                    "cannot read the registered policies again, going on with those read \
+                     before: {e}"
+                ),
+            }
+            r.0 = Instant::now();
+        }
+        r.1.clone()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -157,6 +194,7 @@ impl Findings {
             }
         }
         self.learn_first_seen(&mut memory, &events).await?;
+        let not_granted = self.not_granted(&mut memory, &events).await?;
 
         let mut candidates: BTreeMap<u64, Candidate> = BTreeMap::new();
         let mut denied: HashMap<(u64, i64), (&Facts, Vec<Denial>)> = HashMap::new();
@@ -184,6 +222,7 @@ impl Findings {
                         kind,
                         value,
                         filter,
+                        note: None,
                     });
                 }
             }
@@ -234,7 +273,8 @@ impl Findings {
         drop(questions);
 
         // With the first failure of the hour for a burst.
-        let mut new: Vec<(Candidate, Option<Denial>)> = Vec::new();
+        let mut new: Vec<(Candidate, Option<Denial>)> =
+            not_granted.into_iter().map(|c| (c, None)).collect();
         for ((key, candidate), seen) in candidates.into_iter().zip(seen) {
             memory.known.insert(key, ());
             if !seen {
@@ -266,6 +306,7 @@ impl Findings {
                             hour.format("%Y-%m-%dT%H:00Z")
                         ),
                         filter: Value::Null,
+                        note: None,
                     },
                     Some((time, id)),
                 ));
@@ -316,6 +357,80 @@ impl Findings {
             .collect();
         self.outputs.write(&fresh).await?;
         Ok(fresh)
+    }
+
+    /// The batch's actions that the policy registered for their identity does not grant, once
+    /// per identity and action. No learning period: a policy is a statement of what the
+    /// identity may do, not a habit to learn. Events before `--findings-from` are still left out
+    /// (a backfill does not report the past unless asked).
+    ///
+    /// Which policy: the one registered for the call's access key, else for its identity (the
+    /// role of a role session, the principal ARN), else, for temporary credentials that are not
+    /// a role session (GetSessionToken, GetFederationToken), the one of their lineage root:
+    /// those credentials never have more permissions than the user who minted them. A role
+    /// session has the role's permissions, not its minter's: its root's policy does not apply.
+    ///
+    /// Calls refused for lack of permission do not count: AWS enforced a policy there, and
+    /// what the finding tells is an identity doing what its registered policy does not allow
+    /// (an outdated registration, or permissions granted outside it); probing is `denied_burst`.
+    /// Other errors (a missing bucket, a throttled call) passed authorization: they count.
+    ///
+    /// Only two decisions make a finding: `NotGranted` (no Allow covers the action) and
+    /// `Denied` (a Deny that applies to every request). An Allow limited by a Condition or a
+    /// Resource is taken to apply, and a Deny so limited is taken not to (`AllowedUnlessDenied`):
+    /// what the events cannot show must not become a false `not_granted`.
+    async fn not_granted<'a>(
+        &self,
+        memory: &mut Memory,
+        events: &[(&'a Facts, &'a str)],
+    ) -> Result<Vec<Candidate<'a>>, FindingsError> {
+        let registered = self.registered().await;
+        if registered.is_empty() {
+            return Ok(Vec::new());
+        }
+        let counted: Vec<(&Facts, &str, &str)> = events
+            .iter()
+            .filter(|(f, _)| f.time >= self.settings.from && !f.denied)
+            .filter_map(|&(f, id)| f.action.as_deref().map(|a| (f, id, a)))
+            .collect();
+        if registered.has_access_keys() {
+            let keys: Vec<&str> = counted
+                .iter()
+                .filter(|(f, _, _)| own_policy(&registered, f).is_none() && !is_role_session(f))
+                .filter_map(|(f, _, _)| f.access_key.as_deref())
+                .collect();
+            self.resolve_lineage(memory, &keys).await?;
+        }
+        let mut out = Vec::new();
+        for (f, id, action) in counted {
+            let Some((holder, set)) = policy_for(&registered, memory, f) else {
+                continue;
+            };
+            let key = value_hash(&f.identity, Kind::NotGranted, action);
+            if memory.known.get(&key).is_some() {
+                continue;
+            }
+            let why = match set.decide(action) {
+                Decision::NotGranted => "no statement allows it".to_owned(),
+                Decision::Denied { by } => {
+                    let by: Vec<String> = by.iter().map(ToString::to_string).collect();
+                    format!("explicitly denied by {}", by.join(", "))
+                }
+                Decision::Allowed { .. } | Decision::AllowedUnlessDenied { .. } => continue,
+            };
+            memory.known.insert(key, ());
+            out.push(Candidate {
+                facts: f,
+                event_id: id,
+                kind: Kind::NotGranted,
+                value: action.to_owned(),
+                filter: Value::Null,
+                note: Some(format!(
+                    "{action} is outside the policy registered for {holder}: {why}"
+                )),
+            });
+        }
+        Ok(out)
     }
 
     fn learning_ms(&self) -> i64 {
@@ -569,6 +684,40 @@ fn root_of(memory: &Memory, facts: &Facts) -> (String, bool) {
     (facts.identity.as_str().to_owned(), false)
 }
 
+fn is_role_session(f: &Facts) -> bool {
+    matches!(f.identity, Identity::RoleIssuer(_))
+}
+
+/// The policy registered for the call's own access key or identity.
+fn own_policy<'r>(
+    registered: &'r Registered,
+    f: &Facts,
+) -> Option<(&'r str, &'r crate::audit::policy::PolicySet)> {
+    f.access_key
+        .as_deref()
+        .and_then(|k| registered.get(k))
+        .or_else(|| registered.get(f.identity.as_str()))
+}
+
+/// The policy that bounds what the call may do, if one is registered (see
+/// [`Findings::not_granted`]).
+fn policy_for<'r>(
+    registered: &'r Registered,
+    memory: &Memory,
+    f: &Facts,
+) -> Option<(&'r str, &'r crate::audit::policy::PolicySet)> {
+    if let Some(own) = own_policy(registered, f) {
+        return Some(own);
+    }
+    if is_role_session(f) {
+        return None;
+    }
+    match root_of(memory, f) {
+        (root, true) => registered.get(&root),
+        (_, false) => None,
+    }
+}
+
 fn finding(
     memory: &Memory,
     c: Candidate<'_>,
@@ -587,16 +736,19 @@ fn finding(
         ),
         None => (f.time, c.event_id.to_owned()),
     };
-    let reason = match (c.kind, why) {
-        (_, Some(why)) => format!("first {}: {why}", c.value),
-        (Kind::DeniedBurst, _) => "many calls refused for lack of permission in one hour: \
+    let reason = match c.note {
+        Some(note) => note,
+        None => match (c.kind, why) {
+            (_, Some(why)) => format!("first {}: {why}", c.value),
+            (Kind::DeniedBurst, _) => "many calls refused for lack of permission in one hour: \
             probing what a credential may do"
-            .to_owned(),
-        (kind, None) => format!(
-            "{} never seen before for this identity ({})",
-            kind.label(),
-            c.value
-        ),
+                .to_owned(),
+            (kind, None) => format!(
+                "{} never seen before for this identity ({})",
+                kind.label(),
+                c.value
+            ),
+        },
     };
     Finding {
         identity: f.identity.as_str().to_owned(),
@@ -613,7 +765,7 @@ fn finding(
         first_event_id,
         timestamp,
         detected_at: now,
-        severity: if why.is_some() {
+        severity: if why.is_some() || c.kind == Kind::NotGranted {
             Severity::High
         } else {
             Severity::Medium

@@ -111,6 +111,21 @@ impl Stack {
         }
     }
 
+    /// Appends events to a stream `put_events` made (`stream-<n>`), e.g. while `forward` runs.
+    pub async fn append_events(&self, group: &str, stream: &str, events: &[(i64, String)]) {
+        let batch = events
+            .iter()
+            .map(|(ts, message)| {
+                InputLogEvent::builder()
+                    .timestamp(*ts)
+                    .message(message)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        self.put(group, stream, batch).await;
+    }
+
     async fn put(&self, group: &str, stream: &str, batch: Vec<InputLogEvent>) {
         let n = batch.len();
         let r = self
