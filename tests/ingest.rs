@@ -414,3 +414,67 @@ async fn cloudtrail_log_files_and_ndjson_from_files_and_stdin() {
     assert_eq!(letters[0]["error_type"], "not_json");
     stack.cleanup(&prefix).await;
 }
+
+/// `--payloads flat`: a payload the flat_object takes is indexed there only (searchable by path,
+/// its text in `_source`), without the JSON text copy; one it does not take (too deep) keeps its
+/// text, so nothing becomes unreadable.
+#[tokio::test]
+async fn flat_payloads_keep_the_text_only_where_the_flat_object_did_not_take_it() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-ingest-flat"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut deep = json!("bottom");
+    for _ in 0..40 {
+        deep = json!({ "d": deep });
+    }
+    let record = |id: &str, parameters: Value| {
+        json!({"eventVersion": "1.09", "eventTime": "2026-11-20T12:00:00Z",
+            "eventSource": "s3.amazonaws.com", "eventName": "GetBucketAcl",
+            "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.15.0", "eventID": id, "eventType": "AwsApiCall",
+            "userIdentity": {"type": "IAMUser", "accountId": "111122223333",
+                "arn": "arn:aws:iam::111122223333:user/flat", "accessKeyId": "AKIAIOSFODNN7FLAT001"},
+            "requestParameters": parameters, "recipientAccountId": "111122223333"})
+    };
+    let records = [
+        record(
+            "f1a70000-0000-4000-8000-000000000001",
+            json!({"bucketName": "flat-bucket"}),
+        ),
+        record("f1a70000-0000-4000-8000-000000000002", deep),
+    ];
+    ingest_records(
+        &stack,
+        &prefix,
+        dir.path(),
+        &records,
+        &["--payloads", "flat", "--max-event-age", "20y"],
+    )
+    .await;
+    let docs = stack.all_docs(&prefix).await;
+    let by_id = |id: &str| docs.iter().find(|d| d["_id"] == id).unwrap().clone();
+    let small = by_id("f1a70000-0000-4000-8000-000000000001");
+    let cloudtrail = &small["aws"]["cloudtrail"];
+    assert!(cloudtrail.get("request_parameters").is_none(), "{small}");
+    assert_eq!(
+        cloudtrail["flattened"]["request_parameters"]["bucketName"],
+        "flat-bucket"
+    );
+    let deep_doc = by_id("f1a70000-0000-4000-8000-000000000002");
+    assert!(
+        deep_doc["aws"]["cloudtrail"]["request_parameters"].is_string(),
+        "the payload the flat_object did not take keeps its text: {deep_doc}"
+    );
+    // Searchable by path all the same.
+    let (status, found) = stack
+        .request(
+            opensearch::http::Method::Post,
+            &format!("/{prefix}*/_search"),
+            Some(json!({"query": {"term": {
+                "aws.cloudtrail.flattened.request_parameters.bucketName": "flat-bucket"}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["hits"]["total"]["value"], 1, "{found}");
+    stack.cleanup(&prefix).await;
+}

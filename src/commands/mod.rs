@@ -168,6 +168,21 @@ pub struct PipelineArgs {
     // 77-82 MiB; the memory bound (64 MiB in a 1M backfill) comes first.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64), env = "TRAILSCOPE_TRANSFORM_WORKERS")]
     pub transform_workers: u64,
+    /// How requestParameters, responseElements, additionalEventData and serviceEventDetails are
+    /// indexed: `both` (JSON text + flat_object, as Elastic's integration has the text) or `flat`
+    /// (flat_object only where it takes the payload: ~20% less OpenSearch CPU per document, but
+    /// queries on `aws.cloudtrail.request_parameters` find nothing).
+    #[arg(long, value_enum, default_value_t = Payloads::Both, env = "TRAILSCOPE_PAYLOADS")]
+    pub payloads: Payloads,
+}
+
+/// How the free-form payloads are indexed (`--payloads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Payloads {
+    /// The JSON text and the flat_object copy.
+    Both,
+    /// The flat_object copy only, where it takes the payload.
+    Flat,
 }
 
 /// First-seen findings: what an identity does that it never did before (README, "Findings").
@@ -413,6 +428,9 @@ impl PipelineArgs {
             });
         if findings.is_some() {
             encoder = encoder.with_facts();
+        }
+        if self.payloads == Payloads::Flat {
+            encoder = encoder.with_flat_payloads();
         }
         Ok(Pipeline {
             encoder: Arc::new(encoder),

@@ -756,6 +756,33 @@ impl Identity<'_> {
 }
 
 impl<'a> Document<'a> {
+    /// Drops the text copy of each payload whose `flat_object` copy took it: that one keeps the
+    /// same text in `_source`, and the pair costs OpenSearch ~20% more CPU per document
+    /// (scripts/doc-cost.sh). Opt-in (`--payloads flat`), because Elastic's integration keeps
+    /// the text (`aws.cloudtrail.request_parameters`), and queries and dashboards built on it
+    /// would find nothing. A payload the flat_object did not take keeps its text.
+    pub fn without_duplicate_payload_text(mut self) -> Self {
+        let c = &mut self.aws.cloudtrail;
+        let f = &c.flattened;
+        for (text, flat) in [
+            (&mut c.request_parameters, f.request_parameters.is_some()),
+            (&mut c.response_elements, f.response_elements.is_some()),
+            (
+                &mut c.additional_event_data,
+                f.additional_event_data.is_some(),
+            ),
+            (
+                &mut c.service_event_details,
+                f.service_event_details.is_some(),
+            ),
+        ] {
+            if flat {
+                *text = None;
+            }
+        }
+        self
+    }
+
     /// `timestamp` is the record's own time as indexed (see [`crate::event::encode`]).
     pub fn new(
         record: &'a CloudTrailRecord<'a>,

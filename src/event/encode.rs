@@ -29,6 +29,8 @@ pub struct Encoder {
     told_quarantine: AtomicBool,
     /// Whether each item carries its [`Facts`] for the findings stage.
     facts: bool,
+    /// Payloads without their text copy where the flat_object took them.
+    flat_payloads: bool,
 }
 
 /// How far from now an eventTime may lie and still get a daily index of its own. Each distinct
@@ -131,7 +133,15 @@ impl Encoder {
             window: None,
             told_quarantine: AtomicBool::new(false),
             facts: false,
+            flat_payloads: false,
         }
+    }
+
+    /// Payloads indexed as `flat_object` only, without their text copy (`--payloads flat`; see
+    /// [`Document::without_duplicate_payload_text`]).
+    pub fn with_flat_payloads(mut self) -> Self {
+        self.flat_payloads = true;
+        self
     }
 
     /// Each item carries the [`Facts`] the findings stage reads.
@@ -155,7 +165,10 @@ impl Encoder {
             }
             let (time, timestamp) = event_time(&record, &event.origin)?;
             let enrichment = self.enricher.enrich(&record);
-            let doc = Document::new(&record, timestamp, &event.origin, &enrichment);
+            let mut doc = Document::new(&record, timestamp, &event.origin, &enrichment);
+            if self.flat_payloads {
+                doc = doc.without_duplicate_payload_text();
+            }
             let quarantined = self.window.is_some_and(|w| !w.contains(time, Utc::now()));
             // No allocation for either in the common case: the batch shares one name among the
             // items of a day, and an eventID is kept inline.
