@@ -251,23 +251,7 @@ fn run(mut cmd: std::process::Command) -> Output {
 }
 
 async fn findings_in(stack: &Stack, index: &str) -> Vec<Value> {
-    stack
-        .request(Method::Post, &format!("/{index}/_refresh"), None)
-        .await;
-    let (status, body) = stack
-        .request(
-            Method::Post,
-            &format!("/{index}/_search"),
-            Some(json!({"size": 1000, "query": {"match_all": {}}})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["hits"]["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["_source"].clone())
-        .collect()
+    stack.all_docs(index).await
 }
 
 fn summarize(findings: &[Value]) -> Vec<(String, String, String, String, String)> {

@@ -139,23 +139,13 @@ fn ingest(prefix: &str, dir: &Path, findings: &str, policies: &str, file: &Path)
 }
 
 async fn findings_in(stack: &Stack, index: &str) -> Vec<Value> {
-    stack
-        .request(Method::Post, &format!("/{index}/_refresh"), None)
-        .await;
-    let (status, body) = stack
-        .request(
-            Method::Post,
-            &format!("/{index}/_search"),
-            Some(json!({"size": 100, "sort": [{"first_event_id": "asc"}]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["hits"]["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["_source"].clone())
-        .collect()
+    let mut found = stack.all_docs(index).await;
+    found.sort_by(|a, b| {
+        a["first_event_id"]
+            .as_str()
+            .cmp(&b["first_event_id"].as_str())
+    });
+    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
