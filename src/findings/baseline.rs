@@ -92,45 +92,33 @@ pub fn plan(questions: &[Question]) -> Plan {
         }
     }
     for ((identity_field, value_field), members) in groups {
-        let mut chunk: Vec<(usize, String)> = Vec::new();
-        let mut ids: BTreeSet<&str> = BTreeSet::new();
-        let mut values: BTreeSet<String> = BTreeSet::new();
-        let mut flush = |chunk: &mut Vec<(usize, String)>,
-                         ids: &mut BTreeSet<&str>,
-                         values: &mut BTreeSet<String>,
-                         searches: &mut Vec<Value>| {
-            if chunk.is_empty() {
-                return;
-            }
+        for chunk in chunks(questions, members) {
+            let ids: BTreeSet<&str> = chunk
+                .iter()
+                .map(|(i, _)| questions[*i].identity.as_str())
+                .collect();
+            let values: BTreeSet<String> = chunk.iter().map(|(_, key)| key.clone()).collect();
             let until = chunk
                 .iter()
                 .map(|(i, _)| questions[*i].time)
                 .max()
                 .unwrap_or_else(Utc::now);
             let search = searches.len();
-            searches.push(first_times(identity_field, value_field, ids, values, until));
-            for (i, key) in chunk.drain(..) {
+            searches.push(first_times(
+                identity_field,
+                value_field,
+                &ids,
+                &values,
+                until,
+            ));
+            for (i, key) in chunk {
                 lookups[i] = Some(Lookup::Grouped {
                     search,
                     identity: questions[i].identity.as_str().to_owned(),
                     value: key,
                 });
             }
-            ids.clear();
-            values.clear();
-        };
-        for (i, key) in members {
-            let id = questions[i].identity.as_str();
-            let more_ids = ids.len() + usize::from(!ids.contains(id));
-            let more_values = values.len() + usize::from(!values.contains(&key));
-            if more_ids * more_values > MAX_PAIRS_PER_SEARCH {
-                flush(&mut chunk, &mut ids, &mut values, &mut searches);
-            }
-            ids.insert(id);
-            values.insert(key.clone());
-            chunk.push((i, key));
         }
-        flush(&mut chunk, &mut ids, &mut values, &mut searches);
     }
     Plan {
         searches,
@@ -139,6 +127,30 @@ pub fn plan(questions: &[Question]) -> Plan {
             .map(|l| l.expect("every question is planned"))
             .collect(),
     }
+}
+
+/// `members` (question, bucket key) cut, in order, into chunks whose distinct identities ×
+/// distinct values stay within [`MAX_PAIRS_PER_SEARCH`].
+fn chunks(questions: &[Question], members: Vec<(usize, String)>) -> Vec<Vec<(usize, String)>> {
+    let mut out: Vec<Vec<(usize, String)>> = Vec::new();
+    let mut ids: BTreeSet<&str> = BTreeSet::new();
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    for (i, key) in members {
+        let id = questions[i].identity.as_str();
+        let more_ids = ids.len() + usize::from(!ids.contains(id));
+        let more_values = values.len() + usize::from(!values.contains(&key));
+        if out.is_empty() || more_ids * more_values > MAX_PAIRS_PER_SEARCH {
+            out.push(Vec::new());
+            ids.clear();
+            values.clear();
+        }
+        ids.insert(id);
+        values.insert(key.clone());
+        out.last_mut()
+            .expect("a chunk was just opened")
+            .push((i, key));
+    }
+    out
 }
 
 impl Plan {
