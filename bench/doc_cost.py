@@ -5,16 +5,20 @@ indexed as trailscope documents (several shapes of the payload fields) and as th
 
   doc_cost.py URL CORPUS.ndjson TRAILSCOPE_BODIES.bin TEMPLATE.json ROUNDS [CONCURRENCY]
 
-TRAILSCOPE_BODIES.bin is examples/bench_bodies.rs's output for CORPUS (gzip `_bulk` bodies,
-index prefix `doccost-ts-`). Shapes (each in its own indices `doccost-<shape>-*`):
+TRAILSCOPE_BODIES.bin is examples/bench_bodies.rs's output for CORPUS with TRAILSCOPE_PAYLOADS=both
+(gzip `_bulk` bodies, index prefix `doccost-ts-`, both payload copies). Shapes (each in its own
+indices `doccost-<shape>-*`):
 
   raw         the records as they came, `{"dynamic": false}`: stored, nothing indexed (same
               `create` action and `_id` as trailscope's document of the record)
-  both        trailscope's documents as they are: each payload (requestParameters,
+  both        trailscope's documents with `--payloads both`: each payload (requestParameters,
               responseElements, additionalEventData, serviceEventDetails) as a JSON text copy
               (keyword, not indexed) and as a flat_object (aws.cloudtrail.flattened.*)
   flat        without the text copy of a payload that is in its flat_object
   text        without the flat_object copies (the text copies only)
+  none        without either copy of the payloads: what the other fields cost
+  core        `none` also without the ECS fields that repeat or derive from CloudTrail's own
+              (user_agent, aws.user_agent, related, user, source, tls, cloud): what those cost
 
 Per shape and round: the node's process CPU (`_nodes/stats/process` cpu.total_in_millis) over the
 bulk load and a refresh, then over `_forcemerge?max_num_segments=1`, and the primary store size
@@ -23,7 +27,11 @@ summed, per 100k documents, with each shape's ratio to `raw`.
 """
 import gzip, http.client, json, sys, threading, time, urllib.parse
 
-SHAPES = ["raw", "both", "flat", "text"]
+SHAPES = ["raw", "both", "flat", "text", "none", "core"]
+TS_SHAPES = SHAPES[1:]
+# Top-level ECS fields `core` leaves out: each repeats or is derived from a CloudTrail field that
+# stays (userAgent, sourceIPAddress, userIdentity, awsRegion, tlsDetails).
+DERIVED = ["user_agent", "related", "user", "source", "tls", "cloud"]
 PAYLOADS = ["request_parameters", "response_elements", "additional_event_data", "service_event_details"]
 BATCH = 5000
 
@@ -62,6 +70,14 @@ def shape(doc, name):
                 ct.pop(p, None)
     elif name == "text":
         ct.pop("flattened", None)
+    elif name in ("none", "core"):
+        ct.pop("flattened", None)
+        for p in PAYLOADS:
+            ct.pop(p, None)
+        if name == "core":
+            for field in DERIVED:
+                doc.pop(field, None)
+            doc.get("aws", {}).pop("user_agent", None)
     return doc
 
 
@@ -81,8 +97,13 @@ def bulk_bodies(items):
 
 def build(corpus, ts_bodies):
     docs = list(trailscope_docs(read_bodies(ts_bodies)))
+    ct = [d.get("aws", {}).get("cloudtrail", {}) for _, _, _, d in docs]
+    if any("flattened" in c for c in ct) and not any(
+            p in c and p in c.get("flattened", {}) for c in ct for p in PAYLOADS):
+        raise SystemExit("the bodies have no text copy beside a flat_object: write them with "
+                         "TRAILSCOPE_PAYLOADS=both (scripts/doc-cost.sh does)")
     bodies = {}
-    for name in ["both", "flat", "text"]:
+    for name in TS_SHAPES:
         bodies[name] = bulk_bodies(
             (compact({op: {"_index": f"doccost-{name}-{suffix}", **({"_id": i} if i else {})}}),
              compact(shape(json.loads(compact(d)), name)))
@@ -162,7 +183,7 @@ def templates(node, template_path):
         ts = json.load(f)
     settings = {"index": {"number_of_shards": 1, "number_of_replicas": 0,
                           "refresh_interval": ts["template"]["settings"]["index"].get("refresh_interval", "5s")}}
-    for name in ["both", "flat", "text"]:
+    for name in TS_SHAPES:
         t = json.loads(json.dumps(ts))
         t["index_patterns"] = [f"doccost-{name}-*"]
         t["template"].setdefault("settings", {}).setdefault("index", {}).update(settings["index"])
@@ -228,12 +249,14 @@ def main():
     print()
     print("| shape | index CPU-s/100k | x raw | merge CPU-s/100k | total CPU-s/100k | x raw | MB/100k | x raw | docs/s |")
     print("|---|---|---|---|---|---|---|---|---|")
+    # A run too small for the node's CPU counter (milliseconds) to see the raw load has no ratio.
+    ratio = lambda a, b: f"{a / b:.2f}" if b else "n/a"
     for name in SHAPES:
         t = total[name]
         tot = lambda x: per(x, "index_cpu_s") + per(x, "merge_cpu_s")
-        print(f"| {name} | {per(t, 'index_cpu_s'):.2f} | {per(t, 'index_cpu_s') / per(raw, 'index_cpu_s'):.2f} "
-              f"| {per(t, 'merge_cpu_s'):.2f} | {tot(t):.2f} | {tot(t) / tot(raw):.2f} "
-              f"| {per(t, 'bytes') / 1e6:.1f} | {t['bytes'] / raw['bytes']:.2f} | {t['docs'] / t['seconds']:.0f} |")
+        print(f"| {name} | {per(t, 'index_cpu_s'):.2f} | {ratio(per(t, 'index_cpu_s'), per(raw, 'index_cpu_s'))} "
+              f"| {per(t, 'merge_cpu_s'):.2f} | {tot(t):.2f} | {ratio(tot(t), tot(raw))} "
+              f"| {per(t, 'bytes') / 1e6:.1f} | {ratio(t['bytes'], raw['bytes'])} | {t['docs'] / t['seconds']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release --example bench_bodies -- IN.ndjson OUT.bin INDEX_PREFIX [BATCH_EVENTS]`
 //!
+//! With `TRAILSCOPE_PAYLOADS=both` in the environment, the documents keep the text copy of every
+//! payload (`--payloads both`): scripts/doc-cost.sh derives its other shapes from those.
+//!
 //! OUT.bin: for each batch, its gzip body (the sink's fast level) preceded by its length as a
 //! decimal line: `<len>\n<bytes>`. Batches are cut as the sink cuts them (5 MiB or BATCH_EVENTS).
 
@@ -24,7 +27,10 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     let batch_events: usize = args.get(4).map_or(5000, |v| v.parse().expect("a number"));
-    let encoder = Encoder::new(Enricher::default(), args[3].clone(), Filter::default());
+    let mut encoder = Encoder::new(Enricher::default(), args[3].clone(), Filter::default());
+    if std::env::var("TRAILSCOPE_PAYLOADS").as_deref() == Ok("both") {
+        encoder = encoder.with_payload_text();
+    }
     let input = std::io::BufReader::new(std::fs::File::open(&args[1])?);
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
     let path: Arc<str> = Arc::from(args[1].as_str());

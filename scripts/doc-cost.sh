@@ -33,7 +33,8 @@ fi
 CORPUS=$WORK/events-$N.ndjson
 # A fixed day: the documents do not depend on when this runs.
 [ -s "$CORPUS" ] || python3 bench/make_corpus.py "$N" "$CORPUS" --day 2026-11-01
-"$BODIES_BIN" "$CORPUS" "$WORK/bodies-$N.bin" doccost-ts- 5000
+# Documents with both payload copies: doc_cost.py derives its other shapes from them.
+TRAILSCOPE_PAYLOADS=both "$BODIES_BIN" "$CORPUS" "$WORK/bodies-$N.bin" doccost-ts- 5000
 
 scripts/stack.sh node-up doccost "$PORT" "$TRANSPORT" 768m
 trap 'scripts/stack.sh node-down doccost' EXIT

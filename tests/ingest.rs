@@ -415,9 +415,10 @@ async fn cloudtrail_log_files_and_ndjson_from_files_and_stdin() {
     stack.cleanup(&prefix).await;
 }
 
-/// `--payloads flat`: a payload the flat_object takes is indexed there only (searchable by path,
-/// its text in `_source`), without the JSON text copy; one it does not take (too deep) keeps its
-/// text, so nothing becomes unreadable.
+/// By default (`--payloads flat`) a payload the flat_object takes is indexed there only
+/// (searchable by path, its content in `_source`), without the JSON text copy; one it does not
+/// take (too deep) keeps its text, so nothing becomes unreadable. `--payloads both` keeps the
+/// text copy of every payload, as Elastic's integration writes it.
 #[tokio::test]
 async fn flat_payloads_keep_the_text_only_where_the_flat_object_did_not_take_it() {
     let stack = Stack::connect().await;
@@ -448,7 +449,7 @@ async fn flat_payloads_keep_the_text_only_where_the_flat_object_did_not_take_it(
         &prefix,
         dir.path(),
         &records,
-        &["--payloads", "flat", "--max-event-age", "20y"],
+        &["--max-event-age", "20y"],
     )
     .await;
     let docs = stack.all_docs(&prefix).await;
@@ -476,5 +477,28 @@ async fn flat_payloads_keep_the_text_only_where_the_flat_object_did_not_take_it(
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["hits"]["total"]["value"], 1, "{found}");
+    stack.cleanup(&prefix).await;
+
+    // `--payloads both`: the text copy as well, of the payload the flat_object took.
+    let prefix = format!("{}-", unique("t-ingest-both"));
+    let dir = tempfile::tempdir().unwrap();
+    ingest_records(
+        &stack,
+        &prefix,
+        dir.path(),
+        &records[..1],
+        &["--payloads", "both", "--max-event-age", "20y"],
+    )
+    .await;
+    let docs = stack.all_docs(&prefix).await;
+    let cloudtrail = &docs[0]["aws"]["cloudtrail"];
+    assert_eq!(
+        cloudtrail["request_parameters"], r#"{"bucketName":"flat-bucket"}"#,
+        "{cloudtrail}"
+    );
+    assert_eq!(
+        cloudtrail["flattened"]["request_parameters"]["bucketName"],
+        "flat-bucket"
+    );
     stack.cleanup(&prefix).await;
 }

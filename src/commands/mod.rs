@@ -169,20 +169,22 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64), env = "TRAILSCOPE_TRANSFORM_WORKERS")]
     pub transform_workers: u64,
     /// How requestParameters, responseElements, additionalEventData and serviceEventDetails are
-    /// indexed: `both` (JSON text + flat_object, as Elastic's integration has the text) or `flat`
-    /// (flat_object only where it takes the payload: ~20% less OpenSearch CPU per document, but
-    /// queries on `aws.cloudtrail.request_parameters` find nothing).
-    #[arg(long, value_enum, default_value_t = Payloads::Both, env = "TRAILSCOPE_PAYLOADS")]
+    /// indexed: `flat` (the flat_object copy, searchable by path; the JSON text only for a
+    /// payload the flat_object cannot take) or `both` (the text copy always, as Elastic's
+    /// integration writes it: for saved searches that show it as a column).
+    // Default `flat`: the text copy is stored, never indexed (nothing searches it), yet it cost
+    // OpenSearch 12-20% more CPU and 18-22% more disk per document (scripts/doc-cost.sh).
+    #[arg(long, value_enum, default_value_t = Payloads::Flat, env = "TRAILSCOPE_PAYLOADS")]
     pub payloads: Payloads,
 }
 
 /// How the free-form payloads are indexed (`--payloads`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Payloads {
+    /// The flat_object copy only, where it takes the payload (the default).
+    Flat,
     /// The JSON text and the flat_object copy.
     Both,
-    /// The flat_object copy only, where it takes the payload.
-    Flat,
 }
 
 /// First-seen findings: what an identity does that it never did before (README, "Findings").
@@ -429,8 +431,8 @@ impl PipelineArgs {
         if findings.is_some() {
             encoder = encoder.with_facts();
         }
-        if self.payloads == Payloads::Flat {
-            encoder = encoder.with_flat_payloads();
+        if self.payloads == Payloads::Both {
+            encoder = encoder.with_payload_text();
         }
         Ok(Pipeline {
             encoder: Arc::new(encoder),

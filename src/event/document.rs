@@ -757,10 +757,10 @@ impl Identity<'_> {
 
 impl<'a> Document<'a> {
     /// Drops the text copy of each payload whose `flat_object` copy took it: that one keeps the
-    /// same text in `_source`, and the pair costs OpenSearch ~20% more CPU per document
-    /// (scripts/doc-cost.sh). Opt-in (`--payloads flat`), because Elastic's integration keeps
-    /// the text (`aws.cloudtrail.request_parameters`), and queries and dashboards built on it
-    /// would find nothing. A payload the flat_object did not take keeps its text.
+    /// same content in `_source` and is the searchable one, while the text copy (stored, never
+    /// indexed) cost OpenSearch 12-20% more CPU per document (scripts/doc-cost.sh). The default;
+    /// `--payloads both` keeps the text as Elastic's integration writes it. A payload the
+    /// flat_object did not take keeps its text, so nothing becomes unreadable.
     pub fn without_duplicate_payload_text(mut self) -> Self {
         let c = &mut self.aws.cloudtrail;
         let f = &c.flattened;

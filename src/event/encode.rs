@@ -29,8 +29,8 @@ pub struct Encoder {
     told_quarantine: AtomicBool,
     /// Whether each item carries its [`Facts`] for the findings stage.
     facts: bool,
-    /// Payloads without their text copy where the flat_object took them.
-    flat_payloads: bool,
+    /// Payloads keep their JSON text copy beside the flat_object (`--payloads both`).
+    payload_text: bool,
 }
 
 /// How far from now an eventTime may lie and still get a daily index of its own. Each distinct
@@ -133,14 +133,15 @@ impl Encoder {
             window: None,
             told_quarantine: AtomicBool::new(false),
             facts: false,
-            flat_payloads: false,
+            payload_text: false,
         }
     }
 
-    /// Payloads indexed as `flat_object` only, without their text copy (`--payloads flat`; see
-    /// [`Document::without_duplicate_payload_text`]).
-    pub fn with_flat_payloads(mut self) -> Self {
-        self.flat_payloads = true;
+    /// Payloads keep their JSON text copy even where the `flat_object` took them (`--payloads
+    /// both`, as Elastic's integration writes them); by default the text is written only for a
+    /// payload the flat_object did not take (see [`Document::without_duplicate_payload_text`]).
+    pub fn with_payload_text(mut self) -> Self {
+        self.payload_text = true;
         self
     }
 
@@ -166,7 +167,7 @@ impl Encoder {
             let (time, timestamp) = event_time(&record, &event.origin)?;
             let enrichment = self.enricher.enrich(&record);
             let mut doc = Document::new(&record, timestamp, &event.origin, &enrichment);
-            if self.flat_payloads {
+            if !self.payload_text {
                 doc = doc.without_duplicate_payload_text();
             }
             let quarantined = self.window.is_some_and(|w| !w.contains(time, Utc::now()));
