@@ -13,6 +13,9 @@
 #   bench/lambda_bench.sh                 3 rounds of 50 invocations x 1,000 events, interleaved
 #   LAMBDA_ROUNDS=5 LAMBDA_INVOCATIONS=100 LAMBDA_EVENTS=1000 bench/lambda_bench.sh
 #   BENCH_SKIP=blueprint ...              trailscope alone
+#   LAMBDA_OPENSEARCH_URL=http://127.0.0.1:19200 ...
+#                                         also trailscope into that real node, findings off and on
+#                                         (their baseline searches need one), in the same rounds
 #   LAMBDA_MEMORY_MB=128,256,512 ...      the function sizes to price
 #   BENCH_NO_BUILD=1 BENCH_BIN=PATH ...   a release binary built before
 #   BENCH_BLUEPRINT=PATH/index.js ...     the blueprint's code (default: the copy in
@@ -86,6 +89,22 @@ for round in $(seq 1 "$ROUNDS"); do
       --before "'$BIN' setup --opensearch-url \"\$BENCH_OPENSEARCH_URL\" --index-prefix $PREFIX" \
       -- env TRAILSCOPE_INDEX_PREFIX=$PREFIX TRAILSCOPE_NO_FINDINGS=true \
       TRAILSCOPE_DEAD_LETTER_FILE="$WORK/lambda-dead-letters.ndjson" "$BIN" lambda >> "$RESULTS"
+  fi
+  if [ -n "${LAMBDA_OPENSEARCH_URL:-}" ]; then
+    for findings in off on; do
+      prefix=benchlambda-$findings-
+      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/$prefix*,findings-$prefix" >/dev/null
+      flag=()
+      [ "$findings" = off ] && flag=(TRAILSCOPE_NO_FINDINGS=true)
+      "${RIE[@]}" --label "trailscope, real node, findings $findings" \
+        --opensearch "$LAMBDA_OPENSEARCH_URL" --count-index "$prefix*" --log "$WORK/lambda-trailscope-node.log" \
+        --before "'$BIN' setup --opensearch-url '$LAMBDA_OPENSEARCH_URL' --index-prefix $prefix" \
+        -- env TRAILSCOPE_OPENSEARCH_URL="$LAMBDA_OPENSEARCH_URL" TRAILSCOPE_INDEX_PREFIX=$prefix \
+        TRAILSCOPE_FINDINGS_INDEX="findings-$prefix" "${flag[@]}" \
+        TRAILSCOPE_DEAD_LETTER_FILE="$WORK/lambda-dead-letters.ndjson" "$BIN" lambda >> "$RESULTS"
+      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/$prefix*,findings-$prefix" >/dev/null
+      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/_index_template/trailscope-${prefix%-}" >/dev/null
+    done
   fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -21,6 +21,10 @@ other PUT is stored and a GET of the same path answers it (so `trailscope setup`
 template with --before and the function's template check finds it); index templates answer in
 GET _index_template's shape. Any other request is 404.
 
+With --opensearch URL --count-index PATTERN the function talks to that real node instead (to
+measure what needs one, such as findings' baseline searches): the documents are then counted
+there after the run (`PATTERN/_count` after a refresh), and "fake" figures are 0.
+
 Fails (exit 1, with the reason) when an invocation errors, init fails, the process exits early,
 an invocation answers before all its documents reached `_bulk`, or fewer distinct documents than
 sent were indexed. Prints one JSON object on stdout.
@@ -262,6 +266,13 @@ def fake_opensearch(state):
     return Server(("127.0.0.1", 0), OpenSearch)
 
 
+def count_documents(url, pattern):
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(f"{url}/{pattern}/_refresh", method="POST")).read()
+    with urllib.request.urlopen(f"{url}/{pattern}/_count") as r:
+        return json.load(r)["count"]
+
+
 def serve(server):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return "127.0.0.1:%d" % server.server_address[1]
@@ -283,6 +294,8 @@ def main():
     ap.add_argument("--before", help="shell command run first, with BENCH_OPENSEARCH_URL set")
     ap.add_argument("--url-env", action="append", default=[], metavar="NAME",
                     help="also set NAME to the fake OpenSearch's URL in the function's environment")
+    ap.add_argument("--opensearch", help="a real OpenSearch node instead of the fake")
+    ap.add_argument("--count-index", help="with --opensearch: the index pattern to count in")
     ap.add_argument("--label", help="the name in messages and the output (default: the command)")
     ap.add_argument("--log", default=os.devnull, help="the function's stdout and stderr")
     ap.add_argument("command", nargs=argparse.REMAINDER)
@@ -294,7 +307,9 @@ def main():
 
     state = State(payloads(a.corpus, a.events, a.invocations))
     api = serve(runtime_api(state, a.timeout_s))
-    opensearch = "http://" + serve(fake_opensearch(state))
+    if a.opensearch and not a.count_index:
+        ap.error("--opensearch needs --count-index (where the documents are counted)")
+    opensearch = a.opensearch or "http://" + serve(fake_opensearch(state))
     env = dict(os.environ, BENCH_OPENSEARCH_URL=opensearch)
     if a.before:
         done = subprocess.run(a.before, shell=True, env=env, stdout=subprocess.DEVNULL,
@@ -339,8 +354,12 @@ def main():
         cpu_s = None
     log.close()
 
+    if a.opensearch and state.failure is None:
+        state.docs = set(range(count_documents(a.opensearch, a.count_index)))
     with state.lock:
-        if state.failure is None:
+        # A real node is counted once, at the end: whether each invocation answered only after
+        # its documents were in is checked against the fake alone.
+        if state.failure is None and not a.opensearch:
             for k in range(a.invocations):
                 want = (k + 1) * a.events
                 if state.docs_at_answer[k] < want:
