@@ -588,15 +588,24 @@ pub async fn get_object_with_metadata(
         .await
         .map_err(|e| get_error(AwsError::from_sdk(&e, "S3", &endpoint(client))))?;
     let metadata = output.metadata().cloned().unwrap_or_default();
-    // The body broke off after the answer began: a network failure, worth a later try.
-    let body = output.body.collect().await.map_err(|e| {
-        get_error(AwsError {
-            kind: AwsFailure::Transient,
-            code: None,
-            message: DisplayErrorContext(&e).to_string(),
-        })
-    })?;
-    Ok((body.into_bytes().to_vec(), metadata))
+    // Copied chunk by chunk into one buffer of the object's size: collecting the body whole and
+    // then copying it out would hold the object twice, and a backfill holds many at once.
+    let size = output.content_length().unwrap_or(0).clamp(0, 1 << 30) as usize;
+    let (mut body, mut bytes) = (output.body, Vec::with_capacity(size));
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => return Ok((bytes, metadata)),
+            // The body broke off after the answer began: a network failure, worth a later try.
+            Err(e) => {
+                return Err(get_error(AwsError {
+                    kind: AwsFailure::Transient,
+                    code: None,
+                    message: DisplayErrorContext(&e).to_string(),
+                }))
+            }
+        }
+    }
 }
 
 /// How a message names the S3 endpoint asked: the override, or AWS's for the client's region.

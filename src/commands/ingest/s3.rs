@@ -383,12 +383,17 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         })
         .await;
     let read = reader.await.context("the S3 reader panicked")?;
+    if read.is_err() {
+        // The run fails anyway: no need to walk the rest of a long window first.
+        lister.abort();
+    }
     let logs = fetcher.await.context("the S3 fetcher panicked")?;
-    // A listing that failed part-way ended the reading early: that is the error to tell.
-    lister
-        .await
-        .context("the S3 lister panicked")?
-        .context(LISTING)?;
+    match lister.await {
+        // A listing that failed part-way ended the reading early: that is the error to tell.
+        Ok(listed) => listed.context(LISTING)?,
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => return Err(e).context("the S3 lister panicked"),
+    }
     delivered?;
     let (read, files, bytes, incomplete) = read?;
 
