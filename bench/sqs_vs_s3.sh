@@ -8,7 +8,7 @@
 #   bench/sqs_vs_s3.sh [BINARY]     OBJECTS=200 RECORDS=250 by default (50,000 events)
 #   BEFORE=OTHER_BINARY ...         also `ingest s3://` with OTHER_BINARY (e.g. a build of an
 #                                   earlier commit), in the same run, for a before/after
-#   ONLY="s3 file" ...              only these runs (sqs s3 s3-c1 s3-before file)
+#   ONLY="s3 file" ...              only these runs (sqs s3-before s3 s3-c1 file moto)
 set -euo pipefail
 BIN=${1:-target/debug/trailscope}
 OS=${TRAILSCOPE_TEST_OPENSEARCH_URL:-http://127.0.0.1:19200}
