@@ -164,10 +164,7 @@ async fn one_day_of_one_account_then_nothing_new_then_the_whole_trail_once() {
     // Pruned at every level: AWSLogs/, the organization's accounts, account 2's regions, its
     // CloudTrail-Insights/ folder (empty here), and per region its years, months, days and the
     // one day's objects (4 + 2 × 4); not the bucket.
-    assert!(
-        stderr.contains("list_requests=12 objects=4 to_read=4"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("list_requests=12 objects=4"), "{stderr}");
     let expected = (REGIONS.len() * OBJECTS_PER_DAY) as u64;
     assert_eq!(first["files"], expected, "{first}");
     assert_eq!(first["indexed"], expected * per_object, "{first}");
@@ -714,5 +711,113 @@ async fn a_control_tower_log_archive_bucket() {
     assert_eq!(all["dead_lettered"], 0, "{all}");
     assert_eq!(stack.count(&prefix).await, 2 * per_account);
     assert!(!dir.path().join("dead.ndjson").exists());
+    stack.cleanup(&prefix).await;
+}
+
+/// A location with nothing under its `AWSLogs/` is told first, in one request: before OpenSearch
+/// is asked anything (here there is no OpenSearch at all at the URL given), so the mistake costs
+/// seconds and the message names the fix.
+#[tokio::test]
+async fn a_location_without_a_trail_fails_before_opensearch_is_asked() {
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "notrail").await;
+    put(
+        &s3,
+        &bucket,
+        "trail/AWSLogs/111111111111/CloudTrail/us-east-1/2026/03/01/a.json.gz",
+        log_file(ACCOUNTS[0], REGIONS[0], 1, 0),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    // Port 9 (discard) on loopback: nothing listens, so any OpenSearch request would fail.
+    let mut args = ingest_s3_args("never-", dir.path(), &format!("s3://{bucket}"), &[]);
+    let url = args.iter().position(|a| a == "--opensearch-url").unwrap() + 1;
+    args[url] = "http://127.0.0.1:9".to_owned();
+    let started = std::time::Instant::now();
+    let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("nothing under s3://{bucket}/AWSLogs/"))
+            && stderr.contains(&format!("give s3://{bucket}/trail ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("127.0.0.1:9"),
+        "OpenSearch was asked: {stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Reading does not wait for the whole listing: with one request at a time (listing and reading
+/// share the budget), the first object is read before the last day is listed; objects are still
+/// read and checkpointed in key order across days and folders (Insights' folder sorts before
+/// CloudTrail/), and every event is indexed once.
+#[tokio::test]
+async fn reading_starts_while_listing_goes_on_in_key_order() {
+    const DAYS: u32 = 8;
+    let stack = Stack::connect().await;
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "overlap").await;
+    let account = ACCOUNTS[0];
+    let mut keys = Vec::new();
+    for day in 1..=DAYS {
+        for object in 0..OBJECTS_PER_DAY {
+            keys.push((
+                format!(
+                    "AWSLogs/{account}/CloudTrail/us-east-1/2026/03/{day:02}/\
+                     {account}_CloudTrail_us-east-1_202603{day:02}T0{object}15Z_o.json.gz"
+                ),
+                log_file(account, "us-east-1", day, object),
+            ));
+        }
+    }
+    keys.push((
+        format!(
+            "AWSLogs/{account}/CloudTrail-Insights/us-east-1/2026/03/02/\
+             {account}_CloudTrail-Insight_us-east-1_20260302T1015Z_i.json.gz"
+        ),
+        insights_file(account),
+    ));
+    // Put in reverse: the order read must come from the keys, not from how they were written.
+    for (key, body) in keys.iter().rev() {
+        put(&s3, &bucket, key, body.clone()).await;
+    }
+    let prefix = format!("{}-", unique("s3overlap"));
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let args = ingest_s3_args(
+        &prefix,
+        dir.path(),
+        &format!("s3://{bucket}"),
+        &["--s3-concurrency", "1"],
+    );
+    let out = trailscope(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary = summary(&ok(out));
+    let objects = keys.len() as u64;
+    let events = (DAYS as u64) * OBJECTS_PER_DAY as u64 * RECORDS_PER_OBJECT as u64 + 2;
+    assert_eq!(summary["files"], objects, "{summary}");
+    assert_eq!(summary["indexed"], events, "{summary}");
+    assert_eq!(stack.count(&prefix).await, events);
+
+    let first_read = stderr.find("read input").expect("no object read");
+    let listed = stderr.find("listed s3://").expect("no end of listing");
+    assert!(
+        first_read < listed,
+        "the first object was read only after the listing ended:\n{stderr}"
+    );
+    let checkpoint = std::fs::read_to_string(dir.path().join("done-objects")).unwrap();
+    let done: Vec<&str> = checkpoint.lines().filter(|l| !l.is_empty()).collect();
+    let mut in_key_order: Vec<String> = keys
+        .iter()
+        .map(|(key, _)| format!("s3://{bucket}/{key}"))
+        .collect();
+    in_key_order.sort();
+    assert_eq!(done, in_key_order);
     stack.cleanup(&prefix).await;
 }

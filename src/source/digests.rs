@@ -31,8 +31,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Digests and log files read at a time while validating.
-const OBJECTS_AHEAD: usize = 4;
 /// A digest is a few KB; more than this uncompressed is not one.
 const MAX_DIGEST_BYTES: u64 = 64 << 20;
 
@@ -290,12 +288,17 @@ pub async fn validate(
     );
     let mut report = DigestReport::default();
     let mut read = Vec::with_capacity(objects.len());
-    // A month of one region is 720 digests: fetched a few at a time, checked in key order.
+    // A month of one region is 720 digests: fetched within the backfill's request budget (its
+    // concurrency, its rate, S3's SlowDown waited out), checked in key order.
     let mut bodies = futures::stream::iter(objects.iter().map(|object| async move {
-        let got = s3::get_object_with_metadata(client, &location.bucket, &object.key).await;
+        let got = budget
+            .call("GetObject", || {
+                s3::get_object_with_metadata(client, &location.bucket, &object.key)
+            })
+            .await;
         (object, got)
     }))
-    .buffered(OBJECTS_AHEAD);
+    .buffered(budget.concurrency());
     while let Some((object, got)) = bodies.next().await {
         let (body, metadata) = got?;
         read.push(check_digest(
@@ -308,8 +311,8 @@ pub async fn validate(
         ));
     }
     drop(bodies);
-    check_chain(client, &mut report, &read).await?;
-    let covered = check_log_files(client, &mut report, &read).await?;
+    check_chain(client, budget, &mut report, &read).await?;
+    let covered = check_log_files(client, budget, &mut report, &read).await?;
     for log in logs {
         let url = location.object_url(&log.key);
         if !covered.contains(&url) {
@@ -431,6 +434,7 @@ fn check_digest(
 /// digest outside the window is read for it, and one that does not exist is reported missing.
 async fn check_chain(
     client: &Client,
+    budget: &s3::Budget,
     report: &mut DigestReport,
     digests: &[ReadDigest],
 ) -> Result<(), S3Error> {
@@ -467,7 +471,12 @@ async fn check_chain(
                     .strip_prefix("s3://")
                     .and_then(|p| p.split_once('/'))
                     .unwrap_or_default();
-                match s3::get_object_with_metadata(client, bucket, key).await {
+                let got = budget
+                    .call("GetObject", || {
+                        s3::get_object_with_metadata(client, bucket, key)
+                    })
+                    .await;
+                match got {
                     Ok((_, metadata)) => metadata.get("signature").cloned(),
                     Err(e) if e.is_missing() => {
                         if missing_reported.insert(previous.clone()) {
@@ -497,6 +506,7 @@ async fn check_chain(
 /// Hashes every log file the validated digests list; returns the URLs of those listed.
 async fn check_log_files(
     client: &Client,
+    budget: &s3::Budget,
     report: &mut DigestReport,
     digests: &[ReadDigest],
 ) -> Result<HashSet<String>, S3Error> {
@@ -518,13 +528,13 @@ async fn check_log_files(
         .map(|(bucket, key, _)| format!("s3://{bucket}/{key}"))
         .collect();
     let mut results = futures::stream::iter(entries.into_iter().map(|(bucket, key, expected)| {
-        let client = client.clone();
+        let (client, budget) = (client.clone(), budget.clone());
         async move {
-            let body = s3::get_object(&client, &bucket, &key).await;
+            let body = s3::get_object_within(&client, &bucket, &key, &budget).await;
             (format!("s3://{bucket}/{key}"), expected, body)
         }
     }))
-    .buffered(OBJECTS_AHEAD);
+    .buffered(budget.concurrency());
     while let Some((url, expected, body)) = results.next().await {
         let body = match body {
             Ok(body) => body,

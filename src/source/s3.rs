@@ -9,6 +9,11 @@
 //! through a [`Budget`]: at most so many at once, optionally so many a second, and S3's
 //! `SlowDown` waited out rather than failing the run.
 //!
+//! A backfill does not wait for the whole listing: [`trail_root`] checks the location (one
+//! request, so a wrong one fails at once), [`day_folders`] walks down to the window's day folders
+//! (a few requests per account and region), and [`send_objects`] lists those folders in key order
+//! and hands their objects on as each folder is listed, while the reader fetches the first ones.
+//!
 //! Objects are read whole (a CloudTrail log file is at most a few MB compressed) and handed to
 //! the same reader as local files ([`super::files::read_input`]), named `s3://bucket/key`, so the
 //! documents are the same as from `ingest FILE`.
@@ -31,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3Error {
@@ -251,10 +257,13 @@ impl TrailFolder {
 }
 
 /// How hard a backfill may press on S3: requests in flight at once and, optionally, requests a
-/// second; and how it answers S3's "slow down".
+/// second; and how it answers S3's "slow down". Clones share the budget: listing, reading and
+/// digest validation running side by side stay within it together.
 #[derive(Clone)]
 pub struct Budget {
     concurrency: usize,
+    /// One permit a request in flight (held for one try, not during the pause before the next).
+    in_flight: Arc<Semaphore>,
     rate: Option<Arc<RateLimiter>>,
 }
 
@@ -279,8 +288,10 @@ fn slow_down_backoff() -> ExponentialBuilder {
 impl Budget {
     /// `concurrency` requests in flight (at least one), `per_second` requests a second at most.
     pub fn new(concurrency: usize, per_second: Option<f64>) -> Self {
+        let concurrency = concurrency.max(1);
         Budget {
-            concurrency: concurrency.max(1),
+            concurrency,
+            in_flight: Arc::new(Semaphore::new(concurrency)),
             rate: per_second.map(|r| Arc::new(RateLimiter::new(r))),
         }
     }
@@ -289,16 +300,19 @@ impl Budget {
         self.concurrency
     }
 
-    /// One S3 request within the budget: each try waits for its turn in the rate, and a failure
-    /// that may pass ([`S3Error::may_pass`]) is tried again after a growing pause.
+    /// One S3 request within the budget: each try waits for a free place among the requests in
+    /// flight and for its turn in the rate, and a failure that may pass ([`S3Error::may_pass`]) is
+    /// tried again after a growing pause.
     pub async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T, S3Error>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, S3Error>>,
     {
         let attempt = || {
-            let (rate, request) = (self.rate.clone(), request());
+            let (in_flight, rate, request) = (self.in_flight.clone(), self.rate.clone(), request());
             async move {
+                // Never closed, so acquiring cannot fail.
+                let _permit = in_flight.acquire_owned().await.ok();
                 if let Some(rate) = rate {
                     rate.acquire().await;
                 }
@@ -325,52 +339,78 @@ impl Default for Budget {
     }
 }
 
-/// Lists the objects of some of the trail's folders (same layout below each: region, year,
-/// month, day) that `selection` takes, pruned the same way, in key order.
-///
-/// The walk goes level by level (accounts, regions, years, months, days, objects), listing the
-/// prefixes of one level concurrently within `budget`; what a level keeps is the next level's
-/// work, so pruning is the same as one prefix at a time, and so is the number of requests.
-pub async fn list_objects(
+/// A trail's location with something under its `AWSLogs/`: the accounts (or organizations)
+/// found there.
+pub struct TrailRoot {
+    top: Vec<(String, String)>,
+    list_requests: u64,
+}
+
+/// Checks that a trail writes at `location` (one ListObjectsV2 of its `AWSLogs/`); when nothing
+/// is there, the error names the folders below that do hold a trail.
+pub async fn trail_root(
     client: &Client,
     location: &S3Location,
+    budget: &Budget,
+) -> Result<TrailRoot, S3Error> {
+    let lister = Lister::new(client, &location.bucket, budget);
+    let top = lister
+        .folders(&format!("{}AWSLogs/", location.prefix))
+        .await?;
+    if !top.is_empty() {
+        return Ok(TrailRoot {
+            top,
+            list_requests: lister.list_requests.load(Relaxed),
+        });
+    }
+    let below = lister.trails_below(&location.prefix).await?;
+    let hint = match below.first() {
+        Some(first) => format!(
+            "A trail writes under {}: give s3://{}/{} (the prefix before AWSLogs/).",
+            below
+                .iter()
+                .map(|p| format!("s3://{}/{p}", location.bucket))
+                .collect::<Vec<_>>()
+                .join(", "),
+            location.bucket,
+            first.trim_end_matches('/')
+        ),
+        None => {
+            "Give the prefix before the trail's AWSLogs/ folder: s3://BUCKET/PREFIX.".to_owned()
+        }
+    };
+    Err(S3Error::NoTrail {
+        bucket: location.bucket.clone(),
+        prefix: location.prefix.clone(),
+        hint,
+    })
+}
+
+/// A day's folder of the trail, to be listed object by object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayFolder {
+    /// `.../REGION/YYYY/MM/DD/`.
+    pub prefix: String,
+    pub folder: TrailFolder,
+}
+
+/// The day folders that `selection` takes in some of the trail's folders (same layout below
+/// each: region, year, month, day), in key order, and the ListObjectsV2 requests that cost.
+///
+/// The walk goes level by level (accounts, regions, years, months, days), listing the prefixes
+/// of one level concurrently within `budget`; what a level keeps is the next level's work, so
+/// pruning is the same as one prefix at a time, and so is the number of requests.
+pub async fn day_folders(
+    client: &Client,
+    bucket: &str,
+    root: &TrailRoot,
     selection: &Selection,
     folders: &[TrailFolder],
     budget: &Budget,
-) -> Result<(Vec<LogObject>, ListStats), S3Error> {
-    let lister = &Lister {
-        client,
-        bucket: &location.bucket,
-        budget,
-        list_requests: AtomicU64::new(0),
-    };
-    let root = format!("{}AWSLogs/", location.prefix);
-    let top = lister.folders(&root).await?;
-    if top.is_empty() {
-        let below = lister.trails_below(&location.prefix).await?;
-        let hint = match below.first() {
-            Some(first) => format!(
-                "A trail writes under {}: give s3://{}/{} (the prefix before AWSLogs/).",
-                below
-                    .iter()
-                    .map(|p| format!("s3://{}/{p}", location.bucket))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                location.bucket,
-                first.trim_end_matches('/')
-            ),
-            None => {
-                "Give the prefix before the trail's AWSLogs/ folder: s3://BUCKET/PREFIX.".to_owned()
-            }
-        };
-        return Err(S3Error::NoTrail {
-            bucket: location.bucket.clone(),
-            prefix: location.prefix.clone(),
-            hint,
-        });
-    }
+) -> Result<(Vec<DayFolder>, u64), S3Error> {
+    let lister = &Lister::new(client, bucket, budget);
     let accounts = lister
-        .each(top, |(name, prefix)| async move {
+        .each(root.top.clone(), |(name, prefix)| async move {
             if name.starts_with("o-") {
                 // An organization trail: one more level, the member accounts.
                 lister.folders(&prefix).await
@@ -386,14 +426,18 @@ pub async fn list_objects(
             folders
                 .iter()
                 .map(move |&folder| (folder, format!("{prefix}{}", folder.name())))
-        });
+        })
+        // Each level collected: an iterator borrowing the filter would make this future one
+        // that cannot be spawned.
+        .collect::<Vec<_>>();
     let regions = lister
         .each(accounts, |(folder, prefix)| async move {
             Ok(with(folder, lister.folders(&prefix).await?))
         })
         .await?
         .into_iter()
-        .filter(|(_, (region, _))| selection.region(region));
+        .filter(|(_, (region, _))| selection.region(region))
+        .collect::<Vec<_>>();
     let years = lister
         .each(regions, |(folder, (_, prefix))| async move {
             Ok(with(folder, lister.folders(&prefix).await?))
@@ -401,7 +445,8 @@ pub async fn list_objects(
         .await?
         .into_iter()
         .filter_map(|(folder, (year, prefix))| Some((folder, year.parse::<i32>().ok()?, prefix)))
-        .filter(|&(_, year, _)| selection.year(year));
+        .filter(|&(_, year, _)| selection.year(year))
+        .collect::<Vec<_>>();
     let months = lister
         .each(years, |(folder, year, prefix)| async move {
             let months = lister.folders(&prefix).await?;
@@ -414,8 +459,9 @@ pub async fn list_objects(
         })
         .await?
         .into_iter()
-        .filter(|&(_, year, month, _)| selection.month(year, month));
-    let days = lister
+        .filter(|&(_, year, month, _)| selection.month(year, month))
+        .collect::<Vec<_>>();
+    let mut days: Vec<DayFolder> = lister
         .each(months, |(folder, year, month, prefix)| async move {
             let days = lister.folders(&prefix).await?;
             Ok(days
@@ -428,16 +474,74 @@ pub async fn list_objects(
         })
         .await?
         .into_iter()
-        .filter(|&(_, day, _)| selection.day(day));
+        .filter(|&(_, day, _)| selection.day(day))
+        .map(|(folder, _, prefix)| DayFolder { prefix, folder })
+        .collect();
+    // Folders of one level end with `/`, so no day's prefix starts another's: listing the days
+    // in prefix order lists their keys in key order.
+    days.sort_unstable_by(|a, b| a.prefix.cmp(&b.prefix));
+    Ok((
+        days,
+        root.list_requests + lister.list_requests.load(Relaxed),
+    ))
+}
+
+/// Lists the objects of `days` (in key order, from [`day_folders`]) and sends them to `to`, in
+/// key order, as each day is listed: up to the budget's concurrency days are listed ahead, so the
+/// receiver can read the first objects while the rest are listed. Stops (without error) when
+/// the receiver is gone.
+pub async fn send_objects(
+    client: &Client,
+    bucket: &str,
+    days: Vec<DayFolder>,
+    budget: &Budget,
+    to: &mpsc::Sender<LogObject>,
+) -> Result<ListStats, S3Error> {
+    let lister = &Lister::new(client, bucket, budget);
+    let mut listed = futures::stream::iter(
+        days.into_iter()
+            .map(|day| async move { lister.objects(&day.prefix, day.folder).await }),
+    )
+    .buffered(budget.concurrency());
+    let mut objects = 0;
+    'days: while let Some(day) = listed.next().await {
+        let mut day = day?;
+        day.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        for object in day {
+            if to.send(object).await.is_err() {
+                break 'days;
+            }
+            objects += 1;
+        }
+    }
+    Ok(ListStats {
+        list_requests: lister.list_requests.load(Relaxed),
+        objects,
+    })
+}
+
+/// Lists the objects of some of the trail's folders that `selection` takes, pruned as
+/// [`day_folders`] does, all of them, in key order.
+pub async fn list_objects(
+    client: &Client,
+    location: &S3Location,
+    selection: &Selection,
+    folders: &[TrailFolder],
+    budget: &Budget,
+) -> Result<(Vec<LogObject>, ListStats), S3Error> {
+    let root = trail_root(client, location, budget).await?;
+    let (days, walked) =
+        day_folders(client, &location.bucket, &root, selection, folders, budget).await?;
+    let lister = &Lister::new(client, &location.bucket, budget);
     let mut objects = lister
-        .each(days, |(folder, _, prefix)| async move {
-            lister.objects(&prefix, folder).await
+        .each(days, |day| async move {
+            lister.objects(&day.prefix, day.folder).await
         })
         .await?;
     // Listed concurrently, read in one order: the same run twice reads alike.
     objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     let stats = ListStats {
-        list_requests: lister.list_requests.load(Relaxed),
+        list_requests: walked + lister.list_requests.load(Relaxed),
         objects: objects.len() as u64,
     };
     Ok((objects, stats))
@@ -484,15 +588,24 @@ pub async fn get_object_with_metadata(
         .await
         .map_err(|e| get_error(AwsError::from_sdk(&e, "S3", &endpoint(client))))?;
     let metadata = output.metadata().cloned().unwrap_or_default();
-    // The body broke off after the answer began: a network failure, worth a later try.
-    let body = output.body.collect().await.map_err(|e| {
-        get_error(AwsError {
-            kind: AwsFailure::Transient,
-            code: None,
-            message: DisplayErrorContext(&e).to_string(),
-        })
-    })?;
-    Ok((body.into_bytes().to_vec(), metadata))
+    // Copied chunk by chunk into one buffer of the object's size: collecting the body whole and
+    // then copying it out would hold the object twice, and a backfill holds many at once.
+    let size = output.content_length().unwrap_or(0).clamp(0, 1 << 30) as usize;
+    let (mut body, mut bytes) = (output.body, Vec::with_capacity(size));
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => return Ok((bytes, metadata)),
+            // The body broke off after the answer began: a network failure, worth a later try.
+            Err(e) => {
+                return Err(get_error(AwsError {
+                    kind: AwsFailure::Transient,
+                    code: None,
+                    message: DisplayErrorContext(&e).to_string(),
+                }))
+            }
+        }
+    }
 }
 
 /// How a message names the S3 endpoint asked: the override, or AWS's for the client's region.
@@ -515,7 +628,16 @@ struct Lister<'a> {
     list_requests: AtomicU64,
 }
 
-impl Lister<'_> {
+impl<'a> Lister<'a> {
+    fn new(client: &'a Client, bucket: &'a str, budget: &'a Budget) -> Self {
+        Lister {
+            client,
+            bucket,
+            budget,
+            list_requests: AtomicU64::new(0),
+        }
+    }
+
     fn list_error<E>(&self, prefix: &str, e: &SdkError<E, HttpResponse>) -> S3Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -782,6 +904,41 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    /// Clones of a budget share it: requests from two of them (listing and reading side by
+    /// side) are never more in flight together than the budget's concurrency.
+    #[tokio::test(start_paused = true)]
+    async fn clones_share_the_requests_in_flight() {
+        let budget = Budget::new(3, None);
+        let (now, most) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let calls = (0..20).map(|i| {
+            let (budget, now, most) = (budget.clone(), now.clone(), most.clone());
+            tokio::spawn(async move {
+                budget
+                    .call(
+                        if i % 2 == 0 {
+                            "ListObjectsV2"
+                        } else {
+                            "GetObject"
+                        },
+                        || {
+                            let (now, most) = (now.clone(), most.clone());
+                            async move {
+                                most.fetch_max(now.fetch_add(1, Relaxed) + 1, Relaxed);
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                now.fetch_sub(1, Relaxed);
+                                Ok(())
+                            }
+                        },
+                    )
+                    .await
+            })
+        });
+        for call in futures::future::join_all(calls).await {
+            call.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Relaxed), 3);
     }
 
     #[test]

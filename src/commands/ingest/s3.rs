@@ -147,7 +147,7 @@ struct ObjectAcks {
     bytes: u64,
 }
 
-/// The backfill's progress as reported: objects and bytes of the listing done.
+/// The backfill's progress as reported: objects and bytes listed so far, and done.
 struct Report {
     backfill: Backfill,
     source: String,
@@ -200,6 +200,14 @@ impl Progress {
         }
     }
 
+    /// One more object to read, found by the listing (which goes on while objects are read).
+    fn listed(&mut self, size: u64) {
+        if let Some(r) = &mut self.report {
+            r.listed += 1;
+            r.bytes_total += size;
+        }
+    }
+
     fn read(&mut self, url: &Arc<str>, events: u64) {
         self.objects.entry(url.clone()).or_default().events = Some(events);
         self.settle(url);
@@ -236,69 +244,24 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         .as_deref()
         .map(DoneObjects::open)
         .transpose()?;
-    // OpenSearch first: a mistake there should not wait for a long listing.
-    let pipeline = args.output.pipeline().await?;
     let client = s3::client(args.s3.endpoint_url.as_deref()).await;
     let budget = Budget::new(args.s3.s3_concurrency, args.s3.s3_requests_per_second);
     let started = Instant::now();
-    let folders: &[TrailFolder] = if args.s3.no_insights {
+    // The location first: one request tells a wrong one, before OpenSearch's checks (index
+    // templates, findings) and long before the listing.
+    let root = match s3::trail_root(&client, &location, &budget).await {
+        Ok(root) => root,
+        // The location is the user's mistake: say so with the fix, exit as a usage error.
+        Err(e @ s3::S3Error::NoTrail { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e) => return Err(anyhow::Error::from(e).context(LISTING)),
+    };
+    // OpenSearch next: a mistake there should not wait for a long listing.
+    let pipeline = args.output.pipeline().await?;
+    let folders: &'static [TrailFolder] = if args.s3.no_insights {
         &[TrailFolder::Logs]
     } else {
         &[TrailFolder::Logs, TrailFolder::Insights]
     };
-    let (objects, listed) = match s3::list_objects(&client, &location, &selection, folders, &budget).await {
-        Ok(listed) => listed,
-        // The location is the user's mistake: say so with the fix, exit as a usage error.
-        Err(e @ s3::S3Error::NoTrail { .. }) => return Err(UsageError(e.to_string()).into()),
-        Err(e) => return Err(anyhow::Error::from(e).context(
-            "listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)",
-        )),
-    };
-    let digests = match &keys {
-        Some(keys) => {
-            // Digest files cover the log files; Insights files are not checked.
-            let logs: Vec<_> = objects
-                .iter()
-                .filter(|o| o.folder == TrailFolder::Logs)
-                .cloned()
-                .collect();
-            let report = digests::validate(&client, &location, &selection, &logs, keys, &budget)
-                .await
-                .context("validating the trail's digest files")?;
-            // Each problem is a finding too: where a security engineer looks for incidents.
-            if let Some(findings) = &pipeline.findings {
-                let trail = format!("s3://{}/{}", location.bucket, location.prefix);
-                let new = findings
-                    .record(integrity::findings(&report, &trail, chrono::Utc::now()))
-                    .await
-                    .context("writing the integrity findings")?;
-                if !new.is_empty() {
-                    tracing::info!(
-                        findings = new.len(),
-                        index = %findings.settings().index,
-                        "log file integrity problems written as findings"
-                    );
-                }
-            }
-            Some(report)
-        }
-        None => None,
-    };
-    let todo: Vec<_> = objects
-        .into_iter()
-        .filter(|o| {
-            done.as_ref()
-                .is_none_or(|d| !d.contains(&location.object_url(&o.key)))
-        })
-        .collect();
-    tracing::info!(
-        list_requests = listed.list_requests,
-        objects = listed.objects,
-        to_read = todo.len(),
-        "listed s3://{}/{}",
-        location.bucket,
-        location.prefix
-    );
 
     let stats = pipeline.stats.clone();
     let dead_letters = pipeline.sink.dead_letters().clone();
@@ -316,44 +279,59 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
             backfill: Backfill::new(args.s3.progress_every),
             source: source.clone(),
             started,
-            listed: todo.len() as u64,
-            bytes_total: todo.iter().map(|o| o.size).sum(),
+            listed: 0,
+            bytes_total: 0,
             done: 0,
             bytes_done: 0,
             events: 0,
         }),
     }));
-    let in_flight = Arc::new(Semaphore::new(KIB_IN_FLIGHT as usize));
+
+    // Three stages joined by bounded channels, so that none waits on another's latency: the
+    // listing hands on each day's objects as soon as that day is listed; the fetcher keeps up to
+    // the budget's concurrency GetObjects going (in a task of its own, so they go on while the
+    // reader decodes); the reader decodes in key order. Listing and fetching share the budget.
+    let (keys_tx, keys_rx) = mpsc::channel::<s3::LogObject>(KEYS_AHEAD);
+    let lister = {
+        let (client, bucket, selection, budget) = (
+            client.clone(),
+            location.bucket.clone(),
+            selection.clone(),
+            budget.clone(),
+        );
+        let source = source.clone();
+        tokio::spawn(async move {
+            let (days, walked) =
+                s3::day_folders(&client, &bucket, &root, &selection, folders, &budget).await?;
+            let listed = s3::send_objects(&client, &bucket, days, &budget, &keys_tx).await?;
+            tracing::info!(
+                list_requests = walked + listed.list_requests,
+                objects = listed.objects,
+                "listed {source}"
+            );
+            Ok::<_, s3::S3Error>(())
+        })
+    };
+    let (fetched_tx, mut fetched_rx) = mpsc::channel::<Fetched>(budget.concurrency());
+    let fetcher = {
+        let (client, location, budget) = (client.clone(), location.clone(), budget.clone());
+        let (progress, validating) = (progress.clone(), keys.is_some());
+        tokio::spawn(fetch(
+            keys_rx, fetched_tx, client, location, budget, progress, validating,
+        ))
+    };
 
     let (tx, rx) = mpsc::channel::<Vec<RawEvent>>(4);
     let reader_progress = progress.clone();
     let reader_stats = stats.clone();
+    let reader_location = location.clone();
     let reader = tokio::spawn(async move {
         let mut sum = InputStats::default();
         let mut incomplete = Vec::new();
         let (mut files, mut bytes) = (0u64, 0u64);
-        // Objects are fetched up to the budget's concurrency ahead of the reader and handed to
-        // it in key order: GetObject's latency overlaps with reading, the checkpoint follows the
-        // same order as one at a time, and memory stays bounded by KIB_IN_FLIGHT (permits are
-        // taken in order, so the object the reader waits for is never starved by later ones).
-        let mut bodies = futures::stream::iter(todo.into_iter().map(|object| {
-            let (client, bucket, budget) =
-                (client.clone(), location.bucket.clone(), budget.clone());
-            let in_flight = in_flight.clone();
-            async move {
-                let kib = object
-                    .size
-                    .div_ceil(1024)
-                    .clamp(1, u64::from(KIB_IN_FLIGHT)) as u32;
-                let permit = in_flight.acquire_many_owned(kib).await;
-                let body = s3::get_object_within(&client, &bucket, &object.key, &budget).await;
-                (object, body, permit)
-            }
-        }))
-        .buffered(budget.concurrency());
-        while let Some((object, body, permit)) = bodies.next().await {
+        while let Some((object, body, permit)) = fetched_rx.recv().await {
             let body = body?;
-            let url: Arc<str> = Arc::from(location.object_url(&object.key));
+            let url: Arc<str> = Arc::from(reader_location.object_url(&object.key));
             // Registered before any of its events can be acknowledged.
             reader_progress.lock().unwrap().objects.insert(
                 url.clone(),
@@ -405,8 +383,45 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         })
         .await;
     let read = reader.await.context("the S3 reader panicked")?;
+    if read.is_err() {
+        // The run fails anyway: no need to walk the rest of a long window first.
+        lister.abort();
+    }
+    let logs = fetcher.await.context("the S3 fetcher panicked")?;
+    match lister.await {
+        // A listing that failed part-way ended the reading early: that is the error to tell.
+        Ok(listed) => listed.context(LISTING)?,
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => return Err(e).context("the S3 lister panicked"),
+    }
     delivered?;
     let (read, files, bytes, incomplete) = read?;
+
+    let digests = match &keys {
+        Some(keys) => {
+            // Digest files cover the log files; Insights files are not checked.
+            let report = digests::validate(&client, &location, &selection, &logs, keys, &budget)
+                .await
+                .context("validating the trail's digest files")?;
+            // Each problem is a finding too: where a security engineer looks for incidents.
+            if let Some(findings) = &pipeline.findings {
+                let trail = format!("s3://{}/{}", location.bucket, location.prefix);
+                let new = findings
+                    .record(integrity::findings(&report, &trail, chrono::Utc::now()))
+                    .await
+                    .context("writing the integrity findings")?;
+                if !new.is_empty() {
+                    tracing::info!(
+                        findings = new.len(),
+                        index = %findings.settings().index,
+                        "log file integrity problems written as findings"
+                    );
+                }
+            }
+            Some(report)
+        }
+        None => None,
+    };
     let mut progress = progress.lock().unwrap();
     if let Some(e) = progress.error.take() {
         return Err(e.into());
@@ -427,6 +442,75 @@ pub async fn run(args: IngestArgs, location: S3Location) -> Result<IngestSummary
         digests,
         dead_letter_file: args.output.dead_letter_file.clone(),
     })
+}
+
+/// What a failed listing is reported with.
+const LISTING: &str = "listing the trail's log files (is the location s3://BUCKET/PREFIX, with the trail's AWSLogs/ under PREFIX?)";
+
+/// Objects listed and not yet fetched, at most: a listing that runs ahead of the reader waits.
+const KEYS_AHEAD: usize = 1024;
+
+/// An object fetched (or the error that fetching it ended with), holding its share of
+/// `KIB_IN_FLIGHT` until it is decoded.
+type Fetched = (
+    s3::LogObject,
+    Result<Vec<u8>, s3::S3Error>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
+/// Fetches the listed objects not in the checkpoint, up to the budget's concurrency at once, and
+/// hands them on in key order; memory stays bounded by `KIB_IN_FLIGHT` (permits are taken in
+/// order, so the object the reader waits for is never starved by later ones). Returns the log
+/// files listed (checkpointed or not) when `validating`, for the digests to cover.
+async fn fetch(
+    mut keys: mpsc::Receiver<s3::LogObject>,
+    to: mpsc::Sender<Fetched>,
+    client: aws_sdk_s3::Client,
+    location: S3Location,
+    budget: Budget,
+    progress: Arc<Mutex<Progress>>,
+    validating: bool,
+) -> Vec<s3::LogObject> {
+    let in_flight = Arc::new(Semaphore::new(KIB_IN_FLIGHT as usize));
+    let mut logs = Vec::new();
+    let todo = futures::stream::poll_fn(|cx| keys.poll_recv(cx)).filter(|object| {
+        if validating && object.folder == TrailFolder::Logs {
+            logs.push(object.clone());
+        }
+        let mut progress = progress.lock().unwrap();
+        let to_read = progress
+            .done
+            .as_ref()
+            .is_none_or(|d| !d.contains(&location.object_url(&object.key)));
+        if to_read {
+            progress.listed(object.size);
+        }
+        std::future::ready(to_read)
+    });
+    let mut bodies = todo
+        .map(|object| {
+            let (client, bucket, budget) =
+                (client.clone(), location.bucket.clone(), budget.clone());
+            let in_flight = in_flight.clone();
+            async move {
+                let kib = object
+                    .size
+                    .div_ceil(1024)
+                    .clamp(1, u64::from(KIB_IN_FLIGHT)) as u32;
+                // Never closed, so acquiring cannot fail.
+                let permit = in_flight.acquire_many_owned(kib).await.ok();
+                let body = s3::get_object_within(&client, &bucket, &object.key, &budget).await;
+                (object, body, permit)
+            }
+        })
+        .buffered(budget.concurrency());
+    while let Some(fetched) = bodies.next().await {
+        if to.send(fetched).await.is_err() {
+            break;
+        }
+    }
+    drop(bodies);
+    logs
 }
 
 #[cfg(test)]
