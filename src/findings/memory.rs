@@ -74,6 +74,12 @@ pub fn identity_hash(identity: &Identity) -> u64 {
 /// 64 bits: two different tuples share a hash with odds of about n²/2⁶⁵ (10⁻⁷ for a million
 /// tuples), and then one finding is missed; no finding is ever invented by it.
 pub fn value_hash(identity: &Identity, kind: Kind, value: &str) -> u64 {
+    value_hash_of(identity_hash(identity), kind, value)
+}
+
+/// [`value_hash`] from the identity's [`identity_hash`], computed once for all the values of
+/// an event.
+pub fn value_hash_of(identity: u64, kind: Kind, value: &str) -> u64 {
     let mut h = DefaultHasher::new();
     identity.hash(&mut h);
     kind.hash(&mut h);
