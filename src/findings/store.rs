@@ -4,7 +4,6 @@
 use super::finding::Finding;
 use super::FindingsError;
 use crate::sink::opensearch::{truncate, Client};
-use opensearch::http::Method;
 use serde_json::{json, Value};
 
 /// The index's settings and mapping as `PUT /<index>` takes them: `mappings/findings-index.json`,
@@ -20,24 +19,14 @@ pub fn mapping() -> Value {
 
 /// Creates the index with its mapping unless it exists.
 pub async fn ensure_index(client: &Client, index: &str) -> Result<(), FindingsError> {
-    let path = format!("/{index}");
-    let (status, _) = client.json(Method::Head, &path, &[], None).await?;
-    if status == 200 {
-        return Ok(());
+    match client.ensure_index(index, &mapping()).await? {
+        None => Ok(()),
+        Some((status, body)) => Err(FindingsError::refused(
+            "creating the findings index",
+            status,
+            truncate(&body.to_string(), 500),
+        )),
     }
-    let (status, body) = client
-        .json(Method::Put, &path, &[], Some(&mapping()))
-        .await?;
-    // Another process may have created it in between: then it exists, as wanted.
-    let exists = body["error"]["type"].as_str() == Some("resource_already_exists_exception");
-    if status == 200 || exists {
-        return Ok(());
-    }
-    Err(FindingsError::refused(
-        "creating the findings index",
-        status,
-        truncate(&body.to_string(), 500),
-    ))
 }
 
 /// Writes `findings` with `create`; returns, for each, whether this call created it (false: it

@@ -272,6 +272,25 @@ impl Client {
         Ok((status, value))
     }
 
+    /// Creates `index` with `body` (settings and mapping) unless it exists: `None` when it
+    /// exists afterwards, else the refusal (status and answer) for the caller to name. A HEAD
+    /// first, so that a user allowed to write but not to create an existing index passes.
+    pub async fn ensure_index(
+        &self,
+        index: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<(u16, serde_json::Value)>, ConnectError> {
+        let path = format!("/{index}");
+        let (status, _) = self.json(Method::Head, &path, &[], None).await?;
+        if status == 200 {
+            return Ok(None);
+        }
+        let (status, answer) = self.json(Method::Put, &path, &[], Some(body)).await?;
+        // Another process may have created it in between: then it exists, as wanted.
+        let exists = answer["error"]["type"].as_str() == Some("resource_already_exists_exception");
+        Ok((status != 200 && !exists).then_some((status, answer)))
+    }
+
     /// A POST with an NDJSON body (`_msearch`, a small `_bulk`), the answer parsed as
     /// [`Client::json`] does.
     pub async fn ndjson(
