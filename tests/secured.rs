@@ -279,8 +279,10 @@ impl Cast {
 /// (when given), and asserts that no byte it printed holds any of `secrets`.
 fn run(args: &[&str], password: Option<&str>, secrets: &[&str]) -> Output {
     let mut cmd = trailscope_cmd(args);
-    // Findings on: the shipped writer role must cover their searches and their index.
+    // Findings and the lineage index on: the shipped writer role must cover their searches
+    // and their indices.
     cmd.env_remove("TRAILSCOPE_NO_FINDINGS");
+    cmd.env_remove("TRAILSCOPE_NO_LINEAGE");
     cmd.env("TRAILSCOPE_LOG", "trace");
     cmd.env_remove("TRAILSCOPE_OPENSEARCH_PASSWORD");
     if let Some(p) = password {
@@ -784,7 +786,8 @@ fn the_writer_role_grants_only_what_forward_calls() {
         .collect();
     // GET / (ping), GET _cluster/health and _cluster/settings (the shard budget, before a new
     // daily index), GET _index_template/<name> (template check at start), POST _bulk, and the
-    // findings' POST _msearch (when did an identity first do this?).
+    // findings' POST _msearch (when did an identity first do this?), and the lineage index's
+    // POST _mget (who minted this key?).
     assert_eq!(
         cluster,
         [
@@ -793,11 +796,12 @@ fn the_writer_role_grants_only_what_forward_calls() {
             "cluster:monitor/state",
             "indices:admin/index_template/get",
             "indices:data/write/bulk",
-            "indices:data/read/msearch"
+            "indices:data/read/msearch",
+            "indices:data/read/mget"
         ]
     );
     let index = writer["index_permissions"].as_array().unwrap();
-    assert_eq!(index.len(), 4);
+    assert_eq!(index.len(), 5);
     assert_eq!(index[0]["index_patterns"], json!(["cloudtrail-*"]));
     // forward --checkpoint-index: create the state index, GET and PUT its documents, _count
     // (/readyz). Reading is allowed there and nowhere else.
@@ -832,6 +836,21 @@ fn the_writer_role_grants_only_what_forward_calls() {
     assert_eq!(
         index[3]["allowed_actions"],
         json!(["indices:data/read/search"])
+    );
+    // The lineage index: created with its mapping by the first run, minted credentials written
+    // with `create`, read back by id only (`_mget`).
+    assert_eq!(index[4]["index_patterns"], json!(["trailscope-lineage"]));
+    assert_eq!(
+        index[4]["allowed_actions"],
+        json!([
+            "indices:admin/get",
+            "indices:admin/create",
+            "indices:admin/mapping/put",
+            "indices:data/write/index",
+            "indices:data/write/bulk[s]",
+            "indices:data/read/mget",
+            "indices:data/read/mget[shard]"
+        ])
     );
     // The events: written, and searched by the findings (the only reads); never deleted.
     let events: Vec<&str> = index[0]["allowed_actions"]

@@ -1,0 +1,155 @@
+//! The lineage index: its mapping, writing documents with `create`, reading them by id.
+
+use super::LineageError;
+use crate::event::minting::Minted;
+use crate::sink::opensearch::Client;
+use opensearch::http::Method;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The index's settings and mapping as `PUT /<index>` takes them.
+pub const INDEX: &str = include_str!("../../mappings/lineage-index.json");
+
+/// The default name (`--lineage-index`): one index whatever the events' prefix, as the findings
+/// index; an access key id is unique across AWS, so prefixes cannot collide in it.
+pub const DEFAULT_INDEX: &str = "trailscope-lineage";
+
+/// The mapping of the lineage index (`dynamic: false`: only these fields are searchable).
+pub fn mapping() -> Value {
+    // A unit test parses the file, so this cannot fail in a build that passed its tests.
+    serde_json::from_str(INDEX).expect("mappings/lineage-index.json is JSON")
+}
+
+/// Creates the index with its mapping unless it exists.
+pub async fn ensure_index(client: &Client, index: &str) -> Result<(), LineageError> {
+    match client.ensure_index(index, &mapping()).await? {
+        None => Ok(()),
+        Some((status, body)) => Err(LineageError::refused(
+            "creating the lineage index",
+            status,
+            &body,
+        )),
+    }
+}
+
+/// Writes `minted` with `create`, `_id` = the access key; returns, for each, whether this call
+/// created it (false: it was there already, e.g. a replay).
+pub async fn create(
+    client: &Client,
+    index: &str,
+    minted: &[&Minted],
+) -> Result<Vec<bool>, LineageError> {
+    if minted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut body = String::new();
+    for m in minted {
+        body.push_str(&json!({"create": {"_index": index, "_id": m.access_key}}).to_string());
+        body.push('\n');
+        body.push_str(&serde_json::to_string(m).map_err(LineageError::Encode)?);
+        body.push('\n');
+    }
+    let (status, answer) = client.ndjson("/_bulk", body).await?;
+    if status != 200 {
+        return Err(LineageError::refused("writing lineage", status, &answer));
+    }
+    let items = answer["items"]
+        .as_array()
+        .filter(|i| i.len() == minted.len())
+        .ok_or(LineageError::Unreadable {
+            what: "writing lineage",
+            missing: "one item per document",
+        })?;
+    items
+        .iter()
+        .map(|item| match item["create"]["status"].as_u64() {
+            Some(201) => Ok(true),
+            Some(409) => Ok(false),
+            status => Err(LineageError::refused(
+                "writing a lineage document",
+                status.unwrap_or(0) as u16,
+                &item["create"]["error"],
+            )),
+        })
+        .collect()
+}
+
+/// The documents of `keys` that exist, by key: one `_mget` (real-time: a document written a
+/// moment ago is read without waiting for a refresh). A missing index holds none.
+pub async fn get(
+    client: &Client,
+    index: &str,
+    keys: &[&str],
+) -> Result<HashMap<String, Minted>, LineageError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (status, answer) = client
+        .json(
+            Method::Post,
+            &format!("/{index}/_mget"),
+            &[],
+            Some(&json!({"ids": keys})),
+        )
+        .await?;
+    if status == 404 && answer["error"]["type"] == "index_not_found_exception" {
+        return Ok(HashMap::new());
+    }
+    if status != 200 {
+        return Err(LineageError::refused("reading lineage", status, &answer));
+    }
+    let docs = answer["docs"].as_array().ok_or(LineageError::Unreadable {
+        what: "reading lineage",
+        missing: "docs",
+    })?;
+    let mut found = HashMap::with_capacity(docs.len());
+    for doc in docs {
+        if !doc["error"].is_null() {
+            return Err(LineageError::refused(
+                "reading a lineage document",
+                doc["status"].as_u64().unwrap_or(0) as u16,
+                &doc["error"],
+            ));
+        }
+        if doc["found"] != true {
+            continue;
+        }
+        // A document that is not one of ours (written by hand) is as good as none: the
+        // readers fall back to the events' search.
+        if let Ok(m) = serde_json::from_value::<Minted>(doc["_source"].clone()) {
+            found.insert(m.access_key.clone(), m);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mapping_file_is_json_with_every_field_a_document_has() {
+        let mapping = mapping();
+        let properties = mapping["mappings"]["properties"].as_object().unwrap();
+        let doc = Minted {
+            access_key: "ASIA1".into(),
+            parent: Some("AKIA1".into()),
+            parent_type: Some("IAMUser".into()),
+            parent_arn: Some("arn:aws:iam::1:user/u".into()),
+            minted_by: "GetSessionToken".into(),
+            minted_at: chrono::DateTime::UNIX_EPOCH,
+            minting_event: Some("e".into()),
+            session_arn: Some("s".into()),
+            account: Some("1".into()),
+            source_identity: Some("alice".into()),
+            expiration: Some("x".into()),
+            expires_at: Some(chrono::DateTime::UNIX_EPOCH),
+        };
+        let doc = serde_json::to_value(&doc).unwrap();
+        for field in doc.as_object().unwrap().keys() {
+            assert!(properties.contains_key(field), "{field} is not mapped");
+        }
+        assert_eq!(properties.len(), doc.as_object().unwrap().len());
+        assert_eq!(mapping["mappings"]["dynamic"], "false");
+    }
+}
