@@ -105,9 +105,15 @@ pub async fn get(
     let mut found = HashMap::with_capacity(docs.len());
     for doc in docs {
         if !doc["error"].is_null() {
+            // A refused document carries no status, only the error's type.
+            let status = match doc["status"].as_u64() {
+                Some(status) => status as u16,
+                None if doc["error"]["type"] == "security_exception" => 403,
+                None => 0,
+            };
             return Err(LineageError::refused(
                 "reading a lineage document",
-                doc["status"].as_u64().unwrap_or(0) as u16,
+                status,
                 &doc["error"],
             ));
         }
