@@ -2,7 +2,7 @@
 
 use super::LineageError;
 use crate::event::minting::Minted;
-use crate::sink::opensearch::Client;
+use crate::sink::opensearch::{Client, CreateError};
 use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -39,39 +39,24 @@ pub async fn create(
     index: &str,
     minted: &[&Minted],
 ) -> Result<Vec<bool>, LineageError> {
-    if minted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut body = String::new();
-    for m in minted {
-        body.push_str(&json!({"create": {"_index": index, "_id": m.access_key}}).to_string());
-        body.push('\n');
-        body.push_str(&serde_json::to_string(m).map_err(LineageError::Encode)?);
-        body.push('\n');
-    }
-    let (status, answer) = client.ndjson("/_bulk", body).await?;
-    if status != 200 {
-        return Err(LineageError::refused("writing lineage", status, &answer));
-    }
-    let items = answer["items"]
-        .as_array()
-        .filter(|i| i.len() == minted.len())
-        .ok_or(LineageError::Unreadable {
+    let docs = minted
+        .iter()
+        .map(|m| Ok((m.access_key.as_str(), serde_json::to_string(m)?)))
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(LineageError::Encode)?;
+    client.create_each(index, &docs).await.map_err(|e| match e {
+        CreateError::Connect(e) => e.into(),
+        CreateError::Request { status, answer } => {
+            LineageError::refused("writing lineage", status, &answer)
+        }
+        CreateError::Unreadable => LineageError::Unreadable {
             what: "writing lineage",
             missing: "one item per document",
-        })?;
-    items
-        .iter()
-        .map(|item| match item["create"]["status"].as_u64() {
-            Some(201) => Ok(true),
-            Some(409) => Ok(false),
-            status => Err(LineageError::refused(
-                "writing a lineage document",
-                status.unwrap_or(0) as u16,
-                &item["create"]["error"],
-            )),
-        })
-        .collect()
+        },
+        CreateError::Item { status, error } => {
+            LineageError::refused("writing a lineage document", status, &error)
+        }
+    })
 }
 
 /// The documents of `keys` that exist, by key: one `_mget` (real-time: a document written a
