@@ -177,6 +177,13 @@ async fn seed(stack: &Stack) -> (String, tempfile::TempDir) {
 }
 
 fn audit(dir: &Path, prefix: &str, args: &[&str]) -> String {
+    ok(audit_cmd(dir, prefix, args)
+        .output()
+        .expect("run trailscope"))
+}
+
+/// `trailscope audit` of the scenario's day in `prefix`, then `args`.
+fn audit_cmd(dir: &Path, prefix: &str, args: &[&str]) -> std::process::Command {
     let url = opensearch_url();
     let mut all = vec![
         "audit",
@@ -190,10 +197,9 @@ fn audit(dir: &Path, prefix: &str, args: &[&str]) -> String {
         "2026-01-11",
     ];
     all.extend_from_slice(args);
-    ok(trailscope_cmd(&all)
-        .current_dir(dir)
-        .output()
-        .expect("run trailscope"))
+    let mut cmd = trailscope_cmd(&all);
+    cmd.current_dir(dir);
+    cmd
 }
 
 fn json_audit(dir: &Path, prefix: &str, args: &[&str]) -> Value {
@@ -485,25 +491,12 @@ async fn delete_index(stack: &Stack, index: &str) {
 
 /// `audit` reading the lineage index `lineage` (or none: `--no-lineage`), JSON.
 fn audit_lineage(dir: &Path, prefix: &str, lineage: Option<&str>, args: &[&str]) -> Value {
-    let url = opensearch_url();
-    let mut all = vec![
-        "audit",
-        "--opensearch-url",
-        &url,
-        "--index-prefix",
-        prefix,
-        "--since",
-        "2026-01-10",
-        "--until",
-        "2026-01-11",
-    ];
-    all.extend_from_slice(args);
-    let mut cmd = trailscope_cmd(&all);
+    let mut cmd = audit_cmd(dir, prefix, args);
     if let Some(index) = lineage {
         cmd.env_remove("TRAILSCOPE_NO_LINEAGE")
             .env("TRAILSCOPE_LINEAGE_INDEX", index);
     }
-    let out = ok(cmd.current_dir(dir).output().unwrap());
+    let out = ok(cmd.output().unwrap());
     if args.contains(&"json") {
         serde_json::from_str(&out).unwrap()
     } else {
