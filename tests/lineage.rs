@@ -656,6 +656,15 @@ async fn the_lineage_index_holds_each_minted_key_once_whatever_the_order() {
         orphan["lineage"]["parent"],
         json!({"kind": "unknown_outside_period"})
     );
+    // A lineage index that was never written: no root is reported, rather than "unknown".
+    let never = audit_lineage(
+        dir.path(),
+        &prefix,
+        Some(&unique("t-lineage-never")),
+        &["--access-key", DEEP_KEY, "--format", "json"],
+    );
+    assert_eq!(never["lineage"].get("root"), None, "{never:#}");
+    assert_eq!(never["lineage"]["parent"]["by"], CROSS_KEY);
 
     stack.cleanup(&prefix).await;
     delete_index(&stack, &lineage).await;

@@ -257,8 +257,11 @@ pub async fn discover(
         Identity::AccessKey(k) => parent_of(client, pattern, lineage, k).await?,
         _ => None,
     };
+    // No root where no lineage index was ever written: "unknown" would then say nothing.
     let origin = match (root, lineage) {
-        (Identity::AccessKey(k), Some(index)) if is_temporary(k) => {
+        (Identity::AccessKey(k), Some(index))
+            if is_temporary(k) && crate::lineage::store::exists(client, index).await? =>
+        {
             root::resolve(client, index, &[k.as_str()])
                 .await?
                 .remove(k.as_str())
