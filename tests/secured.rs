@@ -169,6 +169,29 @@ impl Node {
         password
     }
 
+    /// A writer made before `index` was added to the shipped role: the role without that entry,
+    /// limited to the cast's prefix. Returns (user, role, password).
+    async fn writer_without(&self, cast: &Cast, index: &str) -> (String, String, String) {
+        let mut role: Value = serde_json::from_str(WRITER_ROLE).unwrap();
+        role["index_permissions"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p["index_patterns"] != json!([index]));
+        let (user, role_name) = (
+            format!("old{}", cast.writer_user),
+            format!("old{}", cast.roles[0]),
+        );
+        let password = self
+            .user_with_role(
+                &user,
+                &role.to_string(),
+                &role_name,
+                &format!("{}*", cast.prefix),
+            )
+            .await;
+        (user, role_name, password)
+    }
+
     async fn count(&self, prefix: &str) -> u64 {
         self.request(Method::Post, &format!("/{prefix}*/_refresh"), None)
             .await;
@@ -975,23 +998,7 @@ async fn a_writer_without_the_findings_grants_is_told_the_fix() {
         &cast.passwords(),
     );
     ok(out);
-    let mut role: Value = serde_json::from_str(WRITER_ROLE).unwrap();
-    role["index_permissions"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|p| p["index_patterns"] != json!(["trailscope-findings"]));
-    let (user, role_name) = (
-        format!("old{}", cast.writer_user),
-        format!("old{}", cast.roles[0]),
-    );
-    let password = node
-        .user_with_role(
-            &user,
-            &role.to_string(),
-            &role_name,
-            &format!("{}*", cast.prefix),
-        )
-        .await;
+    let (user, role_name, password) = node.writer_without(&cast, "trailscope-findings").await;
     let stack = Stack::connect().await;
     let group = format!("/test/{}", unique("nofind"));
     let events = synthetic::events(
@@ -1165,23 +1172,7 @@ async fn the_writer_role_covers_the_lineage_index_and_its_reads() {
 
     // A role made before the lineage index: the start fails at once with the exit code of
     // refused permissions and both fixes; with --no-lineage the same user ingests.
-    let mut role: Value = serde_json::from_str(WRITER_ROLE).unwrap();
-    role["index_permissions"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|p| p["index_patterns"] != json!(["trailscope-lineage"]));
-    let (old_user, old_role) = (
-        format!("old{}", cast.writer_user),
-        format!("old{}", cast.roles[0]),
-    );
-    let password = node
-        .user_with_role(
-            &old_user,
-            &role.to_string(),
-            &old_role,
-            &format!("{}*", cast.prefix),
-        )
-        .await;
+    let (old_user, old_role, password) = node.writer_without(&cast, "trailscope-lineage").await;
     let file = dir.path().join("derived.json");
     let old_ingest = |extra: &[&str]| {
         let dead = dir.path().join("old-dead.ndjson");
