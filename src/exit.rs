@@ -3,9 +3,11 @@
 //! supervisor (systemd, Kubernetes, cron) can tell from them whether a restart can help.
 
 use crate::audit::policy::PolicyError;
+use crate::audit::AuditError;
 use crate::config::ConfigError;
 use crate::findings::registry::RegistryError;
 use crate::findings::FindingsError;
+use crate::lineage::LineageError;
 use crate::pipeline::PipelineError;
 use crate::sink::opensearch::ConnectError;
 use crate::sink::SinkError;
@@ -84,7 +86,22 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return match e {
             FindingsError::Connect(e) => of(e),
             FindingsError::Policies(e) => of(e),
+            FindingsError::Lineage(e) => of(e),
             FindingsError::Forbidden { .. } => Some(AUTH),
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<AuditError>() {
+        return match e {
+            AuditError::Connect(e) => of(e),
+            AuditError::Lineage(e) => of(e),
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<LineageError>() {
+        return match e {
+            LineageError::Connect(e) => of(e),
+            LineageError::Forbidden { .. } => Some(AUTH),
             _ => None,
         };
     }
@@ -101,6 +118,7 @@ fn of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             PipelineError::Sink(e) => of(e),
             PipelineError::DeadLetter(e) => of(e),
             PipelineError::Findings(e) => of(e),
+            PipelineError::Lineage(e) => of(e),
             PipelineError::Cancelled => None,
         };
     }
@@ -232,6 +250,22 @@ mod tests {
             code(&sqs(AwsFailure::Transient).context("SQS kept failing")),
             UNREACHABLE
         );
+        // The lineage index refused for lack of a permission: at start, in the pipeline (a
+        // failed batch), inside the findings (their roots) and inside audit.
+        let forbidden = || LineageError::refused("creating the lineage index", 403, &"x".into());
+        assert!(matches!(forbidden(), LineageError::Forbidden { .. }));
+        assert!(forbidden().to_string().contains("--no-lineage"));
+        let start: anyhow::Error = forbidden().into();
+        assert_eq!(code(&start.context("starting")), AUTH);
+        let batch: anyhow::Error = PipelineError::Lineage(forbidden()).into();
+        assert_eq!(code(&batch), AUTH);
+        let roots: anyhow::Error = FindingsError::Lineage(forbidden()).into();
+        assert_eq!(code(&roots), AUTH);
+        let audit: anyhow::Error = AuditError::Lineage(forbidden()).into();
+        assert_eq!(code(&audit.context("auditing")), AUTH);
+        let refused: anyhow::Error =
+            LineageError::refused("writing lineage", 500, &"x".into()).into();
+        assert_eq!(code(&refused), FAILURE);
         let no_region: anyhow::Error = AwsSetupError::NoRegion.into();
         assert_eq!(code(&no_region), USAGE);
         let no_credentials: anyhow::Error = AwsSetupError::NoCredentials { profile: None }.into();

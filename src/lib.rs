@@ -10,6 +10,7 @@ pub mod enrich;
 pub mod event;
 pub mod exit;
 pub mod findings;
+pub mod lineage;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

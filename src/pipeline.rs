@@ -4,6 +4,7 @@
 
 use crate::event::encode::{EncodedChunk, Encoder, Outcome};
 use crate::findings::{Findings, FindingsError};
+use crate::lineage::{LineageError, Recorder};
 use crate::sink::bulk::{BulkBatch, BulkItem};
 use crate::sink::dead_letter::{DeadLetterError, Stage};
 use crate::sink::{BatchReport, Sink, SinkError};
@@ -35,6 +36,8 @@ pub enum PipelineError {
     DeadLetter(#[from] DeadLetterError),
     #[error("findings: {0}")]
     Findings(#[from] FindingsError),
+    #[error("lineage: {0}")]
+    Lineage(#[from] LineageError),
     /// Only when the runtime shuts down under a running pipeline.
     #[error("a transform or delivery task was cancelled: the process is shutting down")]
     Cancelled,
@@ -53,6 +56,9 @@ pub struct Pipeline {
     /// Evaluated after a batch is delivered and before its events are acknowledged, so that a
     /// checkpoint never passes an event whose findings are not written.
     pub findings: Option<Arc<Findings>>,
+    /// Writes the credentials minted by a delivered batch's events to the lineage index, at
+    /// the same place as the findings (and before them: their lineage roots read it).
+    pub lineage: Option<Arc<Recorder>>,
     /// Chunks of events decoded, enriched and encoded at once, each on a thread of its own; 1
     /// encodes on the pipeline's own task (`--transform-workers`).
     pub transform_workers: usize,
@@ -159,7 +165,12 @@ impl Pipeline {
         let max_judging = 2 * config.concurrency.max(1);
         let judge = |items: Vec<BulkItem>, turn: Turn| {
             let findings = self.findings.clone();
+            let lineage = self.lineage.clone();
             async move {
+                // Not in turn: a document is the same whoever writes it first.
+                if let Some(lineage) = lineage {
+                    lineage.record(&items).await?;
+                }
                 if let Some(findings) = findings {
                     if let Some(previous) = turn.previous {
                         // An error ends the run anyway (the sender is dropped then).
@@ -333,6 +344,7 @@ mod tests {
             )),
             stats,
             findings: None,
+            lineage: None,
             transform_workers: workers,
         };
         let (tx, rx) = mpsc::channel(4);

@@ -456,6 +456,7 @@ fn a_function_that_cannot_start_reports_why_to_the_runtime_api() {
         .env("TRAILSCOPE_OPENSEARCH_URL", opensearch_url())
         .env("TRAILSCOPE_INDEX_PREFIX", &prefix)
         .env("TRAILSCOPE_NO_FINDINGS", "true")
+        .env("TRAILSCOPE_NO_LINEAGE", "true")
         .output()
         .unwrap();
     assert!(!out.status.success());

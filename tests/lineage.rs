@@ -177,6 +177,13 @@ async fn seed(stack: &Stack) -> (String, tempfile::TempDir) {
 }
 
 fn audit(dir: &Path, prefix: &str, args: &[&str]) -> String {
+    ok(audit_cmd(dir, prefix, args)
+        .output()
+        .expect("run trailscope"))
+}
+
+/// `trailscope audit` of the scenario's day in `prefix`, then `args`.
+fn audit_cmd(dir: &Path, prefix: &str, args: &[&str]) -> std::process::Command {
     let url = opensearch_url();
     let mut all = vec![
         "audit",
@@ -190,10 +197,9 @@ fn audit(dir: &Path, prefix: &str, args: &[&str]) -> String {
         "2026-01-11",
     ];
     all.extend_from_slice(args);
-    ok(trailscope_cmd(&all)
-        .current_dir(dir)
-        .output()
-        .expect("run trailscope"))
+    let mut cmd = trailscope_cmd(&all);
+    cmd.current_dir(dir);
+    cmd
 }
 
 fn json_audit(dir: &Path, prefix: &str, args: &[&str]) -> Value {
@@ -409,4 +415,422 @@ async fn a_chain_longer_than_the_limit_is_cut_and_said_so() {
         "{text}"
     );
     stack.cleanup(&prefix).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lineage index (`trailscope-lineage`): one document per minted credential, written by
+// `ingest`, `forward` and `lambda` from the minting events they deliver; read by audit (parent,
+// root) and by the findings (lineage roots).
+
+fn is_minting(record: &Value) -> bool {
+    matches!(
+        record["eventName"].as_str(),
+        Some("GetSessionToken" | "AssumeRole")
+    )
+}
+
+fn write_records(path: &Path, records: &[Value]) {
+    std::fs::write(path, json!({ "Records": records }).to_string()).unwrap();
+}
+
+/// `trailscope ingest` of `files` into `prefix` with the lineage index `lineage` on, then
+/// `extra`; returns the JSON summary.
+fn ingest_with_lineage(
+    prefix: &str,
+    dir: &Path,
+    lineage: &str,
+    files: &[&Path],
+    extra: &[&str],
+) -> Value {
+    let mut args = vec!["--lineage-index", lineage];
+    args.extend_from_slice(extra);
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let mut cmd = ingest_cmd(prefix, &dir.join("dead.ndjson"), &args);
+    cmd.env_remove("TRAILSCOPE_NO_LINEAGE");
+    output_summary(&cmd.output().unwrap())
+}
+
+/// Every document of the lineage index `index`, by `_id`, with `_version` and `_seq_no`.
+async fn lineage_docs(stack: &Stack, index: &str) -> std::collections::BTreeMap<String, Value> {
+    stack
+        .request(
+            opensearch::http::Method::Post,
+            &format!("/{index}/_refresh"),
+            None,
+        )
+        .await;
+    let (status, body) = stack
+        .request(
+            opensearch::http::Method::Post,
+            &format!("/{index}/_search"),
+            Some(
+                json!({"size": 100, "version": true, "seq_no_primary_term": true,
+                "query": {"match_all": {}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let mut d = h["_source"].clone();
+            d["_version"] = h["_version"].clone();
+            d["_seq_no"] = h["_seq_no"].clone();
+            (h["_id"].as_str().unwrap().to_owned(), d)
+        })
+        .collect()
+}
+
+async fn delete_index(stack: &Stack, index: &str) {
+    stack
+        .request(opensearch::http::Method::Delete, &format!("/{index}"), None)
+        .await;
+}
+
+/// `audit` reading the lineage index `lineage` (or none: `--no-lineage`), JSON.
+fn audit_lineage(dir: &Path, prefix: &str, lineage: Option<&str>, args: &[&str]) -> Value {
+    let mut cmd = audit_cmd(dir, prefix, args);
+    if let Some(index) = lineage {
+        cmd.env_remove("TRAILSCOPE_NO_LINEAGE")
+            .env("TRAILSCOPE_LINEAGE_INDEX", index);
+    }
+    let out = ok(cmd.output().unwrap());
+    if args.contains(&"json") {
+        serde_json::from_str(&out).unwrap()
+    } else {
+        Value::String(out)
+    }
+}
+
+/// The three lineage documents of the scenario, as its minting events show them (without
+/// `_version` and `_seq_no`).
+fn expected_lineage() -> std::collections::BTreeMap<String, Value> {
+    let id = |n: u32| format!("11e1a9e0-0000-4000-8000-{n:012x}");
+    let expiration = "Jan 10, 2026, 12:00:00 PM";
+    [
+        json!({"access_key": SESSION_KEY, "parent": VENDOR_KEY, "parent_type": "IAMUser",
+            "parent_arn": VENDOR_ARN, "minted_by": "GetSessionToken",
+            "minted_at": "2026-01-10T08:01:00Z", "minting_event": id(2),
+            "account": "111122223333", "expiration": expiration,
+            "expires_at": "2026-01-10T12:00:00Z"}),
+        json!({"access_key": CROSS_KEY, "parent": SESSION_KEY, "parent_type": "IAMUser",
+            "parent_arn": VENDOR_ARN, "minted_by": "AssumeRole",
+            "minted_at": "2026-01-10T08:03:00Z", "minting_event": id(4),
+            "session_arn": CROSS_SESSION, "account": "222233334444",
+            "expiration": expiration, "expires_at": "2026-01-10T12:00:00Z"}),
+        json!({"access_key": DEEP_KEY, "parent": CROSS_KEY, "parent_type": "AssumedRole",
+            "parent_arn": CROSS_SESSION, "minted_by": "AssumeRole",
+            "minted_at": "2026-01-10T08:06:00Z", "minting_event": id(7),
+            "session_arn": DEEP_SESSION, "account": "222233334444",
+            "expiration": expiration, "expires_at": "2026-01-10T12:00:00Z"}),
+    ]
+    .into_iter()
+    .map(|d| (d["access_key"].as_str().unwrap().to_owned(), d))
+    .collect()
+}
+
+fn without_versions(
+    docs: &std::collections::BTreeMap<String, Value>,
+) -> std::collections::BTreeMap<String, Value> {
+    docs.iter()
+        .map(|(k, d)| {
+            let mut d = d.clone();
+            let o = d.as_object_mut().unwrap();
+            o.remove("_version");
+            o.remove("_seq_no");
+            (k.clone(), d)
+        })
+        .collect()
+}
+
+/// The chain AKIA → GetSessionToken → ASIA1 → AssumeRole (another account) → ASIA2 → AssumeRole
+/// → ASIA3, with the minting events in a later file (and run) than the events of the sessions:
+/// one document per minted key, none written twice by a replay; audit reads the parent and root
+/// from it and shows the same tree as from the events alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lineage_index_holds_each_minted_key_once_whatever_the_order() {
+    let stack = Stack::connect().await;
+    let prefix = format!("{}-", unique("t-lineage-index"));
+    let lineage = unique("t-lineage-doc");
+    let dir = tempfile::tempdir().unwrap();
+    let (minting, derived): (Vec<Value>, Vec<Value>) = scenario().into_iter().partition(is_minting);
+    assert_eq!(minting.len(), 3);
+    let (minting_file, derived_file) = (dir.path().join("b.json"), dir.path().join("a.json"));
+    write_records(&minting_file, &minting);
+    write_records(&derived_file, &derived);
+    setup(&prefix);
+
+    // The sessions' events first: nothing minted, the index is created and stays empty.
+    let first = ingest_with_lineage(&prefix, dir.path(), &lineage, &[&derived_file], &[]);
+    assert_eq!(first["indexed"], 8, "{first}");
+    assert_eq!(lineage_docs(&stack, &lineage).await.len(), 0);
+
+    // Then the minting events: exactly one document per minted key, as the events show it.
+    let second = ingest_with_lineage(&prefix, dir.path(), &lineage, &[&minting_file], &[]);
+    assert_eq!(second["indexed"], 3, "{second}");
+    let written = lineage_docs(&stack, &lineage).await;
+    assert_eq!(without_versions(&written), expected_lineage());
+
+    // A replay of both files: every event a duplicate, no document written again.
+    let replay = ingest_with_lineage(
+        &prefix,
+        dir.path(),
+        &lineage,
+        &[&derived_file, &minting_file],
+        &[],
+    );
+    assert_eq!(replay["duplicates"], 11, "{replay}");
+    let again = lineage_docs(&stack, &lineage).await;
+    assert_eq!(again, written, "a replay changed a lineage document");
+    for d in again.values() {
+        assert_eq!(d["_version"], 1, "{d}");
+    }
+    // (Counting refreshes the events: what follows searches them.)
+    assert_eq!(stack.count(&prefix).await, 11);
+
+    // audit: the same tree with the lineage index as with the events alone.
+    let from_index = audit_lineage(
+        dir.path(),
+        &prefix,
+        Some(&lineage),
+        &["--access-key", VENDOR_KEY, "--format", "json"],
+    );
+    let from_events = audit_lineage(
+        dir.path(),
+        &prefix,
+        None,
+        &["--access-key", VENDOR_KEY, "--format", "json"],
+    );
+    assert_eq!(from_index["lineage"], from_events["lineage"]);
+    assert_eq!(from_index["lineage"]["derived_keys"], 3);
+
+    // The root of ASIA3 is the vendor key, known, three hops up.
+    let deep = audit_lineage(
+        dir.path(),
+        &prefix,
+        Some(&lineage),
+        &["--access-key", DEEP_KEY, "--format", "json"],
+    );
+    let root = &deep["lineage"]["root"];
+    assert_eq!(root["root"], VENDOR_KEY, "{deep:#}");
+    assert_eq!(root["root_known"], true);
+    let chain: Vec<&str> = root["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["access_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, [DEEP_KEY, CROSS_KEY, SESSION_KEY]);
+    assert_eq!(
+        deep["lineage"]["parent"],
+        json!({"kind": "minted", "by": CROSS_KEY, "via": "AssumeRole",
+               "at": "2026-01-10T08:06:00Z", "event": "11e1a9e0-0000-4000-8000-000000000007"})
+    );
+    let text = audit_lineage(
+        dir.path(),
+        &prefix,
+        Some(&lineage),
+        &["--access-key", DEEP_KEY],
+    );
+    assert!(
+        text.as_str().unwrap().contains(&format!(
+            "  root: {VENDOR_KEY} (3 hops up, from the lineage index)\n"
+        )),
+        "{text}"
+    );
+
+    // A session whose minting event is absent: root unknown, never guessed.
+    let orphan = audit_lineage(
+        dir.path(),
+        &prefix,
+        Some(&lineage),
+        &["--access-key", ORPHAN_KEY, "--format", "json"],
+    );
+    assert_eq!(
+        orphan["lineage"]["root"],
+        json!({"root": ORPHAN_KEY, "root_known": false, "chain": []})
+    );
+    assert_eq!(
+        orphan["lineage"]["parent"],
+        json!({"kind": "unknown_outside_period"})
+    );
+    // A lineage index that was never written: no root is reported, rather than "unknown".
+    let never = audit_lineage(
+        dir.path(),
+        &prefix,
+        Some(&unique("t-lineage-never")),
+        &["--access-key", DEEP_KEY, "--format", "json"],
+    );
+    assert_eq!(never["lineage"].get("root"), None, "{never:#}");
+    assert_eq!(never["lineage"]["parent"]["by"], CROSS_KEY);
+
+    stack.cleanup(&prefix).await;
+    delete_index(&stack, &lineage).await;
+}
+
+/// The lineage index outlives the events it came from (another index prefix here; retention in
+/// life): the findings of the sessions' events, indexed where no minting event is, get their
+/// root from it, and audit their parent. Without it (`--no-lineage`) both are unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_and_audit_read_roots_from_the_lineage_index() {
+    let stack = Stack::connect().await;
+    let minted_prefix = format!("{}-", unique("t-lineage-minted"));
+    let lineage = unique("t-lineage-roots");
+    let dir = tempfile::tempdir().unwrap();
+    let (minting, derived): (Vec<Value>, Vec<Value>) = scenario().into_iter().partition(is_minting);
+    let (minting_file, derived_file) = (dir.path().join("b.json"), dir.path().join("a.json"));
+    write_records(&minting_file, &minting);
+    write_records(&derived_file, &derived);
+    setup(&minted_prefix);
+    let s = ingest_with_lineage(&minted_prefix, dir.path(), &lineage, &[&minting_file], &[]);
+    assert_eq!(s["indexed"], 3, "{s}");
+
+    // The sessions' events into prefixes of their own, findings on (no learning period: every
+    // value is new, so each identity gets findings and their lineage roots).
+    let mut roots = Vec::new();
+    for with_index in [true, false] {
+        let prefix = format!("{}-", unique("t-lineage-sessions"));
+        let findings = unique("t-lineage-findings");
+        setup(&prefix);
+        let mut extra = vec![
+            "--findings-index",
+            &findings,
+            "--findings-learning",
+            "0s",
+            "--findings-from",
+            "2026-01-01T00:00:00Z",
+        ];
+        if !with_index {
+            extra.push("--no-lineage");
+        }
+        let mut args = vec!["--lineage-index", &lineage];
+        args.extend_from_slice(&extra);
+        args.push(derived_file.to_str().unwrap());
+        let mut cmd = ingest_cmd(&prefix, &dir.path().join("dead.ndjson"), &args);
+        cmd.env_remove("TRAILSCOPE_NO_LINEAGE")
+            .env_remove("TRAILSCOPE_NO_FINDINGS");
+        let summary = output_summary(&cmd.output().unwrap());
+        assert_eq!(summary["indexed"], 8, "{summary}");
+        assert_eq!(stack.count(&prefix).await, 8);
+        // Root per session key, from its findings (one root per key whatever the kind).
+        let mut by_key = std::collections::BTreeMap::new();
+        for f in stack.all_docs(&findings).await {
+            if let Some(key) = f["access_key"].as_str() {
+                let root = (
+                    f["lineage_root"].as_str().unwrap().to_owned(),
+                    f["lineage_root_known"].as_bool().unwrap(),
+                );
+                let previous = by_key.insert(key.to_owned(), root.clone());
+                assert!(previous.is_none() || previous == Some(root), "{f}");
+            }
+        }
+        let parent = audit_lineage(
+            dir.path(),
+            &prefix,
+            with_index.then_some(lineage.as_str()),
+            &["--access-key", DEEP_KEY, "--format", "json"],
+        )["lineage"]["parent"]
+            .clone();
+        roots.push((by_key, parent));
+        stack.cleanup(&prefix).await;
+        delete_index(&stack, &findings).await;
+    }
+    let vendor = || (VENDOR_KEY.to_owned(), true);
+    let (with_index, without) = (&roots[0], &roots[1]);
+    for key in [SESSION_KEY, CROSS_KEY, DEEP_KEY] {
+        assert_eq!(with_index.0.get(key), Some(&vendor()), "{key}: {roots:?}");
+        assert_eq!(
+            without.0.get(key).map(|r| r.1),
+            Some(false),
+            "{key}: {roots:?}"
+        );
+    }
+    assert_eq!(with_index.0.get(ORPHAN_KEY).map(|r| r.1), Some(false));
+    assert_eq!(with_index.1["by"], CROSS_KEY, "{roots:?}");
+    assert_eq!(without.1, json!({"kind": "unknown_outside_period"}));
+
+    stack.cleanup(&minted_prefix).await;
+    delete_index(&stack, &lineage).await;
+}
+
+/// `forward` (CloudWatch Logs, moto) and `lambda` (its handler, with a CloudWatch Logs
+/// subscription event) write the same lineage documents as `ingest` from the same minting events.
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_and_lambda_write_the_same_lineage_documents() {
+    use base64::Engine;
+    use std::io::Write;
+    let stack = Stack::connect().await;
+    let minting: Vec<Value> = scenario().into_iter().filter(is_minting).collect();
+    // CloudWatch Logs takes events up to 14 days old: the log events are recent, the records
+    // they carry dated as in the scenario.
+    let now = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let log_events: Vec<(i64, String)> = minting
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (now + i as i64 * 1000, r.to_string()))
+        .collect();
+
+    // forward --once of a log group holding the three minting events.
+    let prefix = format!("{}-", unique("t-lineage-forward"));
+    let forward_index = unique("t-lineage-fwd");
+    let group = format!("/test/{}", unique("lineage"));
+    stack.put_events(&group, 1, &log_events).await;
+    setup(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let args = forward_args(
+        &group,
+        &prefix,
+        &dir.path().join("dead.ndjson"),
+        &["--lineage-index", &forward_index],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = trailscope_cmd(&args);
+    cmd.env_remove("TRAILSCOPE_NO_LINEAGE");
+    let summary = output_summary(&cmd.output().unwrap());
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    let forwarded = without_versions(&lineage_docs(&stack, &forward_index).await);
+    assert_eq!(forwarded, expected_lineage());
+    stack.cleanup(&prefix).await;
+    delete_index(&stack, &forward_index).await;
+
+    // lambda: one CloudWatch Logs subscription payload with the same events.
+    let prefix = format!("{}-", unique("t-lineage-lambda"));
+    let lambda_index = unique("t-lineage-lambda");
+    setup(&prefix);
+    let payload = json!({"messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "logGroup": group, "logStream": "stream-0", "subscriptionFilters": ["trailscope"],
+        "logEvents": log_events.iter().enumerate().map(|(i, (ts, m))|
+            json!({"id": format!("{i}"), "timestamp": ts, "message": m})).collect::<Vec<_>>()});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(payload.to_string().as_bytes()).unwrap();
+    let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    let dead = dir.path().join("lambda-dead.ndjson");
+    let args = trailscope::commands::lambda::LambdaArgs::try_parse_from([
+        "trailscope-lambda",
+        "--opensearch-url",
+        &opensearch_url(),
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+        "--lineage-index",
+        &lambda_index,
+        "--no-findings",
+    ])
+    .unwrap();
+    assert!(!args.output.lineage.no_lineage);
+    let handler = trailscope::commands::lambda::Handler::new(&args)
+        .await
+        .unwrap();
+    handler
+        .handle(json!({"awslogs": {"data": data}}), None)
+        .await
+        .unwrap();
+    assert_eq!(stack.count(&prefix).await, 3);
+    let from_lambda = without_versions(&lineage_docs(&stack, &lambda_index).await);
+    assert_eq!(from_lambda, expected_lineage());
+    stack.cleanup(&prefix).await;
+    delete_index(&stack, &lambda_index).await;
 }

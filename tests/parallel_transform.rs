@@ -125,6 +125,7 @@ async fn run(workers: usize) -> Run {
         )),
         stats,
         findings: None,
+        lineage: None,
         transform_workers: workers,
     };
     let (tx, rx) = mpsc::channel(2);

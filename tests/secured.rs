@@ -169,6 +169,29 @@ impl Node {
         password
     }
 
+    /// A writer made before `index` was added to the shipped role: the role without that entry,
+    /// limited to the cast's prefix. Returns (user, role, password).
+    async fn writer_without(&self, cast: &Cast, index: &str) -> (String, String, String) {
+        let mut role: Value = serde_json::from_str(WRITER_ROLE).unwrap();
+        role["index_permissions"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p["index_patterns"] != json!([index]));
+        let (user, role_name) = (
+            format!("old{}", cast.writer_user),
+            format!("old{}", cast.roles[0]),
+        );
+        let password = self
+            .user_with_role(
+                &user,
+                &role.to_string(),
+                &role_name,
+                &format!("{}*", cast.prefix),
+            )
+            .await;
+        (user, role_name, password)
+    }
+
     async fn count(&self, prefix: &str) -> u64 {
         self.request(Method::Post, &format!("/{prefix}*/_refresh"), None)
             .await;
@@ -279,8 +302,10 @@ impl Cast {
 /// (when given), and asserts that no byte it printed holds any of `secrets`.
 fn run(args: &[&str], password: Option<&str>, secrets: &[&str]) -> Output {
     let mut cmd = trailscope_cmd(args);
-    // Findings on: the shipped writer role must cover their searches and their index.
+    // Findings and the lineage index on: the shipped writer role must cover their searches
+    // and their indices.
     cmd.env_remove("TRAILSCOPE_NO_FINDINGS");
+    cmd.env_remove("TRAILSCOPE_NO_LINEAGE");
     cmd.env("TRAILSCOPE_LOG", "trace");
     cmd.env_remove("TRAILSCOPE_OPENSEARCH_PASSWORD");
     if let Some(p) = password {
@@ -784,7 +809,8 @@ fn the_writer_role_grants_only_what_forward_calls() {
         .collect();
     // GET / (ping), GET _cluster/health and _cluster/settings (the shard budget, before a new
     // daily index), GET _index_template/<name> (template check at start), POST _bulk, and the
-    // findings' POST _msearch (when did an identity first do this?).
+    // findings' POST _msearch (when did an identity first do this?), and the lineage index's
+    // POST _mget (who minted this key?).
     assert_eq!(
         cluster,
         [
@@ -793,11 +819,12 @@ fn the_writer_role_grants_only_what_forward_calls() {
             "cluster:monitor/state",
             "indices:admin/index_template/get",
             "indices:data/write/bulk",
-            "indices:data/read/msearch"
+            "indices:data/read/msearch",
+            "indices:data/read/mget"
         ]
     );
     let index = writer["index_permissions"].as_array().unwrap();
-    assert_eq!(index.len(), 4);
+    assert_eq!(index.len(), 5);
     assert_eq!(index[0]["index_patterns"], json!(["cloudtrail-*"]));
     // forward --checkpoint-index: create the state index, GET and PUT its documents, _count
     // (/readyz). Reading is allowed there and nowhere else.
@@ -832,6 +859,22 @@ fn the_writer_role_grants_only_what_forward_calls() {
     assert_eq!(
         index[3]["allowed_actions"],
         json!(["indices:data/read/search"])
+    );
+    // The lineage index: created with its mapping by the first run, minted credentials written
+    // with `create`, read back by id only (`_mget`).
+    assert_eq!(index[4]["index_patterns"], json!(["trailscope-lineage"]));
+    assert_eq!(
+        index[4]["allowed_actions"],
+        json!([
+            "indices:admin/get",
+            "indices:admin/create",
+            "indices:admin/mapping/put",
+            "indices:data/write/index",
+            "indices:data/write/bulk[s]",
+            // Checked on the shards (measured: without it the plugin refuses
+            // `indices:data/read/mget[shard]`; the index-level `mget` is not needed).
+            "indices:data/read/mget[shard]"
+        ])
     );
     // The events: written, and searched by the findings (the only reads); never deleted.
     let events: Vec<&str> = index[0]["allowed_actions"]
@@ -955,23 +998,7 @@ async fn a_writer_without_the_findings_grants_is_told_the_fix() {
         &cast.passwords(),
     );
     ok(out);
-    let mut role: Value = serde_json::from_str(WRITER_ROLE).unwrap();
-    role["index_permissions"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|p| p["index_patterns"] != json!(["trailscope-findings"]));
-    let (user, role_name) = (
-        format!("old{}", cast.writer_user),
-        format!("old{}", cast.roles[0]),
-    );
-    let password = node
-        .user_with_role(
-            &user,
-            &role.to_string(),
-            &role_name,
-            &format!("{}*", cast.prefix),
-        )
-        .await;
+    let (user, role_name, password) = node.writer_without(&cast, "trailscope-findings").await;
     let stack = Stack::connect().await;
     let group = format!("/test/{}", unique("nofind"));
     let events = synthetic::events(
@@ -1010,5 +1037,175 @@ async fn a_writer_without_the_findings_grants_is_told_the_fix() {
     let (out, _) = forward(&["--no-findings"]);
     assert_eq!(summary(&ok(out))["indexed"], 20);
     node.cleanup(&cast.prefix, &[&user], &[&role_name]).await;
+    cast.cleanup().await;
+}
+
+/// The shipped writer role covers the lineage index: a first run writes the minted credentials
+/// (`_bulk` of `create`s into trailscope-lineage), a second run, whose findings need the root of
+/// a session minted in the first, reads them back by id (`_mget`), with no permission refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_writer_role_covers_the_lineage_index_and_its_reads() {
+    let node = node();
+    let cast = Cast::new("lineage", None).await;
+    let ca = node.ca.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ok(run(
+        &[
+            "setup",
+            "--opensearch-url",
+            &node.url,
+            "--ca-cert",
+            ca,
+            "--opensearch-username",
+            &cast.admin_user,
+            "--index-prefix",
+            &cast.prefix,
+        ],
+        Some(&cast.admin_password),
+        &cast.passwords(),
+    ));
+    // Keys and role of this run alone: the lineage and findings indices outlive the test.
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000_000;
+    let (akia, asia1, asia2) = (
+        format!("AKIASEC{tag:012}"),
+        format!("ASIASEC1{tag:012}"),
+        format!("ASIASEC2{tag:012}"),
+    );
+    let role = format!("arn:aws:iam::222233334444:role/sec{tag}");
+    let session = format!("arn:aws:sts::222233334444:assumed-role/sec{tag}/s");
+    let record = |n: u32, time: &str, who: Value, name: &str, response: Value| {
+        json!({"eventVersion": "1.09", "eventTime": time, "eventSource": "sts.amazonaws.com",
+            "eventName": name, "awsRegion": "eu-west-1", "sourceIPAddress": "198.51.100.7",
+            "userIdentity": who, "responseElements": response,
+            "eventID": format!("5ec11e1a-{tag:012}-4000-8000-{n:012x}")})
+    };
+    let user = |key: &str| {
+        json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/sec",
+            "accountId": "111122223333", "accessKeyId": key})
+    };
+    let minting = [
+        record(
+            1,
+            "2026-01-10T08:00:00Z",
+            user(&akia),
+            "GetSessionToken",
+            json!({"credentials": {"accessKeyId": asia1}}),
+        ),
+        record(
+            2,
+            "2026-01-10T08:01:00Z",
+            user(&asia1),
+            "AssumeRole",
+            json!({"credentials": {"accessKeyId": asia2}, "assumedRoleUser": {"arn": session}}),
+        ),
+    ];
+    let derived = [record(
+        3,
+        "2026-01-10T08:02:00Z",
+        json!({"type": "AssumedRole", "arn": session, "accountId": "222233334444",
+            "accessKeyId": asia2, "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role}}}),
+        "GetCallerIdentity",
+        Value::Null,
+    )];
+    let ingest = |name: &str, records: &[Value]| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, json!({ "Records": records }).to_string()).unwrap();
+        let dead = dir.path().join("dead.ndjson");
+        let out = run(
+            &[
+                "ingest",
+                "--opensearch-url",
+                &node.url,
+                "--ca-cert",
+                ca,
+                "--opensearch-username",
+                &cast.writer_user,
+                "--index-prefix",
+                &cast.prefix,
+                "--dead-letter-file",
+                dead.to_str().unwrap(),
+                "--findings-learning",
+                "0s",
+                "--findings-from",
+                "2026-01-01T00:00:00Z",
+                file.to_str().unwrap(),
+            ],
+            Some(&cast.writer_password),
+            &cast.passwords(),
+        );
+        let err = stderr(&out);
+        assert!(!err.contains("lacks a permission"), "{err}");
+        summary(&ok(out))
+    };
+    assert_eq!(ingest("minting.json", &minting)["indexed"], 2);
+    let (status, doc) = node
+        .request(
+            Method::Get,
+            &format!("/trailscope-lineage/_doc/{asia2}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["_source"]["parent"], asia1.as_str());
+    // A new process: its findings know nothing of the first run but the lineage index.
+    assert_eq!(ingest("derived.json", &derived)["indexed"], 1);
+    node.request(Method::Post, "/trailscope-findings/_refresh", None)
+        .await;
+    let (status, found) = node
+        .request(
+            Method::Post,
+            "/trailscope-findings/_search",
+            Some(json!({"query": {"term": {"access_key": asia2}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let hits = found["hits"]["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{found}");
+    for h in hits {
+        assert_eq!(h["_source"]["lineage_root"], akia.as_str(), "{h}");
+        assert_eq!(h["_source"]["lineage_root_known"], true, "{h}");
+    }
+
+    // A role made before the lineage index: the start fails at once with the exit code of
+    // refused permissions and both fixes; with --no-lineage the same user ingests.
+    let (old_user, old_role, password) = node.writer_without(&cast, "trailscope-lineage").await;
+    let file = dir.path().join("derived.json");
+    let old_ingest = |extra: &[&str]| {
+        let dead = dir.path().join("old-dead.ndjson");
+        let mut args = vec![
+            "ingest",
+            "--opensearch-url",
+            &node.url,
+            "--ca-cert",
+            ca,
+            "--opensearch-username",
+            &old_user,
+            "--index-prefix",
+            &cast.prefix,
+            "--dead-letter-file",
+            dead.to_str().unwrap(),
+            "--no-findings",
+        ];
+        args.extend_from_slice(extra);
+        args.push(file.to_str().unwrap());
+        let mut secrets = cast.passwords();
+        secrets.push(&password);
+        run(&args, Some(&password), &secrets)
+    };
+    let out = old_ingest(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("lacks a permission the lineage index needs")
+            && err.contains("trailscope_writer")
+            && err.contains("--no-lineage"),
+        "{err}"
+    );
+    assert_eq!(summary(&ok(old_ingest(&["--no-lineage"])))["duplicates"], 1);
+    node.cleanup(&cast.prefix, &[&old_user], &[&old_role]).await;
     cast.cleanup().await;
 }

@@ -7,8 +7,15 @@
 //! not aggregatable: so minting events are read as hits, which are few) and later events of the
 //! derived credential carry it as `userIdentity.accessKeyId`. Nothing is inferred beyond that: a
 //! temporary key whose minting event is not indexed has an unknown parent.
+//!
+//! An audited key's parent and root are read from the lineage index first (by id: exact, and
+//! still there once retention has deleted the minting event), then from the events. What a key
+//! minted is searched among the events: those indexed before the lineage index existed, or with
+//! `--no-lineage`, have no lineage document, and every lineage document of the period comes from
+//! an event the search finds anyway.
 
 use super::{query, rfc3339, search, ser_time, AuditError, Identity, Period};
+use crate::lineage::root::{self, Root};
 use crate::sink::opensearch::Client;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,7 +25,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 pub use crate::event::facts::{is_temporary, MINTING_EVENTS};
 /// How deep a chain is followed (role chaining beyond a few hops is rare; a loop is cut by the
 /// seen-set anyway).
-pub const MAX_DEPTH: usize = 6;
+pub const MAX_DEPTH: usize = crate::lineage::MAX_DEPTH;
 /// How many derived credentials one audit follows at most: each is one search.
 pub const MAX_DERIVED: usize = 200;
 /// The longest a minted credential lives (GetSessionToken and GetFederationToken: 36 h), so a key
@@ -69,6 +76,10 @@ pub enum Parent {
 pub struct Lineage {
     /// Only for an audited access key that is temporary or was found minted.
     pub parent: Option<Parent>,
+    /// Only for an audited temporary key, from the lineage index: where its chain of parents
+    /// ends (or stops, `root_known: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<Root>,
     pub derived: Vec<Derived>,
     /// The derived credentials in the tree (all depths).
     pub derived_keys: usize,
@@ -93,10 +104,7 @@ impl Lineage {
 
 /// `arn:aws:sts::222233334444:assumed-role/X/s` → `222233334444`.
 fn account_of(arn: &str) -> Option<String> {
-    arn.split(':')
-        .nth(4)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
+    crate::event::minting::account_of(arn).map(str::to_owned)
 }
 
 fn hits(response: &Value) -> &[Value] {
@@ -163,13 +171,27 @@ fn derived_from_hit(source: &Value) -> Option<Derived> {
     })
 }
 
-/// The event that minted `key`, searched in every indexed event (not only the period): a
-/// session's parent may well be older than the audited period.
+/// The event that minted `key`: its lineage document, else searched in every indexed event (not
+/// only the period): a session's parent may well be older than the audited period.
 async fn parent_of(
     client: &Client,
     pattern: &str,
+    lineage: Option<&str>,
     key: &str,
 ) -> Result<Option<Parent>, AuditError> {
+    if let Some(index) = lineage {
+        if let Some(m) = crate::lineage::store::get(client, index, &[key])
+            .await?
+            .remove(key)
+        {
+            return Ok(Some(Parent::Minted {
+                by: m.parent.unwrap_or_else(|| "(unknown caller)".to_owned()),
+                via: m.minted_by,
+                at: Some(m.minted_at),
+                event: m.minting_event,
+            }));
+        }
+    }
     let body = json!({
         "size": 1,
         "sort": [{"@timestamp": {"order": "desc"}}],
@@ -223,14 +245,27 @@ async fn event_counts(
 }
 
 /// Follows what `root` minted, breadth first, bounded by [`MAX_DEPTH`] and [`MAX_DERIVED`].
+/// `lineage` is the lineage index, read for the parent and root of an audited key.
 pub async fn discover(
     client: &Client,
     pattern: &str,
+    lineage: Option<&str>,
     root: &Identity,
     period: &Period,
 ) -> Result<Lineage, AuditError> {
     let parent = match root {
-        Identity::AccessKey(k) => parent_of(client, pattern, k).await?,
+        Identity::AccessKey(k) => parent_of(client, pattern, lineage, k).await?,
+        _ => None,
+    };
+    // No root where no lineage index was ever written: "unknown" would then say nothing.
+    let origin = match (root, lineage) {
+        (Identity::AccessKey(k), Some(index))
+            if is_temporary(k) && crate::lineage::store::exists(client, index).await? =>
+        {
+            root::resolve(client, index, &[k.as_str()])
+                .await?
+                .remove(k.as_str())
+        }
         _ => None,
     };
     // Flat list of found credentials with the index of their parent (None = the root).
@@ -283,6 +318,7 @@ pub async fn discover(
     let derived_keys = found.len();
     Ok(Lineage {
         parent,
+        root: origin,
         derived: assemble(found),
         derived_keys,
         cut,
@@ -321,6 +357,19 @@ pub fn tree_lines(root: &Identity, events: u64, lineage: &Lineage) -> Vec<String
             "  parent unknown (outside the period): no indexed event minted this temporary key"
                 .into(),
         ),
+        None => {}
+    }
+    match &lineage.root {
+        Some(r) if r.root_known => lines.push(format!(
+            "  root: {} ({} hop{} up, from the lineage index)",
+            r.root,
+            r.chain.len(),
+            if r.chain.len() == 1 { "" } else { "s" }
+        )),
+        Some(r) => lines.push(format!(
+            "  root unknown: the lineage index follows it up to {} and no further",
+            r.root
+        )),
         None => {}
     }
     fn walk(nodes: &[Derived], prefix: &str, lines: &mut Vec<String>) {

@@ -121,6 +121,8 @@ pub enum AuditError {
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Policy(#[from] policy::PolicyError),
+    #[error(transparent)]
+    Lineage(#[from] crate::lineage::LineageError),
     #[error("the period is empty: --since {since} is not before --until {until}")]
     EmptyPeriod { since: String, until: String },
     #[error(
@@ -397,6 +399,8 @@ pub struct AuditRequest {
     pub derived: bool,
     /// Compare the period with a baseline before it ("new in this period"), unless `None`.
     pub novelty: Option<novelty::Settings>,
+    /// The lineage index, read for an audited key's parent and root (`None`: `--no-lineage`).
+    pub lineage_index: Option<String>,
 }
 
 async fn get_json(
@@ -530,7 +534,8 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
         });
     }
     let lineage = if request.derived {
-        Some(lineage::discover(client, &pattern, &request.identity, &period).await?)
+        let index = request.lineage_index.as_deref();
+        Some(lineage::discover(client, &pattern, index, &request.identity, &period).await?)
     } else {
         None
     };
@@ -558,7 +563,7 @@ pub async fn audit(client: &Client, request: &AuditRequest) -> Result<Report, Au
         let mut keys = derived_keys.clone();
         if request.derived {
             keys.extend(
-                lineage::discover(client, &pattern, &request.identity, &baseline)
+                lineage::discover(client, &pattern, None, &request.identity, &baseline)
                     .await?
                     .keys(),
             );

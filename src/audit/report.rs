@@ -661,6 +661,7 @@ mod tests {
             policies: PolicySet::default(),
             derived: false,
             novelty: None,
+            lineage_index: None,
         };
         let agg = Aggregated {
             total: 2,

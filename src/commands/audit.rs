@@ -46,6 +46,8 @@ pub struct AuditArgs {
     /// GetFederationToken) and the ones those minted: only its own events.
     #[arg(long)]
     pub no_derived: bool,
+    #[command(flatten)]
+    pub lineage: super::LineageArgs,
     /// How far before --since the baseline of "New in this period" reaches (an age such as 30d,
     /// 2w; at least 7d, the learning period).
     #[arg(long, default_value = "30d", value_parser = parse_baseline)]
@@ -160,6 +162,7 @@ pub async fn run(args: AuditArgs) -> Result<String> {
             baseline: args.baseline,
             denied_burst: args.denied_burst,
         }),
+        lineage_index: args.lineage.index().map(str::to_owned),
     };
     let report = audit::audit(&client, &request)
         .await

@@ -15,6 +15,7 @@ use crate::event::encode::{Encoder, TimeWindow};
 use crate::event::filter::Filter;
 use crate::findings::output::{Outputs, Webhook};
 use crate::findings::{Findings, Settings};
+use crate::lineage::Recorder;
 use crate::pipeline::Pipeline;
 use crate::secret::Secret;
 use crate::sink::dead_letter::DeadLetterFile;
@@ -160,6 +161,8 @@ pub struct PipelineArgs {
     pub max_event_future: Duration,
     #[command(flatten)]
     pub findings: FindingsArgs,
+    #[command(flatten)]
+    pub lineage: LineageArgs,
     /// Threads that decode, enrich and encode events at once (chunks of up to 1,000 events;
     /// batches, acknowledgements and checkpoints keep the events' order). 1 (the default) does it
     /// on the pipeline's own thread; more may help on machines with more than 2 cores.
@@ -185,6 +188,45 @@ pub enum Payloads {
     Flat,
     /// The JSON text and the flat_object copy.
     Both,
+}
+
+/// The lineage index: one document per credential minted through STS (README, "Credential
+/// lineage"). Shared by `forward`, `ingest` and `lambda` (which write it) and `audit` (which
+/// reads it).
+#[derive(Debug, Clone, Args)]
+pub struct LineageArgs {
+    /// Do not use the lineage index: `forward`, `ingest` and `lambda` write no lineage document,
+    /// `audit` and the findings find minting events by searching the events only.
+    #[arg(long, env = "TRAILSCOPE_NO_LINEAGE")]
+    pub no_lineage: bool,
+    /// The index of minted credentials (created when missing).
+    #[arg(
+        long,
+        default_value = crate::lineage::store::DEFAULT_INDEX,
+        env = "TRAILSCOPE_LINEAGE_INDEX"
+    )]
+    pub lineage_index: String,
+}
+
+impl LineageArgs {
+    /// The lineage index's name, or none when turned off.
+    pub fn index(&self) -> Option<&str> {
+        (!self.no_lineage).then_some(self.lineage_index.as_str())
+    }
+
+    /// The writer of the lineage index, or none when turned off; creates the index when missing.
+    pub async fn start(&self, client: &Client) -> Result<Option<Arc<Recorder>>> {
+        let Some(index) = self.index() else {
+            return Ok(None);
+        };
+        tracing::info!(
+            index,
+            "minted credentials are written to the lineage index (--no-lineage turns it off)"
+        );
+        Ok(Some(Arc::new(
+            Recorder::start(client.clone(), index.to_owned()).await?,
+        )))
+    }
 }
 
 /// First-seen findings: what an identity does that it never did before (README, "Findings").
@@ -245,6 +287,7 @@ impl FindingsArgs {
         &self,
         client: &Client,
         index_prefix: &str,
+        lineage: Option<&str>,
     ) -> Result<Option<Arc<Findings>>> {
         if self.no_findings {
             return Ok(None);
@@ -264,6 +307,7 @@ impl FindingsArgs {
             denied_burst: DENIED_BURST,
             policies: self.policies.policies_index.clone(),
             policies_refresh: self.policies_refresh,
+            lineage: lineage.map(str::to_owned),
         };
         let mut outputs = Outputs::default();
         if let Some(path) = &self.findings_file {
@@ -412,7 +456,11 @@ impl PipelineArgs {
             ),
         }
         let enricher = self.geoip.enricher()?;
-        let findings = self.findings.start(&client, &self.index_prefix).await?;
+        let lineage = self.lineage.start(&client).await?;
+        let findings = self
+            .findings
+            .start(&client, &self.index_prefix, self.lineage.index())
+            .await?;
         let stats = Arc::new(Stats::default());
         let sink = Arc::new(
             Sink::new(
@@ -431,6 +479,9 @@ impl PipelineArgs {
         if findings.is_some() {
             encoder = encoder.with_facts();
         }
+        if lineage.is_some() {
+            encoder = encoder.with_minted();
+        }
         if self.payloads == Payloads::Both {
             encoder = encoder.with_payload_text();
         }
@@ -439,6 +490,7 @@ impl PipelineArgs {
             sink,
             stats,
             findings,
+            lineage,
             transform_workers: self.transform_workers as usize,
         })
     }

@@ -4,6 +4,7 @@ use super::cloudtrail::{CloudTrailRecord, DecodeError};
 use super::document::Document;
 use super::facts::Facts;
 use super::filter::Filter;
+use super::minting::Minted;
 use crate::enrich::Enricher;
 use crate::sink::bulk::{BulkBatch, BulkItem, DocId};
 use crate::source::Origin;
@@ -29,6 +30,8 @@ pub struct Encoder {
     told_quarantine: AtomicBool,
     /// Whether each item carries its [`Facts`] for the findings stage.
     facts: bool,
+    /// Whether each minting event's item carries its [`Minted`] for the lineage index.
+    minted: bool,
     /// Payloads keep their JSON text copy beside the flat_object (`--payloads both`).
     payload_text: bool,
 }
@@ -133,6 +136,7 @@ impl Encoder {
             window: None,
             told_quarantine: AtomicBool::new(false),
             facts: false,
+            minted: false,
             payload_text: false,
         }
     }
@@ -148,6 +152,12 @@ impl Encoder {
     /// Each item carries the [`Facts`] the findings stage reads.
     pub fn with_facts(mut self) -> Self {
         self.facts = true;
+        self
+    }
+
+    /// Each minting event's item carries the [`Minted`] the lineage index records.
+    pub fn with_minted(mut self) -> Self {
+        self.minted = true;
         self
     }
 
@@ -187,16 +197,21 @@ impl Encoder {
             let facts = (self.facts && !quarantined)
                 .then(|| Facts::of(&record, time, &enrichment).map(Box::new))
                 .flatten();
-            Ok::<_, EncodeError>(Some((index, id, range, quarantined, facts)))
+            // Nor their lineage: the index keeps the first claim on a key (`create`), which a
+            // record with an untrustworthy date must not make.
+            let minted = (self.minted && !quarantined)
+                .then(|| Minted::of(&record, time).map(Box::new))
+                .flatten();
+            Ok::<_, EncodeError>(Some((index, id, range, quarantined, (facts, minted))))
         })();
         match encoded {
-            Ok(Some((index, id, range, false, facts))) => {
-                batch.commit(index, id, range, event, facts);
+            Ok(Some((index, id, range, false, (facts, minted)))) => {
+                batch.commit(index, id, range, event, facts, minted);
                 Ok(Encoded::Added)
             }
-            Ok(Some((index, id, range, true, facts))) => {
+            Ok(Some((index, id, range, true, (facts, minted)))) => {
                 self.tell_quarantine();
-                batch.commit(index, id, range, event, facts);
+                batch.commit(index, id, range, event, facts, minted);
                 Ok(Encoded::Quarantined)
             }
             Ok(None) => Ok(Encoded::Filtered(event)),

@@ -10,14 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
-/// The STS calls that answer with new credentials (`responseElements.credentials.accessKeyId`).
-pub const MINTING_EVENTS: [&str; 5] = [
-    "GetSessionToken",
-    "AssumeRole",
-    "AssumeRoleWithWebIdentity",
-    "AssumeRoleWithSAML",
-    "GetFederationToken",
-];
+pub use super::minting::{is_temporary, MINTING_EVENTS};
 
 /// Error codes that mean "not authorised", matched as case-insensitive substrings of
 /// `aws.cloudtrail.error_code`: `AccessDenied`, `AccessDeniedException`, EC2's
@@ -163,11 +156,6 @@ impl Identity {
     }
 }
 
-/// Whether an access key is temporary (STS-issued): AWS prefixes those `ASIA`.
-pub fn is_temporary(key: &str) -> bool {
-    key.starts_with("ASIA")
-}
-
 /// What findings need of one event.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -232,10 +220,7 @@ impl Facts {
                 aws.sdk_version.as_deref(),
             )
         });
-        let minted_key = MINTING_EVENTS
-            .contains(&&*record.event_name)
-            .then(|| minted_key(record.response_elements.map(|r| r.get())))
-            .flatten();
+        let minted_key = super::minting::minted_key(record);
         Some(Facts {
             time,
             identity,
@@ -256,28 +241,6 @@ impl Facts {
             minted_key,
         })
     }
-}
-
-/// `responseElements.credentials.accessKeyId` of a minting call. Read only for the five STS
-/// calls that mint (a few in a million events), so parsing their small answer costs nothing
-/// that shows.
-fn minted_key(response_elements: Option<&str>) -> Option<Box<str>> {
-    #[derive(serde::Deserialize)]
-    struct Answer<'a> {
-        #[serde(borrow)]
-        credentials: Option<Credentials<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Credentials<'a> {
-        #[serde(rename = "accessKeyId", borrow)]
-        access_key_id: Option<std::borrow::Cow<'a, str>>,
-    }
-    let answer: Answer<'_> = serde_json::from_str(response_elements?).ok()?;
-    answer
-        .credentials?
-        .access_key_id
-        .filter(|k| !k.is_empty())
-        .map(|k| k.into_owned().into_boxed_str())
 }
 
 #[cfg(test)]
@@ -311,11 +274,11 @@ mod tests {
             "eventName":"GetSessionToken","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7",
             "userAgent":"Boto3/1.34.1 md/Botocore#1.34.1 ua/2.0 os/linux lang/python#3.11",
             "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/v","accessKeyId":"AKIAV"},
-            "responseElements":{"credentials":{"accessKeyId":"ASIAMINTED","expiration":"x"}}}"#,
+            "responseElements":{"credentials":{"accessKeyId":"ASIAMINTED000001","expiration":"x"}}}"#,
         )
         .unwrap();
         assert_eq!(vendor.identity, Identity::AccessKey("AKIAV".into()));
-        assert_eq!(vendor.minted_key.as_deref(), Some("ASIAMINTED"));
+        assert_eq!(vendor.minted_key.as_deref(), Some("ASIAMINTED000001"));
         assert_eq!(vendor.action.as_deref(), Some("sts:GetSessionToken"));
         assert_eq!(vendor.network.as_deref(), Some("198.51.100.0/24"));
         assert_eq!(vendor.user_agent.unwrap().value(), "Boto3/1");

@@ -13,3 +13,4 @@ pub mod iam_action;
 pub mod iam_map;
 pub mod json_escape;
 pub mod json_scan;
+pub mod minting;

@@ -57,6 +57,9 @@ pub struct Settings {
     /// How often the registered policies are read again, so that `policy set` takes effect
     /// in a running `forward` without a restart.
     pub policies_refresh: std::time::Duration,
+    /// The lineage index, read first when a credential's parent is not in memory (`None`:
+    /// `--no-lineage`, the events are searched only).
+    pub lineage: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,8 @@ pub enum FindingsError {
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Policies(#[from] RegistryError),
+    #[error(transparent)]
+    Lineage(#[from] crate::lineage::LineageError),
     #[error("OpenSearch refused {what} (HTTP {status}): {body}")]
     Refused {
         what: &'static str,
@@ -505,7 +510,9 @@ impl Findings {
     }
 
     /// Follows each temporary key to the credential that minted it, through the minting events
-    /// of this run and, for the rest, the indexed ones (one `_msearch` per level).
+    /// of this run and, for the rest, the lineage index (one `_mget` per level, by id) and, for
+    /// keys it has no document of, the indexed events (one `_msearch` per level): events indexed
+    /// before the lineage index existed, or with `--no-lineage`, have no document there.
     async fn resolve_lineage(
         &self,
         memory: &mut Memory,
@@ -525,6 +532,20 @@ impl Findings {
                     Some(_) => {}
                     None => unknown.push(key),
                 }
+            }
+            if let Some(index) = &self.settings.lineage {
+                let asked: Vec<&str> = unknown.iter().map(|k| &**k).collect();
+                let found = crate::lineage::store::get(&self.client, index, &asked).await?;
+                unknown.retain(|key| {
+                    let Some(parent) = found.get(&**key).and_then(|m| m.parent.as_deref()) else {
+                        return true;
+                    };
+                    if is_temporary(parent) {
+                        next.push(parent.into());
+                    }
+                    memory.minted.insert(key.clone(), parent.into());
+                    false
+                });
             }
             let searches: Vec<Value> = unknown
                 .iter()

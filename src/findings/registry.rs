@@ -120,23 +120,15 @@ fn doc_path(index: &str, identity: &str) -> String {
 
 /// Creates the index with its mapping unless it exists.
 pub async fn ensure_index(client: &Client, index: &str) -> Result<(), RegistryError> {
-    let path = format!("/{index}");
-    let (status, _) = client.json(Method::Head, &path, &[], None).await?;
-    if status == 200 {
-        return Ok(());
-    }
     let mapping: Value = serde_json::from_str(INDEX).expect("mappings/policies-index.json is JSON");
-    let (status, body) = client.json(Method::Put, &path, &[], Some(&mapping)).await?;
-    // Another process may have created it in between: then it exists, as wanted.
-    let exists = body["error"]["type"].as_str() == Some("resource_already_exists_exception");
-    if status == 200 || exists {
-        return Ok(());
+    match client.ensure_index(index, &mapping).await? {
+        None => Ok(()),
+        Some((status, body)) => Err(RegistryError::refused(
+            "creating the policies index",
+            status,
+            &body,
+        )),
     }
-    Err(RegistryError::refused(
-        "creating the policies index",
-        status,
-        &body,
-    ))
 }
 
 /// Registers (or replaces) the policies of one identity; searchable when this returns.

@@ -3,9 +3,8 @@
 
 use super::finding::Finding;
 use super::FindingsError;
-use crate::sink::opensearch::{truncate, Client};
-use opensearch::http::Method;
-use serde_json::{json, Value};
+use crate::sink::opensearch::{truncate, Client, CreateError};
+use serde_json::Value;
 
 /// The index's settings and mapping as `PUT /<index>` takes them: `mappings/findings-index.json`,
 /// which `dashboards/generate.py` reads too (the findings index pattern's fields), so the two
@@ -20,24 +19,14 @@ pub fn mapping() -> Value {
 
 /// Creates the index with its mapping unless it exists.
 pub async fn ensure_index(client: &Client, index: &str) -> Result<(), FindingsError> {
-    let path = format!("/{index}");
-    let (status, _) = client.json(Method::Head, &path, &[], None).await?;
-    if status == 200 {
-        return Ok(());
+    match client.ensure_index(index, &mapping()).await? {
+        None => Ok(()),
+        Some((status, body)) => Err(FindingsError::refused(
+            "creating the findings index",
+            status,
+            truncate(&body.to_string(), 500),
+        )),
     }
-    let (status, body) = client
-        .json(Method::Put, &path, &[], Some(&mapping()))
-        .await?;
-    // Another process may have created it in between: then it exists, as wanted.
-    let exists = body["error"]["type"].as_str() == Some("resource_already_exists_exception");
-    if status == 200 || exists {
-        return Ok(());
-    }
-    Err(FindingsError::refused(
-        "creating the findings index",
-        status,
-        truncate(&body.to_string(), 500),
-    ))
 }
 
 /// Writes `findings` with `create`; returns, for each, whether this call created it (false: it
@@ -47,43 +36,27 @@ pub async fn create(
     index: &str,
     findings: &[Finding],
 ) -> Result<Vec<bool>, FindingsError> {
-    if findings.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut body = String::new();
-    for f in findings {
-        body.push_str(&json!({"create": {"_index": index, "_id": f.id()}}).to_string());
-        body.push('\n');
-        body.push_str(&serde_json::to_string(f).map_err(FindingsError::Encode)?);
-        body.push('\n');
-    }
-    let (status, answer) = client.ndjson("/_bulk", body).await?;
-    if status != 200 {
-        return Err(FindingsError::refused(
-            "writing findings",
-            status,
-            truncate(&answer.to_string(), 500),
-        ));
-    }
-    let items = answer["items"]
-        .as_array()
-        .filter(|i| i.len() == findings.len());
-    let items = items.ok_or(FindingsError::Unreadable {
-        what: "writing findings",
-        missing: "one item per finding",
-    })?;
-    items
+    let ids: Vec<String> = findings.iter().map(Finding::id).collect();
+    let docs = ids
         .iter()
-        .map(|item| match item["create"]["status"].as_u64() {
-            Some(201) => Ok(true),
-            Some(409) => Ok(false),
-            status => Err(FindingsError::refused(
-                "writing a finding",
-                status.unwrap_or(0) as u16,
-                truncate(&item["create"]["error"].to_string(), 500),
-            )),
-        })
-        .collect()
+        .zip(findings)
+        .map(|(id, f)| Ok((id.as_str(), serde_json::to_string(f)?)))
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(FindingsError::Encode)?;
+    let text = |v: &Value| truncate(&v.to_string(), 500);
+    client.create_each(index, &docs).await.map_err(|e| match e {
+        CreateError::Connect(e) => e.into(),
+        CreateError::Request { status, answer } => {
+            FindingsError::refused("writing findings", status, text(&answer))
+        }
+        CreateError::Unreadable => FindingsError::Unreadable {
+            what: "writing findings",
+            missing: "one item per finding",
+        },
+        CreateError::Item { status, error } => {
+            FindingsError::refused("writing a finding", status, text(&error))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::event::facts::Facts;
 use crate::event::json_escape;
+use crate::event::minting::Minted;
 use crate::source::RawEvent;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -20,6 +21,9 @@ pub struct BulkItem {
     /// What the findings stage needs of the event, when findings are on (read by the encoder
     /// from the parsed record: the stage never parses the event again).
     pub facts: Option<Box<Facts>>,
+    /// The credential the event minted, when it is a minting STS call and the lineage index is
+    /// on (read by the encoder, as `facts`).
+    pub minted: Option<Box<Minted>>,
 }
 
 /// A batch of `create` operations, encoded as NDJSON.
@@ -216,6 +220,7 @@ impl BulkBatch {
         range: Range<usize>,
         event: RawEvent,
         facts: Option<Box<Facts>>,
+        minted: Option<Box<Minted>>,
     ) {
         debug_assert_eq!(range.start, self.items.last().map_or(0, |i| i.range.end));
         self.items.push(BulkItem {
@@ -224,6 +229,7 @@ impl BulkBatch {
             range,
             event,
             facts,
+            minted,
         });
     }
 
@@ -362,6 +368,7 @@ mod tests {
                 range,
                 event(n),
                 None,
+                None,
             );
         }
         let text = String::from_utf8(b.body().to_vec()).unwrap();
@@ -384,7 +391,7 @@ mod tests {
             serde_json::from_str("{\n  \"a\": \"x\\ny\"\r\n}").unwrap();
         let mut b = BulkBatch::default();
         let range = b.encode("i", "1", &raw).unwrap();
-        b.commit("i".into(), "1".into(), range, event(0), None);
+        b.commit("i".into(), "1".into(), range, event(0), None, None);
         let text = String::from_utf8(b.body().to_vec()).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
         let doc: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();

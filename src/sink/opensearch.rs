@@ -39,6 +39,29 @@ pub struct TlsOptions {
     pub insecure_skip_verify: bool,
 }
 
+/// Why [`Client::create_each`] wrote nothing, or not everything: told by each caller in its
+/// own words.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The request was refused: its status and answer.
+    #[error("HTTP {status}: {answer}")]
+    Request {
+        status: u16,
+        answer: serde_json::Value,
+    },
+    /// The answer had not one item per document.
+    #[error("no item per document in the answer")]
+    Unreadable,
+    /// One document was refused (not a 409).
+    #[error("HTTP {status}: {error}")]
+    Item {
+        status: u16,
+        error: serde_json::Value,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("cannot build an OpenSearch client for {url}: {message}")]
@@ -270,6 +293,62 @@ impl Client {
         let value = serde_json::from_str(&text)
             .unwrap_or_else(|_| serde_json::Value::String(truncate(&text, 500)));
         Ok((status, value))
+    }
+
+    /// Creates `index` with `body` (settings and mapping) unless it exists: `None` when it
+    /// exists afterwards, else the refusal (status and answer) for the caller to name. A HEAD
+    /// first, so that a user allowed to write but not to create an existing index passes.
+    pub async fn ensure_index(
+        &self,
+        index: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<(u16, serde_json::Value)>, ConnectError> {
+        let path = format!("/{index}");
+        let (status, _) = self.json(Method::Head, &path, &[], None).await?;
+        if status == 200 {
+            return Ok(None);
+        }
+        let (status, answer) = self.json(Method::Put, &path, &[], Some(body)).await?;
+        // Another process may have created it in between: then it exists, as wanted.
+        let exists = answer["error"]["type"].as_str() == Some("resource_already_exists_exception");
+        Ok((status != 200 && !exists).then_some((status, answer)))
+    }
+
+    /// Writes `docs` (`_id`, JSON document) into `index` with `create`, in one `_bulk`: for
+    /// each, whether this call created it (false: the id was there, 409, e.g. a replay). For the
+    /// small indices of trailscope's own (findings, lineage), whose documents are written once.
+    pub async fn create_each(
+        &self,
+        index: &str,
+        docs: &[(&str, String)],
+    ) -> Result<Vec<bool>, CreateError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut body = String::new();
+        for (id, doc) in docs {
+            body.push_str(&serde_json::json!({"create": {"_index": index, "_id": id}}).to_string());
+            body.push('\n');
+            body.push_str(doc);
+            body.push('\n');
+        }
+        let (status, answer) = self.ndjson("/_bulk", body).await?;
+        if status != 200 {
+            return Err(CreateError::Request { status, answer });
+        }
+        let items = answer["items"].as_array().filter(|i| i.len() == docs.len());
+        let items = items.ok_or(CreateError::Unreadable)?;
+        items
+            .iter()
+            .map(|item| match item["create"]["status"].as_u64() {
+                Some(201) => Ok(true),
+                Some(409) => Ok(false),
+                status => Err(CreateError::Item {
+                    status: status.unwrap_or(0) as u16,
+                    error: item["create"]["error"].clone(),
+                }),
+            })
+            .collect()
     }
 
     /// A POST with an NDJSON body (`_msearch`, a small `_bulk`), the answer parsed as

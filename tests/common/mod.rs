@@ -255,8 +255,10 @@ pub fn trailscope_cmd(args: &[&str]) -> Command {
         .env("NO_COLOR", "1")
         // Findings are tested in tests/findings.rs (which removes this); elsewhere they would
         // only add an index and queries to tests about other things (and fake servers that
-        // answer `_bulk` alone).
-        .env("TRAILSCOPE_NO_FINDINGS", "true");
+        // answer `_bulk` alone). The same for the lineage index (tests/lineage.rs), which
+        // would otherwise be the one shared `trailscope-lineage` of every test.
+        .env("TRAILSCOPE_NO_FINDINGS", "true")
+        .env("TRAILSCOPE_NO_LINEAGE", "true");
     cmd
 }
 
