@@ -10,7 +10,11 @@
 use super::kind::Kind;
 use crate::event::facts::Identity;
 use quick_cache::unsync::Cache;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::LazyLock;
+
+/// One seed per process: the hashes live only in this process's memory.
+static SEED: LazyLock<foldhash::quality::RandomState> = LazyLock::new(Default::default);
 
 pub const KNOWN_VALUES: usize = 1_000_000;
 pub const IDENTITIES: usize = 200_000;
@@ -66,9 +70,7 @@ impl Default for Memory {
 }
 
 pub fn identity_hash(identity: &Identity) -> u64 {
-    let mut h = DefaultHasher::new();
-    identity.hash(&mut h);
-    h.finish()
+    SEED.hash_one(identity)
 }
 
 /// 64 bits: two different tuples share a hash with odds of about n²/2⁶⁵ (10⁻⁷ for a million
@@ -80,7 +82,7 @@ pub fn value_hash(identity: &Identity, kind: Kind, value: &str) -> u64 {
 /// [`value_hash`] from the identity's [`identity_hash`], computed once for all the values of
 /// an event.
 pub fn value_hash_of(identity: u64, kind: Kind, value: &str) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = SEED.build_hasher();
     identity.hash(&mut h);
     kind.hash(&mut h);
     value.hash(&mut h);
