@@ -7,6 +7,9 @@
 //! --sqs-wait 1s` (N receives in a row found nothing while nothing was in flight).
 
 mod common;
+#[allow(dead_code)]
+#[path = "common/fake_opensearch.rs"]
+mod fake_opensearch;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use common::s3::{self, bucket, gzip, put};
@@ -466,6 +469,80 @@ async fn a_killed_reader_loses_nothing() {
     );
     assert_eq!(queued(&sqs, &queue_url).await, 0);
     stack.cleanup(&prefix).await;
+}
+
+/// A message whose object takes longer to index than the visibility timeout stays invisible
+/// meanwhile (its timeout is extended), so no other reader gets it and it is read once. The
+/// OpenSearch here is a fake whose first `_bulk` answers after 10 s (a real node is never that
+/// slow on demand); the visibility timeout is 3 s, the shortest `forward` takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_flight_longer_than_its_visibility_timeout_is_read_once() {
+    const RECORDS: usize = 4;
+    let (s3, sqs) = clients().await;
+    let (queue_url, queue_arn) = queue(&sqs, "slowobject").await;
+    notified_bucket(&s3, &queue_arn, 1, RECORDS).await;
+    let prefix = format!("{}-", unique("sqsslow"));
+    let fake = fake_opensearch::FakeOpenSearch::start(&prefix, |request| {
+        if request.n == 0 {
+            // On the fake's own connection task: blocks one of the test's two workers only.
+            std::thread::sleep(Duration::from_secs(10));
+        }
+        fake_opensearch::Answer::AllCreated
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let child = trailscope_cmd(&[
+        "forward",
+        "--sqs-queue-url",
+        &queue_url,
+        "--endpoint-url",
+        &cloudwatch_url(),
+        "--opensearch-url",
+        &fake.url,
+        "--index-prefix",
+        &prefix,
+        "--dead-letter-file",
+        dead.to_str().unwrap(),
+        "--sqs-wait",
+        "1s",
+        "--sqs-visibility-timeout",
+        "3s",
+        "--idle-exit",
+        "3",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    until("the object's bulk request under way", 60, async || {
+        !fake.bulk_requests().is_empty()
+    })
+    .await;
+    // Over three timeouts while the request hangs: another reader finds nothing to take.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(8) {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            got.messages().is_empty(),
+            "the message became visible to another reader after {:?}",
+            watch.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = finish(child);
+    accounted(&s);
+    assert_eq!(s["read"], RECORDS, "read once: {s}");
+    assert_eq!(s["indexed"], RECORDS, "{s}");
+    let documents: usize = fake.bulk_requests().iter().map(|r| r.documents.len()).sum();
+    assert_eq!(documents, RECORDS, "sent once");
+    assert_eq!(queued(&sqs, &queue_url).await, 0, "deleted once indexed");
 }
 
 /// The IAM policies in deploy/iam/ grant every call the readers make (and are valid JSON).
