@@ -10,7 +10,6 @@ use common::synthetic;
 use common::*;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use opensearch::http::headers::HeaderMap;
 use opensearch::http::Method;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -45,24 +44,6 @@ fn ingest(prefix: &str, dead: &Path, inputs: &[&str], stdin: Option<&[u8]>) -> O
 
 fn summary(out: &Output) -> Value {
     output_summary(out)
-}
-
-/// The stored `_source` of a document, byte for byte as OpenSearch returns it.
-async fn raw_source(stack: &Stack, index: &str, id: &str) -> String {
-    let r = stack
-        .os
-        .send::<String, ()>(
-            Method::Get,
-            &format!("/{index}/_source/{id}"),
-            HeaderMap::new(),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status_code().as_u16(), 200, "{index}/{id}");
-    r.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,20 +110,20 @@ async fn poller_and_subscription_payloads_index_identical_documents() {
     assert_eq!(a.len(), 600);
     assert_eq!(a, b, "same ids in the same daily indices");
     for (id, day) in &a {
-        let x = raw_source(&stack, &format!("{polled}{day}"), id).await;
-        let y = raw_source(&stack, &format!("{pushed}{day}"), id).await;
+        let x = stack.raw_source(&format!("{polled}{day}"), id).await;
+        let y = stack.raw_source(&format!("{pushed}{day}"), id).await;
         assert_eq!(
             x, y,
             "document {id} differs between polling and subscription"
         );
     }
     let sample: Value = serde_json::from_str(
-        &raw_source(
-            &stack,
-            &format!("{pushed}{}", a.values().next().unwrap()),
-            a.keys().next().unwrap(),
-        )
-        .await,
+        &stack
+            .raw_source(
+                &format!("{pushed}{}", a.values().next().unwrap()),
+                a.keys().next().unwrap(),
+            )
+            .await,
     )
     .unwrap();
     assert_eq!(sample["cloudwatch"]["log_group"], group.as_str());
@@ -469,7 +450,7 @@ async fn flat_payloads_keep_the_text_only_where_the_flat_object_did_not_take_it(
     // Searchable by path all the same.
     let (status, found) = stack
         .request(
-            opensearch::http::Method::Post,
+            Method::Post,
             &format!("/{prefix}*/_search"),
             Some(json!({"query": {"term": {
                 "aws.cloudtrail.flattened.request_parameters.bucketName": "flat-bucket"}}})),

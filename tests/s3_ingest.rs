@@ -392,6 +392,83 @@ async fn the_same_documents_as_ingest_file() {
     stack.cleanup(&from_file).await;
 }
 
+/// One event reaching trailscope both ways — in its trail's S3 log file and as the message
+/// CloudTrail writes to the trail's CloudWatch Logs group — is one document: same `_id`, same
+/// daily index, and the same `_source` apart from where it came from (`cloudwatch.*`), so
+/// reading a trail both ways indexes each event once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_from_s3_and_from_cloudwatch_logs_is_the_same_document() {
+    let stack = Stack::connect().await;
+    // Noon two days back: within CloudWatch Logs' 14 days, whatever the time of day.
+    let day = (chrono::Utc::now() - chrono::Duration::days(2)).date_naive();
+    let account = ACCOUNTS[1];
+    let records: Vec<Value> = (0..5)
+        .map(|n| {
+            json!({"eventVersion": "1.09",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                    "arn": format!("arn:aws:iam::{account}:user/both"), "accountId": account,
+                    "accessKeyId": "AKIAIOSFODNN7BOTH001", "userName": "both"},
+                "eventTime": format!("{day}T12:00:{n:02}Z"), "eventSource": "s3.amazonaws.com",
+                "eventName": "GetBucketAcl", "awsRegion": "us-east-1",
+                "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.0",
+                "requestParameters": {"bucketName": format!("both-{n}")},
+                "requestID": format!("both-req-{n}"), "eventID": format!("b0b0b0b0-0000-4000-8000-{n:012}"),
+                "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
+                "recipientAccountId": account, "eventCategory": "Management"})
+        })
+        .collect();
+    let s3 = s3::client();
+    let bucket = bucket(&s3, "bothways").await;
+    let key = format!(
+        "AWSLogs/{account}/CloudTrail/us-east-1/{}/f.json.gz",
+        day.format("%Y/%m/%d")
+    );
+    let body = gzip(&serde_json::to_vec(&json!({ "Records": records })).unwrap());
+    put(&s3, &bucket, &key, body).await;
+    let group = format!("/test/{}", unique("bothways"));
+    let messages: Vec<(i64, String)> = records
+        .iter()
+        .map(|r| {
+            let time = chrono::DateTime::parse_from_rfc3339(r["eventTime"].as_str().unwrap());
+            (time.unwrap().timestamp_millis(), r.to_string())
+        })
+        .collect();
+    stack.put_events(&group, 1, &messages).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (from_s3, from_logs) = (
+        format!("{}-", unique("s3both")),
+        format!("{}-", unique("logsboth")),
+    );
+    setup(&from_s3);
+    setup(&from_logs);
+    let s = ingest_s3(&from_s3, dir.path(), &format!("s3://{bucket}"), &[]);
+    assert_eq!(s["indexed"], 5, "{s}");
+    let f = forward_once(
+        &group,
+        &from_logs,
+        &dir.path().join("dead-logs.ndjson"),
+        &[],
+    );
+    assert_eq!(f["indexed"], 5, "{f}");
+
+    let index = format!("{}", day.format("%Y.%m.%d"));
+    for record in &records {
+        let id = record["eventID"].as_str().unwrap();
+        let via_s3: Value =
+            serde_json::from_str(&stack.raw_source(&format!("{from_s3}{index}"), id).await)
+                .unwrap();
+        let mut via_logs: Value =
+            serde_json::from_str(&stack.raw_source(&format!("{from_logs}{index}"), id).await)
+                .unwrap();
+        let origin = via_logs.as_object_mut().unwrap().remove("cloudwatch");
+        assert_eq!(origin.unwrap()["log_group"], group.as_str());
+        assert_eq!(via_s3, via_logs, "{id}");
+    }
+    stack.cleanup(&from_s3).await;
+    stack.cleanup(&from_logs).await;
+}
+
 #[test]
 fn s3_flags_without_an_s3_location_are_refused() {
     let out = trailscope(&[

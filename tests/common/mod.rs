@@ -147,6 +147,24 @@ impl Stack {
         os_request(&self.os, method, path, body).await
     }
 
+    /// The stored `_source` of a document, byte for byte as OpenSearch returns it.
+    pub async fn raw_source(&self, index: &str, id: &str) -> String {
+        let r = self
+            .os
+            .send::<String, ()>(
+                Method::Get,
+                &format!("/{index}/_source/{id}"),
+                HeaderMap::new(),
+                None,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status_code().as_u16(), 200, "{index}/{id}");
+        r.text().await.unwrap()
+    }
+
     /// Refreshes and counts the documents of `<prefix>*`.
     pub async fn count(&self, prefix: &str) -> u64 {
         self.request(Method::Post, &format!("/{prefix}*/_refresh"), None)
