@@ -65,10 +65,10 @@ fn main() -> ExitCode {
             return ExitCode::from(trailscope::exit::USAGE);
         }
     };
-    if matches!(cli.command, Command::Forward(_)) {
+    if matches!(cli.command, Command::Forward(_) | Command::Ingest(_)) {
         // Before the runtime starts its threads: they take their malloc arenas at their first
         // allocation.
-        malloc::tune_for_forward();
+        malloc::tune_for_pipeline();
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,7 +144,7 @@ fn out(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// glibc's malloc, set up for `forward`, a long-running process whose memory goes in waves: a
+/// glibc's malloc, set up for `forward` and `ingest`, whose memory goes in waves: a
 /// FilterLogEvents page (moto's are ~12 MB: the response body, collected in pieces and then
 /// copied whole, and its parsed messages) comes and goes while batches of up to 5 MiB are built,
 /// sent and dropped. With glibc's defaults, the freed memory stays with the process: every tokio
@@ -153,13 +153,16 @@ fn out(text: &str) -> std::io::Result<()> {
 /// so 5-12 MB blocks end up inside the arenas among small long-lived ones, which keep them from
 /// being trimmed. A 1M-event backfill from moto peaked at 125-139 MiB of RSS for ~40 MB live.
 /// One arena and a fixed 128 KiB mmap threshold (glibc's initial one) gave 52 MiB at the same
-/// events/s, for ~4 CPU-s more per 1M events in page faults (~16% of forward's own CPU);
-/// `ingest` (52 MiB with the defaults, CPU-bound) is left as it is.
+/// events/s, for ~4 CPU-s more per 1M events in page faults (~16% of forward's own CPU).
+/// `ingest`, since its deliveries became tasks of their own (bodies made on one thread, gzipped
+/// and freed on another), peaked at 66-68 MiB in a 1M backfill with the defaults (60-61 MiB with
+/// one arena alone); with this, 53 MiB, for ~2.5% more CPU in page faults, now that batch and
+/// chunk bodies are reused rather than mapped anew (README Benchmarks, the memory bound).
 /// A setting given in the environment (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
 /// `GLIBC_TUNABLES`) wins: glibc has applied it already.
 mod malloc {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    pub fn tune_for_forward() {
+    pub fn tune_for_pipeline() {
         let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
         let settings = [
             ("MALLOC_ARENA_MAX", "arena_max", libc::M_ARENA_MAX, 1),
@@ -184,5 +187,5 @@ mod malloc {
 
     /// Other allocators (musl, macOS) are left as they are.
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    pub fn tune_for_forward() {}
+    pub fn tune_for_pipeline() {}
 }
