@@ -29,6 +29,8 @@
 #   BENCH_SKIP=python,forward ...    leave runs out (workers, ceiling, ingest, forward, python, lambda)
 #   BENCH_ONLY=workers ...           only the worker counts: no OpenSearch node, no moto
 #   BENCH_NO_BUILD=1 BENCH_BIN=... BENCH_BODIES_BIN=...   use binaries built before
+#   BENCH_BEFORE_BIN=PATH            workers: the same runs with another build too (e.g. main's),
+#                                    interleaved with this one's, as rows "before" in the table
 #   BENCH_WORK=DIR                   corpus, logs and timings there (default .cache/bench)
 #
 # Uses its own OpenSearch node (scripts/stack.sh node-up bench 19240 19340 768m, left running;
@@ -55,8 +57,8 @@ MOTO_URL=http://127.0.0.1:$MOTO_PORT
 WORK=${BENCH_WORK:-$CACHE/bench}
 PREFIX=bench-
 PY_PREFIX=benchpy-
-BIN=${BENCH_BIN:-$ROOT/target/release/trailscope}
-BODIES_BIN=${BENCH_BODIES_BIN:-$ROOT/target/release/examples/bench_bodies}
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/trailscope}
+BODIES_BIN=${BENCH_BODIES_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bench_bodies}
 mkdir -p "$WORK"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -93,14 +95,17 @@ HZ=$(getconf CLK_TCK)
 MAX_WORKERS=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 WORKERS=${BENCH_WORKERS:-$(seq -s ' ' 1 "$MAX_WORKERS")}
 declare -A W_DOCS W_SECS W_CPU W_FAKE W_RSS
+BEFORE_BIN=${BENCH_BEFORE_BIN:-}
+# run_workers W [before]: this build (or BENCH_BEFORE_BIN's) with W workers; rows keyed "build:W".
 run_workers() {
-  local w=$1 fake_pid t0 t1 f0 f1 docs secs cpu rss name=workers-$1
+  local w=$1 build=${2:-this} bin=$BIN fake_pid t0 t1 f0 f1 docs secs cpu rss name=workers-$1
+  if [ "$build" = before ]; then bin=$BEFORE_BIN; name=workers-before-$1; fi
   python3 bench/fake_bulk.py "$FAKE_PORT" mappings/index-template.json "$PREFIX" > "$WORK/$name.fake" 2>&1 &
   fake_pid=$!
   for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$FAKE_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
   f0=$(ticks "$fake_pid")
   t0=$(date +%s.%N)
-  /usr/bin/time -v -o "$WORK/$name.time" "$BIN" ingest --opensearch-url "http://127.0.0.1:$FAKE_PORT" \
+  /usr/bin/time -v -o "$WORK/$name.time" "$bin" ingest --opensearch-url "http://127.0.0.1:$FAKE_PORT" \
     --index-prefix "$PREFIX" --no-findings --transform-workers "$w" --concurrency "$CONCURRENCY" \
     --batch-events "$BATCH_EVENTS" --dead-letter-file "$WORK/dead-letters.ndjson" "$CORPUS" \
     > "$WORK/$name.out" 2> "$WORK/$name.err" || { log "$name failed:"; tail -5 "$WORK/$name.err" >&2; }
@@ -113,31 +118,41 @@ run_workers() {
   rss=$(awk -F': ' '/Maximum resident/ {print $2 / 1024}' "$WORK/$name.time")
   log "$(printf '%-10s %7d docs in %6.2f s = %7.0f ev/s; CPU %.2f s; RSS %.0f MiB' "$name" "$docs" "$secs" \
     "$(echo "$docs / $secs" | bc -l)" "$cpu" "$rss")"
-  W_DOCS[$w]=$(( ${W_DOCS[$w]:-0} + docs ))
-  W_SECS[$w]=$(echo "${W_SECS[$w]:-0} + $secs" | bc -l)
-  W_CPU[$w]=$(echo "${W_CPU[$w]:-0} + $cpu" | bc -l)
-  W_FAKE[$w]=$(echo "${W_FAKE[$w]:-0} + ($f1 - $f0) / $HZ" | bc -l)
-  if [ -z "${W_RSS[$w]:-}" ] || (( $(echo "$rss > ${W_RSS[$w]}" | bc -l) )); then W_RSS[$w]=$rss; fi
+  local k=$build:$w
+  W_DOCS[$k]=$(( ${W_DOCS[$k]:-0} + docs ))
+  W_SECS[$k]=$(echo "${W_SECS[$k]:-0} + $secs" | bc -l)
+  W_CPU[$k]=$(echo "${W_CPU[$k]:-0} + $cpu" | bc -l)
+  W_FAKE[$k]=$(echo "${W_FAKE[$k]:-0} + ($f1 - $f0) / $HZ" | bc -l)
+  if [ -z "${W_RSS[$k]:-}" ] || (( $(echo "$rss > ${W_RSS[$k]}" | bc -l) )); then W_RSS[$k]=$rss; fi
 }
 print_workers() {
-  [ -n "${W_DOCS[1]:-}${W_DOCS[2]:-}" ] || return 0
+  [ -n "${W_DOCS[this:1]:-}${W_DOCS[this:2]:-}" ] || return 0
   echo
   echo "transform events/s per worker count: trailscope ingest FILE ($N events) into a \`_bulk\` that answers at once (bench/fake_bulk.py), --no-findings, $( [ -n "${TRAILSCOPE_NO_GZIP:-}" ] && echo "bodies uncompressed (TRAILSCOPE_NO_GZIP)" || echo gzip); $ROUNDS round(s) interleaved, summed"
   echo
-  printf '| %-7s | %8s | %10s | %10s | %8s | %15s |\n' workers events/s CPU-s/100k "cores busy" "peak RSS" "fake CPU-s/100k"
-  printf '|%s|%s|%s|%s|%s|%s|\n' --------- ---------- ------------ ------------ ---------- -----------------
+  printf '| %-8s | %8s | %10s | %10s | %8s | %15s |\n' workers events/s CPU-s/100k "cores busy" "peak RSS" "fake CPU-s/100k"
+  printf '|%s|%s|%s|%s|%s|%s|\n' ---------- ---------- ------------ ------------ ---------- -----------------
+  local k label
   for w in $WORKERS; do
-    [ "${W_DOCS[$w]:-0}" -gt 0 ] || continue
-    printf '| %7s | %8.0f | %10.2f | %10.2f | %4.0f MiB | %15.2f |\n' "$w" "$(echo "${W_DOCS[$w]} / ${W_SECS[$w]}" | bc -l)" \
-      "$(echo "${W_CPU[$w]} * 100000 / ${W_DOCS[$w]}" | bc -l)" "$(echo "${W_CPU[$w]} / ${W_SECS[$w]}" | bc -l)" \
-      "${W_RSS[$w]}" "$(echo "${W_FAKE[$w]} * 100000 / ${W_DOCS[$w]}" | bc -l)"
+    for build in before this; do
+      k=$build:$w
+      [ "${W_DOCS[$k]:-0}" -gt 0 ] || continue
+      label=$w; [ "$build" = before ] && label="$w before"
+      printf '| %8s | %8.0f | %10.2f | %10.2f | %4.0f MiB | %15.2f |\n' "$label" "$(echo "${W_DOCS[$k]} / ${W_SECS[$k]}" | bc -l)" \
+        "$(echo "${W_CPU[$k]} * 100000 / ${W_DOCS[$k]}" | bc -l)" "$(echo "${W_CPU[$k]} / ${W_SECS[$k]}" | bc -l)" \
+        "${W_RSS[$k]}" "$(echo "${W_FAKE[$k]} * 100000 / ${W_DOCS[$k]}" | bc -l)"
+    done
   done
+  [ -z "$BEFORE_BIN" ] || echo "(\"before\": $BEFORE_BIN)"
 }
 if ! skipped workers; then
   [ -x "$BIN" ] || { log "no trailscope binary at $BIN"; exit 1; }
   for round in $(seq 1 "$ROUNDS"); do
     log "workers: round $round of $ROUNDS"
-    for w in $WORKERS; do run_workers "$w"; done
+    for w in $WORKERS; do
+      [ -z "$BEFORE_BIN" ] || run_workers "$w" before
+      run_workers "$w"
+    done
   done
 fi
 if [ "$ONLY" = workers ]; then

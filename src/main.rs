@@ -65,10 +65,12 @@ fn main() -> ExitCode {
             return ExitCode::from(trailscope::exit::USAGE);
         }
     };
-    if matches!(cli.command, Command::Forward(_)) {
-        // Before the runtime starts its threads: they take their malloc arenas at their first
-        // allocation.
-        malloc::tune_for_forward();
+    // Before the runtime starts its threads: they take their malloc arenas at their first
+    // allocation.
+    match cli.command {
+        Command::Forward(_) => malloc::tune(true),
+        Command::Ingest(_) => malloc::tune(false),
+        _ => {}
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,7 +146,7 @@ fn out(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// glibc's malloc, set up for `forward`, a long-running process whose memory goes in waves: a
+/// glibc's malloc, set up for `forward` and `ingest`, whose memory goes in waves: a
 /// FilterLogEvents page (moto's are ~12 MB: the response body, collected in pieces and then
 /// copied whole, and its parsed messages) comes and goes while batches of up to 5 MiB are built,
 /// sent and dropped. With glibc's defaults, the freed memory stays with the process: every tokio
@@ -153,13 +155,19 @@ fn out(text: &str) -> std::io::Result<()> {
 /// so 5-12 MB blocks end up inside the arenas among small long-lived ones, which keep them from
 /// being trimmed. A 1M-event backfill from moto peaked at 125-139 MiB of RSS for ~40 MB live.
 /// One arena and a fixed 128 KiB mmap threshold (glibc's initial one) gave 52 MiB at the same
-/// events/s, for ~4 CPU-s more per 1M events in page faults (~16% of forward's own CPU);
-/// `ingest` (52 MiB with the defaults, CPU-bound) is left as it is.
+/// events/s, for ~4 CPU-s more per 1M events in page faults (~16% of forward's own CPU).
+/// `ingest` (CPU-bound) gets the one arena only: since its deliveries became tasks of their own
+/// (bodies made on one thread, gzipped and freed on another) it peaked at 66-68 MiB in a 1M
+/// backfill with the defaults, 63 MiB with batch and chunk bodies reused, 58-61 MiB with one
+/// arena too. The fixed threshold would give 53 MiB, but at 280k page faults per 1M events
+/// (the gzip output, item lists, ...) it cost 10-20% of ingest's CPU in the same runs (README
+/// Benchmarks, the memory bound).
 /// A setting given in the environment (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
 /// `GLIBC_TUNABLES`) wins: glibc has applied it already.
 mod malloc {
+    /// One arena, and with `fixed_mmap_threshold` the 128 KiB threshold.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    pub fn tune_for_forward() {
+    pub fn tune(fixed_mmap_threshold: bool) {
         let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
         let settings = [
             ("MALLOC_ARENA_MAX", "arena_max", libc::M_ARENA_MAX, 1),
@@ -170,7 +178,8 @@ mod malloc {
                 128 * 1024,
             ),
         ];
-        for (env, tunable, param, value) in settings {
+        let count = if fixed_mmap_threshold { 2 } else { 1 };
+        for (env, tunable, param, value) in settings.into_iter().take(count) {
             if std::env::var_os(env).is_some() || tunables.contains(tunable) {
                 continue;
             }
@@ -184,5 +193,5 @@ mod malloc {
 
     /// Other allocators (musl, macOS) are left as they are.
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    pub fn tune_for_forward() {}
+    pub fn tune(_fixed_mmap_threshold: bool) {}
 }

@@ -103,16 +103,19 @@ impl Pipeline {
     /// in the tree) or `tokio::spawn` (a chunk is milliseconds of CPU, which would hold up the
     /// I/O of deliveries on the runtime's threads): at most `transform_workers` chunks are
     /// running, so it lends that many threads, and keeps them while pages keep coming.
+    ///
+    /// `body` is a buffer to encode into (a spare chunk body, or an empty `Vec`).
     fn transform(
         &self,
         chunk: Vec<RawEvent>,
+        body: Vec<u8>,
     ) -> BoxFuture<'static, Result<EncodedChunk, PipelineError>> {
         let encoder = self.encoder.clone();
         if self.transform_workers <= 1 {
-            Box::pin(async move { Ok(encoder.encode_chunk(chunk)) })
+            Box::pin(async move { Ok(encoder.encode_chunk(chunk, body)) })
         } else {
             let task = Task(tokio::task::spawn_blocking(move || {
-                encoder.encode_chunk(chunk)
+                encoder.encode_chunk(chunk, body)
             }));
             Box::pin(task)
         }
@@ -134,7 +137,13 @@ impl Pipeline {
         let config = self.sink.config().clone();
         let workers = self.transform_workers.max(1);
         let mut in_flight = FuturesUnordered::new();
-        let mut batch = BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024);
+        let batch_bytes = config.max_batch_bytes + 64 * 1024;
+        let mut batch = BulkBatch::with_capacity(batch_bytes);
+        // Batches back from delivery, emptied, and bodies of chunks taken into batches: their
+        // buffers are reused (see `BulkBatch::take_items`). At most one batch per delivery slot
+        // and one body per worker come back, so these stay as small as that.
+        let mut spare_batches: Vec<BulkBatch> = Vec::new();
+        let mut spare_bodies: Vec<Vec<u8>> = Vec::new();
         let mut deadline: Option<Instant> = None;
         // Chunks received and not yet handed to a worker, and those being encoded (at most
         // `workers`), oldest first: what bounds the events held between the channel and batches.
@@ -154,8 +163,9 @@ impl Pipeline {
             let (done, turn) = oneshot::channel();
             let previous = last_turn.replace(turn);
             Task(tokio::spawn(async move {
-                let (report, items) = sink.deliver(batch).await?;
-                Ok::<_, SinkError>((report, items, Turn { previous, done }))
+                let (report, mut batch) = sink.deliver(batch).await?;
+                let items = batch.take_items();
+                Ok::<_, SinkError>((report, items, batch, Turn { previous, done }))
             }))
         };
         // Delivered batches whose findings are being judged: their events are acknowledged
@@ -190,14 +200,15 @@ impl Pipeline {
                     for item in items { acks.ack(&item.event.origin); }
                 }
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done??;
+                    let (_, items, empty, turn): (BatchReport, Vec<BulkItem>, BulkBatch, Turn) = done??;
+                    spare_batches.push(empty);
                     judging.push(judge(items, turn));
                 }
                 // Not while a chunk is being encoded: its events are about to join the batch.
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)),
                     if deadline.is_some() && encoding.is_empty() && in_flight.len() < self.sink.concurrency_limit() => {
                     deadline = None;
-                    let full = std::mem::replace(&mut batch, BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024));
+                    let full = std::mem::replace(&mut batch, spare_batches.pop().unwrap_or_else(|| BulkBatch::with_capacity(batch_bytes)));
                     in_flight.push(deliver(full));
                 }
                 _ = stop.cancelled(), if !closed => closed = true,
@@ -229,11 +240,12 @@ impl Pipeline {
                             // Bounded in flight: wait for a slot before starting another request.
                             while in_flight.len() >= self.sink.concurrency_limit() {
                                 if let Some(done) = in_flight.next().await {
-                                    let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done??;
+                                    let (_, items, empty, turn): (BatchReport, Vec<BulkItem>, BulkBatch, Turn) = done??;
+                                    spare_batches.push(empty);
                                     judging.push(judge(items, turn));
                                 }
                             }
-                            let full = std::mem::replace(&mut batch, BulkBatch::with_capacity(config.max_batch_bytes + 64 * 1024));
+                            let full = std::mem::replace(&mut batch, spare_batches.pop().unwrap_or_else(|| BulkBatch::with_capacity(batch_bytes)));
                             in_flight.push(deliver(full));
                             deadline = None;
                         }
@@ -242,8 +254,9 @@ impl Pipeline {
                         self.sink.dead_letters().sync()?;
                         for origin in &refused_origins { acks.ack(origin); }
                     }
+                    spare_bodies.push(body);
                     if let Some(chunk) = waiting.pop_front() {
-                        encoding.push_back(self.transform(chunk));
+                        encoding.push_back(self.transform(chunk, spare_bodies.pop().unwrap_or_default()));
                     }
                     if !batch.is_empty() && deadline.is_none() {
                         deadline = Some(Instant::now() + config.linger);
@@ -264,7 +277,7 @@ impl Pipeline {
                     waiting.push_back(events);
                     while encoding.len() < workers {
                         let Some(chunk) = waiting.pop_front() else { break };
-                        encoding.push_back(self.transform(chunk));
+                        encoding.push_back(self.transform(chunk, spare_bodies.pop().unwrap_or_default()));
                     }
                 }
             }
@@ -273,14 +286,17 @@ impl Pipeline {
             // Within the limit too: deliveries are tasks, which start at once.
             while in_flight.len() >= self.sink.concurrency_limit() {
                 if let Some(done) = in_flight.next().await {
-                    let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done??;
+                    let (_, items, empty, turn): (BatchReport, Vec<BulkItem>, BulkBatch, Turn) =
+                        done??;
+                    spare_batches.push(empty);
                     judging.push(judge(items, turn));
                 }
             }
             in_flight.push(deliver(batch));
         }
         while let Some(done) = in_flight.next().await {
-            let (_, items, turn): (BatchReport, Vec<BulkItem>, Turn) = done??;
+            let (_, items, empty, turn): (BatchReport, Vec<BulkItem>, BulkBatch, Turn) = done??;
+            spare_batches.push(empty);
             judging.push(judge(items, turn));
         }
         while let Some(judged) = judging.next().await {

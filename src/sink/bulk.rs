@@ -119,6 +119,30 @@ impl BulkBatch {
         }
     }
 
+    /// A batch writing into `body` (emptied, its allocation kept, grown to `bytes` if smaller):
+    /// see [`BulkBatch::take_items`].
+    pub fn reusing(mut body: Vec<u8>, bytes: usize) -> Self {
+        body.clear();
+        body.reserve(bytes);
+        BulkBatch {
+            body,
+            items: Vec::with_capacity((bytes / 1024).min(16 * 1024)),
+            last_index: None,
+        }
+    }
+
+    /// The items, leaving the batch empty with its body's allocation kept for the next batch.
+    /// A multi-MiB body made anew for every batch (or chunk) costs a page fault per 4 KiB
+    /// written once glibc maps it apart, or, made on one thread and freed on another, leaves
+    /// its arenas holding freed bodies beside the live ones: reused, the bodies are a fixed
+    /// part of the memory (README Benchmarks, the memory bound).
+    pub fn take_items(&mut self) -> Vec<BulkItem> {
+        self.body.clear();
+        self.last_index = None;
+        let capacity = self.items.capacity();
+        std::mem::replace(&mut self.items, Vec::with_capacity(capacity))
+    }
+
     /// The name `prefix` + `suffix` as an `Arc<str>`: the previous one when it is the same (a
     /// batch's events nearly all fall in one daily index), so naming an item's index costs no
     /// allocation.

@@ -10,7 +10,7 @@ pub mod sigv4;
 
 use crate::stats::{RetryCause, Stats};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use bulk::{BulkBatch, BulkItem};
+use bulk::BulkBatch;
 use bytes::Bytes;
 use classify::{classify, ItemOutcome, Verdict};
 use dead_letter::{DeadLetterError, DeadLetterFile, Stage};
@@ -216,15 +216,13 @@ impl Sink {
 
     /// Delivers every event of `batch`: each ends indexed, duplicate (already there) or in the
     /// dead-letter file (synced before this returns), or the call fails and none of the
-    /// still-pending events may be acknowledged. Returns the items, for acknowledgement.
+    /// still-pending events may be acknowledged. Returns the batch, for acknowledging its items
+    /// (and reusing its body).
     ///
     /// Each round sends the pending items, in smaller and smaller parts while the cluster answers
     /// 413, then acts on [`classify`]'s verdict; what is to be tried again waits for the next
     /// round, after a backoff, until the retry budget is spent.
-    pub async fn deliver(
-        &self,
-        batch: BulkBatch,
-    ) -> Result<(BatchReport, Vec<BulkItem>), SinkError> {
+    pub async fn deliver(&self, batch: BulkBatch) -> Result<(BatchReport, BulkBatch), SinkError> {
         let mut report = BatchReport::default();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         if let Some(budget) = &self.budget {
@@ -290,7 +288,7 @@ impl Sink {
         self.dead_letters.sync()?;
         self.stats
             .delivered(report.indexed, report.duplicates, report.dead_lettered);
-        Ok((report, batch.into_items()))
+        Ok((report, batch))
     }
 
     /// Sends the items at `positions` once (split while the answer is 413) and records what
