@@ -83,26 +83,27 @@ for round in $(seq 1 "$ROUNDS"); do
       -- node bench/lambda_node_runtime.js "$BLUEPRINT" >> "$RESULTS"
   fi
   if ! skipped trailscope; then
-    # configured as a deployment is (the environment, no flags); findings off: their baseline
-    # searches need a real node, and the blueprint has no counterpart.
+    # configured as a deployment is (the environment, no flags); findings and the lineage index
+    # off: their searches need a real node, the fake would count lineage documents as events'
+    # documents, and the blueprint has no counterpart (the real-node rows below have them on).
     "${RIE[@]}" --label trailscope --url-env TRAILSCOPE_OPENSEARCH_URL --log "$WORK/lambda-trailscope.log" \
       --before "'$BIN' setup --opensearch-url \"\$BENCH_OPENSEARCH_URL\" --index-prefix $PREFIX" \
-      -- env TRAILSCOPE_INDEX_PREFIX=$PREFIX TRAILSCOPE_NO_FINDINGS=true \
+      -- env TRAILSCOPE_INDEX_PREFIX=$PREFIX TRAILSCOPE_NO_FINDINGS=true TRAILSCOPE_NO_LINEAGE=true \
       TRAILSCOPE_DEAD_LETTER_FILE="$WORK/lambda-dead-letters.ndjson" "$BIN" lambda >> "$RESULTS"
   fi
   if [ -n "${LAMBDA_OPENSEARCH_URL:-}" ]; then
     for findings in off on; do
       prefix=benchlambda-$findings-
-      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/$prefix*,findings-$prefix" >/dev/null
+      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/$prefix*,findings-$prefix,lineage-$prefix?ignore_unavailable=true" >/dev/null
       flag=()
       [ "$findings" = off ] && flag=(TRAILSCOPE_NO_FINDINGS=true)
       "${RIE[@]}" --label "trailscope, real node, findings $findings" \
         --opensearch "$LAMBDA_OPENSEARCH_URL" --count-index "$prefix*" --log "$WORK/lambda-trailscope-node.log" \
         --before "'$BIN' setup --opensearch-url '$LAMBDA_OPENSEARCH_URL' --index-prefix $prefix" \
         -- env TRAILSCOPE_OPENSEARCH_URL="$LAMBDA_OPENSEARCH_URL" TRAILSCOPE_INDEX_PREFIX=$prefix \
-        TRAILSCOPE_FINDINGS_INDEX="findings-$prefix" "${flag[@]}" \
+        TRAILSCOPE_FINDINGS_INDEX="findings-$prefix" TRAILSCOPE_LINEAGE_INDEX="lineage-$prefix" "${flag[@]}" \
         TRAILSCOPE_DEAD_LETTER_FILE="$WORK/lambda-dead-letters.ndjson" "$BIN" lambda >> "$RESULTS"
-      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/$prefix*,findings-$prefix" >/dev/null
+      curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/$prefix*,findings-$prefix,lineage-$prefix?ignore_unavailable=true" >/dev/null
       curl -s -XDELETE "$LAMBDA_OPENSEARCH_URL/_index_template/trailscope-${prefix%-}" >/dev/null
     done
   fi
